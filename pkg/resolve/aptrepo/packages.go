@@ -1,0 +1,266 @@
+package aptrepo
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/ulikunitz/xz"
+)
+
+// Package is one stanza of a Packages index or of the dpkg status file.
+//
+// Relationship fields (Depends and so on) are kept as written; parse them
+// with pault.ag/go/debian/dependency.
+type Package struct {
+	Package       string
+	Version       string
+	Architecture  string
+	MultiArch     string
+	Essential     bool
+	Priority      string
+	Section       string
+	Source        string
+	InstalledSize int64 // in KiB, as dpkg counts it
+	Depends       string
+	PreDepends    string
+	Recommends    string
+	Provides      string
+	Conflicts     string
+	Breaks        string
+	Replaces      string
+
+	// Filename is the .deb's path relative to the archive root.
+	Filename string
+	// Size is the .deb's length in bytes.
+	Size int64
+	// SHA256 is the .deb's lower-case hex SHA-256.
+	SHA256 string
+	// URL is ArchiveRoot + "/" + Filename; empty in dpkg status stanzas.
+	URL string
+
+	// Status is the dpkg Status field ("install ok installed"); only set
+	// by ParseStatus.
+	Status string
+
+	// Raw is the stanza as it appeared in the index, ending in a newline
+	// and without the blank separator line.
+	Raw []byte
+}
+
+// Installed reports whether a dpkg status stanza records the package as
+// fully installed.
+func (p *Package) Installed() bool {
+	f := strings.Fields(p.Status)
+	return len(f) == 3 && f[2] == "installed"
+}
+
+// ParsePackages parses a decompressed Packages index. archiveRoot is the
+// source URI that Filename fields are relative to; it is used to fill in
+// Package.URL. Every stanza must have Package, Version, Architecture,
+// Filename, Size and SHA256.
+func ParsePackages(r io.Reader, archiveRoot string) ([]Package, error) {
+	archiveRoot = strings.TrimRight(archiveRoot, "/")
+	return parseStanzas(r, func(p *Package, line int) error {
+		for _, req := range []struct{ name, v string }{
+			{"Package", p.Package}, {"Version", p.Version}, {"Architecture", p.Architecture},
+			{"Filename", p.Filename}, {"SHA256", p.SHA256},
+		} {
+			if req.v == "" {
+				return &lineError{line, fmt.Sprintf("package %q has no %s field", p.Package, req.name)}
+			}
+		}
+		if !isHex(p.SHA256, 64) {
+			return &lineError{line, fmt.Sprintf("package %q: SHA256 %q is not a SHA-256 hex digest", p.Package, p.SHA256)}
+		}
+		p.SHA256 = strings.ToLower(p.SHA256)
+		if p.Size <= 0 {
+			return &lineError{line, fmt.Sprintf("package %q has no positive Size", p.Package)}
+		}
+		if err := checkRelPath(p.Filename); err != nil {
+			return &lineError{line, fmt.Sprintf("package %q: Filename %q: %v", p.Package, p.Filename, err)}
+		}
+		p.URL = archiveRoot + "/" + p.Filename
+		return nil
+	})
+}
+
+// ParseStatus parses a dpkg status database such as /var/lib/dpkg/status.
+// Every stanza must have Package and Status; use Package.Installed to keep
+// only installed packages.
+func ParseStatus(r io.Reader) ([]Package, error) {
+	return parseStanzas(r, func(p *Package, line int) error {
+		if p.Package == "" {
+			return &lineError{line, "stanza has no Package field"}
+		}
+		if len(strings.Fields(p.Status)) != 3 {
+			return &lineError{line, fmt.Sprintf("package %q: Status %q is not \"<want> <flag> <status>\"", p.Package, p.Status)}
+		}
+		return nil
+	})
+}
+
+func checkRelPath(p string) error {
+	if strings.HasPrefix(p, "/") || strings.Contains(p, "://") || strings.ContainsAny(p, "?#\\") {
+		return errors.New("must be a relative path")
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." || seg == "" {
+			return errors.New("must not contain \"..\" or empty segments")
+		}
+	}
+	return nil
+}
+
+func parseStanzas(r io.Reader, check func(*Package, int) error) ([]Package, error) {
+	var out []Package
+	sc := newStanzaScanner(r, false)
+	for {
+		st, err := sc.next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		f, _, err := st.fields()
+		if err != nil {
+			return nil, err
+		}
+		p := Package{
+			Package:      f["package"],
+			Version:      f["version"],
+			Architecture: f["architecture"],
+			MultiArch:    f["multi-arch"],
+			Essential:    strings.EqualFold(f["essential"], "yes"),
+			Priority:     f["priority"],
+			Section:      f["section"],
+			Source:       f["source"],
+			Depends:      f["depends"],
+			PreDepends:   f["pre-depends"],
+			Recommends:   f["recommends"],
+			Provides:     f["provides"],
+			Conflicts:    f["conflicts"],
+			Breaks:       f["breaks"],
+			Replaces:     f["replaces"],
+			Filename:     f["filename"],
+			SHA256:       f["sha256"],
+			Status:       f["status"],
+			Raw:          st.raw,
+		}
+		for _, n := range []struct {
+			name string
+			dst  *int64
+		}{{"size", &p.Size}, {"installed-size", &p.InstalledSize}} {
+			v, ok := f[n.name]
+			if !ok {
+				continue
+			}
+			if *n.dst, err = strconv.ParseInt(v, 10, 64); err != nil || *n.dst < 0 {
+				return nil, &lineError{st.line, fmt.Sprintf("package %q: %s %q is not a non-negative integer", p.Package, n.name, v)}
+			}
+		}
+		if err := check(&p, st.line); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+}
+
+// Index is a verified, parsed Packages index.
+type Index struct {
+	// URL is where the index was fetched from.
+	URL string
+	// Path is the index's path in the Release file, such as
+	// "main/binary-amd64/Packages.xz".
+	Path string
+	// SHA256 is the hex SHA-256 of the fetched (compressed) file.
+	SHA256    string
+	Component string
+	Arch      string
+	Packages  []Package
+}
+
+// IndexDir returns the directory of the Packages index for component and
+// arch, relative to rel.BaseURL: "component/binary-arch/", or "" for a
+// flat repository.
+func IndexDir(rel *Release, component, arch string) string {
+	if rel.Flat {
+		return ""
+	}
+	return component + "/binary-" + arch + "/"
+}
+
+// FetchPackages fetches the Packages index of component and arch named by
+// rel (as returned by FetchRelease), checks its size and SHA-256 against
+// rel, and parses it. It prefers Packages.xz, then Packages.gz, then the
+// uncompressed Packages, and fetches by-hash/SHA256/<hex> when the
+// Release has Acquire-By-Hash: yes (falling back to the plain name if the
+// mirror lacks the by-hash file). component and arch are ignored for flat
+// repositories.
+func FetchPackages(ctx context.Context, f Fetcher, rel *Release, component, arch string) (*Index, error) {
+	dir := IndexDir(rel, component, arch)
+	var fh FileHash
+	found := false
+	for _, name := range []string{"Packages.xz", "Packages.gz", "Packages"} {
+		if fh, found = rel.File(dir + name); found {
+			break
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("%s lists no %sPackages index; check the component (Release has %v) and architecture (Release has %v)", rel.URL, dir, rel.Components, rel.Architectures)
+	}
+	url := rel.BaseURL + fh.Path
+	var data []byte
+	var err error
+	if rel.AcquireByHash {
+		byHash := rel.BaseURL + dir + "by-hash/SHA256/" + fh.SHA256
+		data, err = fetchAll(ctx, f, byHash, fh.Size)
+		if err == nil {
+			url = byHash
+		}
+	}
+	if data == nil {
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("fetch Packages: %w", err)
+		}
+		if data, err = fetchAll(ctx, f, url, fh.Size); err != nil {
+			return nil, fmt.Errorf("fetch Packages: %w", err)
+		}
+	}
+	if int64(len(data)) != fh.Size {
+		return nil, fmt.Errorf("%s: size %d does not match %d in %s; the mirror is inconsistent or mid-update, retry later", url, len(data), fh.Size, rel.URL)
+	}
+	sum := sha256.Sum256(data)
+	if got := hex.EncodeToString(sum[:]); got != fh.SHA256 {
+		return nil, fmt.Errorf("%s: SHA256 %s does not match %s in %s; the mirror is inconsistent or mid-update, retry later", url, got, fh.SHA256, rel.URL)
+	}
+	var r io.Reader = bytes.NewReader(data)
+	switch {
+	case strings.HasSuffix(fh.Path, ".xz"):
+		xr, err := xz.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("decompress %s: %w", url, err)
+		}
+		r = xr
+	case strings.HasSuffix(fh.Path, ".gz"):
+		gr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("decompress %s: %w", url, err)
+		}
+		defer gr.Close()
+		r = gr
+	}
+	pkgs, err := ParsePackages(r, rel.ArchiveRoot)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", url, err)
+	}
+	return &Index{URL: url, Path: fh.Path, SHA256: fh.SHA256, Component: component, Arch: arch, Packages: pkgs}, nil
+}

@@ -1,0 +1,146 @@
+package aptrepo
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"pault.ag/go/debian/control"
+)
+
+// stanza is one deb822 paragraph as it appeared in its file.
+type stanza struct {
+	// raw is the text of the paragraph with comment lines removed; every
+	// line, including the last, ends in a newline.
+	raw []byte
+	// line is the 1-based line number of the paragraph's first line.
+	line int
+	// fieldLines maps lower-cased field names to the line they start on.
+	// It is only filled in when the scanner was asked to track lines.
+	fieldLines map[string]int
+}
+
+// stanzaScanner splits a deb822 stream into paragraphs, checking the syntax
+// of every line so that errors can name the line they occur on. The field
+// values themselves are parsed by pault.ag/go/debian/control.
+type stanzaScanner struct {
+	r          *bufio.Reader
+	line       int
+	trackLines bool
+	buf        bytes.Buffer
+}
+
+func newStanzaScanner(r io.Reader, trackLines bool) *stanzaScanner {
+	return &stanzaScanner{r: bufio.NewReaderSize(r, 64<<10), trackLines: trackLines}
+}
+
+// lineError is a syntax error at a line of a deb822 stream.
+type lineError struct {
+	line int
+	msg  string
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
+
+// next returns the next paragraph, or io.EOF when the input is exhausted.
+func (s *stanzaScanner) next() (*stanza, error) {
+	s.buf.Reset()
+	st := &stanza{}
+	if s.trackLines {
+		st.fieldLines = map[string]int{}
+	}
+	for {
+		line, err := s.r.ReadBytes('\n')
+		if len(line) == 0 && err != nil {
+			if err != io.EOF {
+				return nil, fmt.Errorf("line %d: %w", s.line+1, err)
+			}
+			if s.buf.Len() == 0 {
+				return nil, io.EOF
+			}
+			break
+		}
+		s.line++
+		if len(bytes.TrimSpace(line)) == 0 {
+			if s.buf.Len() == 0 {
+				if err == io.EOF {
+					return nil, io.EOF
+				}
+				continue
+			}
+			break
+		}
+		if line[0] == '#' {
+			if err == io.EOF {
+				if s.buf.Len() == 0 {
+					return nil, io.EOF
+				}
+				break
+			}
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if s.buf.Len() == 0 {
+				return nil, &lineError{s.line, "continuation line before any field; continuation lines must follow a \"Field: value\" line"}
+			}
+		} else {
+			colon := bytes.IndexByte(line, ':')
+			if colon <= 0 {
+				return nil, &lineError{s.line, fmt.Sprintf("%q is not a \"Field: value\" line", strings.TrimRight(string(line), "\r\n"))}
+			}
+			name := line[:colon]
+			if bytes.ContainsAny(name, " \t") {
+				return nil, &lineError{s.line, fmt.Sprintf("field name %q contains white space", name)}
+			}
+			if s.buf.Len() == 0 {
+				st.line = s.line
+			}
+			if st.fieldLines != nil {
+				key := strings.ToLower(string(name))
+				if _, dup := st.fieldLines[key]; dup {
+					return nil, &lineError{s.line, fmt.Sprintf("duplicate field %q in paragraph starting at line %d", name, st.line)}
+				}
+				st.fieldLines[key] = s.line
+			}
+		}
+		s.buf.Write(line)
+		if line[len(line)-1] != '\n' {
+			s.buf.WriteByte('\n')
+		}
+		if err == io.EOF {
+			break
+		}
+	}
+	st.raw = bytes.Clone(s.buf.Bytes())
+	return st, nil
+}
+
+// fields parses the paragraph with pault.ag/go/debian/control and returns
+// its fields keyed by lower-cased name, plus the names in file order.
+func (st *stanza) fields() (map[string]string, []string, error) {
+	pr, err := control.NewParagraphReader(bytes.NewReader(st.raw), nil)
+	if err != nil {
+		return nil, nil, &lineError{st.line, err.Error()}
+	}
+	p, err := pr.Next()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil, &lineError{st.line, "empty paragraph"}
+		}
+		return nil, nil, &lineError{st.line, err.Error()}
+	}
+	m := make(map[string]string, len(p.Order))
+	order := make([]string, 0, len(p.Order))
+	for _, k := range p.Order {
+		lk := strings.ToLower(k)
+		if _, dup := m[lk]; dup {
+			return nil, nil, &lineError{st.line, fmt.Sprintf("duplicate field %q", k)}
+		}
+		m[lk] = strings.TrimRight(p.Values[k], "\n")
+		order = append(order, k)
+	}
+	return m, order, nil
+}
