@@ -1,0 +1,319 @@
+// Command kiln builds OCI images for Python and ML workloads from a
+// declarative spec, with no Docker daemon and no root.
+//
+// Usage:
+//
+//	kiln build  [-f kiln.yaml] [flags]   build and publish the image
+//	kiln name   [-f kiln.yaml] [flags]   print the image reference (offline)
+//	kiln exists [-f kiln.yaml] [flags]   exit 0 if the image is in the registry, 1 if not, 2 if unknown
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/kiln-build/kiln/pkg/auth"
+	"github.com/kiln-build/kiln/pkg/build"
+	"github.com/kiln-build/kiln/pkg/cache"
+	"github.com/kiln-build/kiln/pkg/push"
+	"github.com/kiln-build/kiln/pkg/spec"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // the build failed (or, for exists: the image is absent)
+	exitUsage   = 2 // usage or spec error (or, for exists: cannot tell)
+	exitSIGINT  = 130
+	exitSIGTERM = 143
+)
+
+// usageError marks errors in how kiln was called.
+type usageError struct{ error }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `kiln builds container images for Python and ML workloads, without a daemon or root.
+
+Usage:
+  kiln build  [-f kiln.yaml] [flags]   build the image and publish it
+  kiln name   [-f kiln.yaml] [flags]   print the image reference (offline)
+  kiln exists [-f kiln.yaml] [flags]   exit 0 if the image is in the registry, 1 if not, 2 if kiln cannot tell
+
+Run "kiln build --help" for the flags; every spec key is also a flag.
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	var err error
+	switch args[0] {
+	case "build":
+		err = cmdBuild(ctx, args[1:], stdout, stderr)
+	case "name":
+		err = cmdName(ctx, args[1:], stdout, stderr)
+	case "exists":
+		return cmdExists(ctx, args[1:], stdout, stderr)
+	default:
+		err = usageError{fmt.Errorf("unknown command %q; use build, name or exists", args[0])}
+	}
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, pflag.ErrHelp) {
+		return exitOK
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "kiln: interrupted; temporary files removed")
+		select {
+		case s := <-sigs:
+			if s == syscall.SIGTERM {
+				return exitSIGTERM
+			}
+		default:
+		}
+		return exitSIGINT
+	}
+	fmt.Fprintln(stderr, "kiln:", err)
+	var se *spec.Error
+	var ue usageError
+	if errors.As(err, &se) || errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFailed
+}
+
+// common are the flags every command shares: the spec file, every spec key,
+// and registry access.
+type common struct {
+	fs       *pflag.FlagSet
+	file     string
+	specs    *spec.Flags
+	insecure bool
+	caFiles  []string
+}
+
+func newCommon(cmd string, stderr io.Writer) *common {
+	c := &common{fs: pflag.NewFlagSet("kiln "+cmd, pflag.ContinueOnError)}
+	c.fs.SetOutput(stderr)
+	c.fs.SortFlags = false
+	c.fs.StringVarP(&c.file, "file", "f", "", "spec file (default ./kiln.yaml; with no file, flags alone describe the image)")
+	c.fs.BoolVar(&c.insecure, "insecure", false, "allow plain HTTP and self-signed certificates for registries")
+	c.fs.StringArrayVar(&c.caFiles, "registry-ca", nil, "PEM file of extra CAs to trust for registries (repeatable)")
+	c.specs = spec.AddFlags(c.fs)
+	return c
+}
+
+// load parses args, reads the spec and applies flag overrides.
+func (c *common) load(args []string) (*spec.Spec, auth.Options, error) {
+	if err := c.fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, auth.Options{}, err
+		}
+		return nil, auth.Options{}, usageError{err}
+	}
+	if c.fs.NArg() > 0 {
+		return nil, auth.Options{}, usageError{fmt.Errorf("unexpected argument %q; name the spec file with -f", c.fs.Arg(0))}
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, auth.Options{}, err
+	}
+	var s *spec.Spec
+	switch {
+	case c.file != "":
+		s, err = spec.Load(c.file)
+	case fileExists(spec.DefaultFile):
+		s, err = spec.Load(spec.DefaultFile)
+	default:
+		s = &spec.Spec{Dir: cwd}
+	}
+	if err != nil {
+		return nil, auth.Options{}, err
+	}
+	if err := c.specs.Apply(s, cwd); err != nil {
+		return nil, auth.Options{}, err
+	}
+	if err := s.Validate(); err != nil {
+		return nil, auth.Options{}, err
+	}
+	a := auth.Options{RegistryConfig: s.RegistryConfig, Insecure: c.insecure, CAFiles: c.caFiles}
+	if env := os.Getenv("SSL_CERT_FILE"); env != "" {
+		a.CAFiles = append(a.CAFiles, env)
+	}
+	return s, a, nil
+}
+
+func (c *common) plan(ctx context.Context, s *spec.Spec, a auth.Options) (*build.Plan, error) {
+	epoch, err := build.EpochFromEnv()
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return build.NewPlan(ctx, s, epoch, a.NameOptions()...)
+}
+
+func cmdName(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommon("name", stderr)
+	s, a, err := c.load(args)
+	if err != nil {
+		return err
+	}
+	p, err := c.plan(ctx, s, a)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, p.Display())
+	return nil
+}
+
+func cmdExists(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := newCommon("exists", stderr)
+	s, a, err := c.load(args)
+	if errors.Is(err, pflag.ErrHelp) {
+		return exitOK
+	}
+	var p *build.Plan
+	if err == nil {
+		p, err = c.plan(ctx, s, a)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "kiln:", err)
+		return exitUsage
+	}
+	if !s.HasRegistry() {
+		fmt.Fprintln(stderr, "kiln: the spec names no registry, so there is nothing to ask; set registry or image")
+		return exitUsage
+	}
+	ok, err := build.Exists(ctx, p, a)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "kiln: cannot tell whether %s exists: %v\n", p.Ref, err)
+		return exitUsage
+	case ok:
+		fmt.Fprintln(stdout, p.Ref)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "kiln: %s does not exist\n", p.Ref)
+	return exitFailed
+}
+
+func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommon("build", stderr)
+	layoutDir := c.fs.String("oci-layout", "", "also write an OCI image layout to DIR")
+	tarPath := c.fs.String("tarball", "", "also write a docker-archive (podman load -i) to FILE")
+	cacheDir := c.fs.String("cache-dir", "", "cache directory (default $XDG_CACHE_HOME/kiln)")
+	comp := c.fs.String("compression", "gzip", "layer compression: gzip or zstd")
+	level := c.fs.Int("compression-level", 0, "compression level (0: the algorithm's default)")
+	force := c.fs.Bool("force", false, "build and push even if the image already exists")
+	quiet := c.fs.BoolP("quiet", "q", false, "print nothing on stderr but errors")
+	s, a, err := c.load(args)
+	if err != nil {
+		return err
+	}
+	compression := cache.Compression{Algorithm: *comp, Level: *level}
+	if err := compression.Validate(); err != nil {
+		return usageError{fmt.Errorf("--compression: %w", err)}
+	}
+	p, err := c.plan(ctx, s, a)
+	if err != nil {
+		return err
+	}
+	dir := *cacheDir
+	if dir == "" {
+		if dir, err = cache.DefaultDir(); err != nil {
+			return usageError{err}
+		}
+	}
+	store, err := cache.Open(dir)
+	if err != nil {
+		return err
+	}
+
+	var dests []push.Interface
+	registry := s.HasRegistry()
+	if registry {
+		opts, err := a.RemoteOptions(ctx)
+		if err != nil {
+			return usageError{err}
+		}
+		dests = append(dests, push.NewRegistry(opts...))
+	}
+	if *layoutDir != "" {
+		dests = append(dests, &push.Layout{Dir: *layoutDir})
+	}
+	if *tarPath != "" {
+		dests = append(dests, &push.Tarball{Path: *tarPath})
+	}
+	defaultLayout := ""
+	if len(dests) == 0 {
+		defaultLayout = filepath.Join("out", filepath.FromSlash(firstNonEmpty(s.Name, "image")))
+		dests = append(dests, &push.Layout{Dir: defaultLayout})
+	}
+	var log io.Writer = stderr
+	if *quiet {
+		log = nil
+	}
+	res, err := build.Run(ctx, p, build.Options{
+		Auth:        a,
+		Cache:       store,
+		Compression: compression,
+		Publisher:   push.Multi(dests...),
+		Force:       *force,
+		CheckExists: registry && *layoutDir == "" && *tarPath == "",
+		Log:         log,
+	})
+	if err != nil {
+		return err
+	}
+	if defaultLayout != "" && !*quiet {
+		fmt.Fprintf(stderr, "no registry given: wrote an OCI image layout to %s (try: podman run oci:%s:%s)\n", defaultLayout, defaultLayout, tagOf(p))
+	}
+	if registry {
+		fmt.Fprintln(stdout, res.Ref.Context().Tag(tagOf(p)).String()+"@"+res.Ref.DigestStr())
+	} else {
+		fmt.Fprintln(stdout, p.Display()+"@"+res.Ref.DigestStr())
+	}
+	return nil
+}
+
+func tagOf(p *build.Plan) string {
+	if t, ok := p.Ref.(interface{ TagStr() string }); ok {
+		return t.TagStr()
+	}
+	return ""
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

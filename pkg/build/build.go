@@ -1,0 +1,192 @@
+package build
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/kiln-build/kiln/pkg/auth"
+	"github.com/kiln-build/kiln/pkg/cache"
+	"github.com/kiln-build/kiln/pkg/layer"
+	"github.com/kiln-build/kiln/pkg/push"
+	"github.com/kiln-build/kiln/pkg/resolve"
+	"github.com/kiln-build/kiln/pkg/spec"
+)
+
+// Options configure a build.
+type Options struct {
+	// Auth gives registry credentials and transport.
+	Auth auth.Options
+	// Cache is the local cache.
+	Cache *cache.Cache
+	// Compression is how new layers are compressed.
+	Compression cache.Compression
+	// Publisher receives the image. Build pushes to the spec's registry only
+	// through it: the caller decides the destinations.
+	Publisher push.Interface
+	// Force rebuilds even when the target tag already exists.
+	Force bool
+	// CheckExists asks the registry for the target tag first and skips the
+	// build when it is there (ImageSpec's exist()).
+	CheckExists bool
+	// Log receives progress lines; nil discards them.
+	Log io.Writer
+}
+
+// Result is a finished build.
+type Result struct {
+	// Ref is the published reference with its digest.
+	Ref name.Digest
+	// Image is the built image (nil when the build was skipped).
+	Image v1.Image
+	// Skipped is true when the tag already existed and nothing was built.
+	Skipped bool
+}
+
+func (o *Options) logf(format string, args ...any) {
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, format+"\n", args...)
+	}
+}
+
+// Run builds the plan's image and publishes it.
+func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
+	start := time.Now()
+	remoteOpts, err := o.Auth.RemoteOptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if o.CheckExists && !o.Force {
+		if tag, ok := p.Ref.(name.Tag); ok {
+			desc, err := remote.Head(tag, remoteOpts...)
+			if err == nil {
+				o.logf("%s already exists; nothing to build (use --force to rebuild)", tag)
+				return &Result{Ref: tag.Context().Digest(desc.Digest.String()), Skipped: true}, nil
+			}
+			if !IsNotFound(err) {
+				return nil, fmt.Errorf("check whether %s exists: %w", tag, err)
+			}
+		}
+	}
+
+	parent, err := resolveParent(ctx, p.Spec, o.Auth, remoteOpts)
+	if err != nil {
+		return nil, err
+	}
+	if !parent.Scratch() {
+		o.logf("parent %s resolved to %s", parent.Ref, parent.Digest.DigestStr())
+	}
+
+	var sources []layer.Source
+	if p.Code != nil {
+		sources = append(sources, p.Code)
+	}
+	var built []builtLayer
+	for _, src := range sources {
+		l, reused, err := buildLayer(ctx, o, src)
+		if err != nil {
+			return nil, err
+		}
+		d, _ := l.Digest()
+		how := "built"
+		if reused {
+			how = "reused from local cache"
+		}
+		o.logf("layer %s: %s (%s)", src.Description(), d.String()[:19], how)
+		built = append(built, builtLayer{layer: l, desc: src.Description()})
+	}
+
+	img, err := assemble(parent, built, p)
+	if err != nil {
+		return nil, err
+	}
+	tag, ok := p.Ref.(name.Tag)
+	if !ok {
+		return nil, fmt.Errorf("publish %s: the image reference must be a tag, not a digest", p.Ref)
+	}
+	ref, err := o.Publisher.Publish(ctx, img, tag)
+	if err != nil {
+		return nil, err
+	}
+	o.logf("done in %.1fs", time.Since(start).Seconds())
+	return &Result{Ref: ref, Image: img}, nil
+}
+
+func resolveParent(ctx context.Context, s *spec.Spec, a auth.Options, remoteOpts []remote.Option) (*resolve.Parent, error) {
+	if s.BaseImage == spec.Scratch {
+		return resolve.ScratchParent(), nil
+	}
+	ref, err := name.ParseReference(s.BaseImage, a.NameOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("base_image %q: %w", s.BaseImage, err)
+	}
+	plat, err := s.TargetPlatform()
+	if err != nil {
+		return nil, err
+	}
+	return resolve.ResolveParent(ctx, ref, plat, remoteOpts...)
+}
+
+type builtLayer struct {
+	layer v1.Layer
+	desc  string
+}
+
+// buildLayer returns the cached layer for src's key, building it on a miss.
+func buildLayer(ctx context.Context, o Options, src layer.Source) (v1.Layer, bool, error) {
+	h := sha256.Sum256([]byte(src.Key() + "\x00" + o.Compression.String()))
+	key := hex.EncodeToString(h[:])
+	if info, ok, err := o.Cache.LookupLayer(key); err != nil {
+		return nil, false, err
+	} else if ok {
+		return o.Cache.Layer(info), true, nil
+	}
+	info, err := o.Cache.BuildLayer(key, o.Compression, func(w io.Writer) error {
+		tw := tar.NewWriter(w)
+		if err := src.WriteTar(ctx, tw); err != nil {
+			return fmt.Errorf("build layer %s: %w", src.Description(), err)
+		}
+		return tw.Close()
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return o.Cache.Layer(info), false, nil
+}
+
+// IsNotFound reports whether err is a registry's "no such manifest".
+func IsNotFound(err error) bool {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return te.StatusCode == http.StatusNotFound
+	}
+	return false
+}
+
+// Exists asks the registry whether the plan's tag is there (a HEAD on the
+// manifest). It returns an error when it cannot tell (auth, network), never
+// a guess.
+func Exists(ctx context.Context, p *Plan, a auth.Options) (bool, error) {
+	opts, err := a.RemoteOptions(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, err = remote.Head(p.Ref, opts...)
+	switch {
+	case err == nil:
+		return true, nil
+	case IsNotFound(err):
+		return false, nil
+	}
+	return false, err
+}

@@ -1,0 +1,100 @@
+// Package build is kiln's pipeline: it takes a validated spec through
+// resolve (pin the parent and every input), layer (build each layer from
+// pinned inputs), cache (reuse layers by input key) and push (registry, OCI
+// layout, docker archive). The command line only parses flags and calls it.
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/kiln-build/kiln/pkg/layer"
+	"github.com/kiln-build/kiln/pkg/spec"
+)
+
+// Plan is what can be known about a build offline: the layers' inputs, the
+// spec hash and the image reference it gives.
+type Plan struct {
+	Spec *spec.Spec
+	// Epoch is the time stamped on every file and on the image.
+	Epoch time.Time
+	// Code is the code layer (source_root and copy), or nil when the spec
+	// ships no files.
+	Code *layer.Files
+	// Hash is the spec hash: the normalised spec plus every input's content.
+	Hash string
+	// Ref is the image reference, tagged with the spec hash (or tag_format).
+	Ref name.Reference
+}
+
+// EpochFromEnv returns the time from SOURCE_DATE_EPOCH, or the Unix epoch
+// when it is unset.
+func EpochFromEnv() (time.Time, error) {
+	v := os.Getenv("SOURCE_DATE_EPOCH")
+	if v == "" {
+		return time.Unix(0, 0).UTC(), nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds since 1970; unset it or set e.g. $(git log -1 --format=%%ct)", v)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+// NewPlan collects the spec's files and computes its hash and reference. It
+// reads only local files: `kiln name` works offline.
+func NewPlan(ctx context.Context, s *spec.Spec, epoch time.Time, nameOpts ...name.Option) (*Plan, error) {
+	var mappings []layer.Mapping
+	if s.SourceRoot != "" {
+		mappings = append(mappings, layer.Mapping{Src: s.SourceRoot, Dest: "/root"})
+	}
+	for _, c := range s.Copy {
+		mappings = append(mappings, layer.Mapping{Src: c.Src, Dest: c.Dest})
+	}
+	p := &Plan{Spec: s, Epoch: epoch}
+	if len(mappings) > 0 {
+		files, err := layer.Collect(ctx, mappings)
+		if err != nil {
+			return nil, err
+		}
+		p.Code = &layer.Files{Entries: files, Epoch: epoch, Desc: "code (source_root and copy)"}
+	}
+	h := sha256.New()
+	h.Write(s.Normalized())
+	fmt.Fprintf(h, "\x00epoch=%d\x00", epoch.Unix())
+	if p.Code != nil {
+		io.WriteString(h, "code="+p.Code.Key()+"\x00")
+	}
+	p.Hash = hex.EncodeToString(h.Sum(nil))[:32]
+	ref, err := s.Reference(p.Hash, nameOpts...)
+	if err != nil {
+		return nil, err
+	}
+	p.Ref = ref
+	return p, nil
+}
+
+// Display returns the reference as the user would write it: without the
+// implied docker.io host when the spec names no registry.
+func (p *Plan) Display() string {
+	t, ok := p.Ref.(name.Tag)
+	if p.Spec.HasRegistry() || !ok {
+		return p.Ref.String()
+	}
+	repo := p.Spec.Name
+	if p.Spec.Image != "" {
+		repo, _, _ = strings.Cut(p.Spec.Image, "@")
+		if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+			repo = repo[:i]
+		}
+	}
+	return repo + ":" + t.TagStr()
+}

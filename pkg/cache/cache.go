@@ -1,0 +1,130 @@
+// Package cache is kiln's local content-addressed store: built layers and
+// downloaded files by SHA-256, and an index from a layer's input key to the
+// layer's digest and diffID. Every write goes to a temporary file that is
+// renamed into place only once complete and verified, so a killed build never
+// leaves an entry that a later build trusts, and several kiln processes can
+// share one directory.
+package cache
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Cache is a cache directory.
+type Cache struct {
+	root string
+}
+
+// DefaultDir returns $XDG_CACHE_HOME/kiln, or the platform's user cache
+// directory plus kiln.
+func DefaultDir() (string, error) {
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "kiln"), nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("find the cache directory: %w (set --cache-dir or XDG_CACHE_HOME)", err)
+	}
+	return filepath.Join(d, "kiln"), nil
+}
+
+// Open opens (creating if needed) the cache at dir.
+func Open(dir string) (*Cache, error) {
+	for _, sub := range []string{"blobs/sha256", "keys", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("open cache %s: %w", dir, err)
+		}
+	}
+	return &Cache{root: dir}, nil
+}
+
+// Dir returns the cache's directory.
+func (c *Cache) Dir() string { return c.root }
+
+// LayerInfo is what the cache records about a built layer.
+type LayerInfo struct {
+	Digest    v1.Hash         `json:"digest"`
+	DiffID    v1.Hash         `json:"diffID"`
+	Size      int64           `json:"size"`
+	MediaType types.MediaType `json:"mediaType"`
+}
+
+// BlobPath returns where the blob with the given SHA-256 digest is stored.
+func (c *Cache) BlobPath(h v1.Hash) string {
+	return filepath.Join(c.root, "blobs", h.Algorithm, h.Hex)
+}
+
+func (c *Cache) keyPath(key string) string {
+	return filepath.Join(c.root, "keys", key[:2], key+".json")
+}
+
+// LookupLayer returns the layer recorded under key, if its blob is present
+// with the recorded size.
+func (c *Cache) LookupLayer(key string) (LayerInfo, bool, error) {
+	if len(key) < 3 || strings.ContainsAny(key, `/\.`) {
+		return LayerInfo{}, false, fmt.Errorf("cache: bad key %q", key)
+	}
+	data, err := os.ReadFile(c.keyPath(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return LayerInfo{}, false, nil
+	}
+	if err != nil {
+		return LayerInfo{}, false, fmt.Errorf("cache: read key %s: %w", key, err)
+	}
+	var info LayerInfo
+	if err := json.Unmarshal(data, &info); err != nil {
+		return LayerInfo{}, false, nil // unreadable entries are misses
+	}
+	fi, err := os.Stat(c.BlobPath(info.Digest))
+	if err != nil || fi.Size() != info.Size {
+		return LayerInfo{}, false, nil
+	}
+	return info, true, nil
+}
+
+// RecordLayer records that key built the layer info describes.
+func (c *Cache) RecordLayer(key string, info LayerInfo) error {
+	data, err := json.Marshal(info)
+	if err != nil {
+		return fmt.Errorf("cache: record %s: %w", key, err)
+	}
+	p := c.keyPath(key)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("cache: record %s: %w", key, err)
+	}
+	return c.writeAtomic(p, func(w io.Writer) error { _, err := w.Write(data); return err })
+}
+
+// writeAtomic writes a file through a temporary name in the cache's tmp
+// directory, renaming it into place only when write succeeds.
+func (c *Cache) writeAtomic(dst string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Join(c.root, "tmp"), "w-*")
+	if err != nil {
+		return fmt.Errorf("cache: write %s: %w", dst, err)
+	}
+	defer os.Remove(f.Name())
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("cache: write %s: %w", dst, err)
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return fmt.Errorf("cache: write %s: %w", dst, err)
+	}
+	if err := os.Rename(f.Name(), dst); err != nil {
+		return fmt.Errorf("cache: write %s: %w", dst, err)
+	}
+	return nil
+}

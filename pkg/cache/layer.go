@@ -1,0 +1,199 @@
+package cache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Compression says how layers are compressed. It is part of a layer's key:
+// the same tar compressed two ways gives two digests.
+type Compression struct {
+	// Algorithm is "gzip" (the default) or "zstd".
+	Algorithm string
+	// Level is the compression level; 0 means the algorithm's default.
+	Level int
+}
+
+// String returns e.g. "gzip/6", for keys and logs.
+func (c Compression) String() string { return fmt.Sprintf("%s/%d", c.algorithm(), c.Level) }
+
+func (c Compression) algorithm() string {
+	if c.Algorithm == "" {
+		return "gzip"
+	}
+	return c.Algorithm
+}
+
+// MediaType is the OCI media type of layers compressed this way.
+func (c Compression) MediaType() types.MediaType {
+	if c.algorithm() == "zstd" {
+		return types.OCILayerZStd
+	}
+	return types.OCILayer
+}
+
+// Validate reports an unknown algorithm or level.
+func (c Compression) Validate() error {
+	switch c.algorithm() {
+	case "gzip":
+		if c.Level < 0 || c.Level > 9 {
+			return fmt.Errorf("gzip level %d is out of range; use 1 (fastest) to 9 (smallest)", c.Level)
+		}
+	case "zstd":
+		if c.Level < 0 || c.Level > 4 {
+			return fmt.Errorf("zstd level %d is out of range; use 1 (fastest) to 4 (smallest)", c.Level)
+		}
+	default:
+		return fmt.Errorf("unknown compression %q; use gzip or zstd", c.Algorithm)
+	}
+	return nil
+}
+
+func (c Compression) writer(w io.Writer) (io.WriteCloser, error) {
+	if c.algorithm() == "zstd" {
+		level := zstd.SpeedDefault
+		if c.Level > 0 {
+			level = zstd.EncoderLevel(c.Level)
+		}
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1))
+	}
+	level := gzip.DefaultCompression
+	if c.Level > 0 {
+		level = c.Level
+	}
+	return gzip.NewWriterLevel(w, level)
+}
+
+// BuildLayer runs write to produce a layer's uncompressed tar, compressing
+// and hashing it in one pass (diffID before compression, digest after) into a
+// temporary file, then moves the blob into place and records it under key.
+func (c *Cache) BuildLayer(key string, comp Compression, write func(io.Writer) error) (LayerInfo, error) {
+	if err := comp.Validate(); err != nil {
+		return LayerInfo{}, err
+	}
+	f, err := os.CreateTemp(filepath.Join(c.root, "tmp"), "layer-*")
+	if err != nil {
+		return LayerInfo{}, fmt.Errorf("cache: build layer: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+
+	digest := sha256.New()
+	counted := &countingWriter{w: io.MultiWriter(f, digest)}
+	zw, err := comp.writer(counted)
+	if err != nil {
+		return LayerInfo{}, fmt.Errorf("cache: build layer: %w", err)
+	}
+	diffID := sha256.New()
+	if err := write(io.MultiWriter(zw, diffID)); err != nil {
+		return LayerInfo{}, err
+	}
+	if err := zw.Close(); err != nil {
+		return LayerInfo{}, fmt.Errorf("cache: compress layer: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return LayerInfo{}, fmt.Errorf("cache: build layer: %w", err)
+	}
+	info := LayerInfo{
+		Digest:    toHash(digest),
+		DiffID:    toHash(diffID),
+		Size:      counted.n,
+		MediaType: comp.MediaType(),
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return LayerInfo{}, fmt.Errorf("cache: build layer: %w", err)
+	}
+	if err := os.Rename(f.Name(), c.BlobPath(info.Digest)); err != nil {
+		return LayerInfo{}, fmt.Errorf("cache: store layer: %w", err)
+	}
+	if err := c.RecordLayer(key, info); err != nil {
+		return LayerInfo{}, err
+	}
+	return info, nil
+}
+
+func toHash(h hash.Hash) v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Layer returns the cached layer described by info as a v1.Layer whose
+// compressed bytes are read from the cache.
+func (c *Cache) Layer(info LayerInfo) v1.Layer {
+	return &cachedLayer{path: c.BlobPath(info.Digest), info: info}
+}
+
+type cachedLayer struct {
+	path string
+	info LayerInfo
+}
+
+func (l *cachedLayer) Digest() (v1.Hash, error)            { return l.info.Digest, nil }
+func (l *cachedLayer) DiffID() (v1.Hash, error)            { return l.info.DiffID, nil }
+func (l *cachedLayer) Size() (int64, error)                { return l.info.Size, nil }
+func (l *cachedLayer) MediaType() (types.MediaType, error) { return l.info.MediaType, nil }
+
+func (l *cachedLayer) Compressed() (io.ReadCloser, error) {
+	f, err := os.Open(l.path)
+	if err != nil {
+		return nil, fmt.Errorf("cache: open layer %s: %w", l.info.Digest, err)
+	}
+	return f, nil
+}
+
+func (l *cachedLayer) Uncompressed() (io.ReadCloser, error) {
+	f, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	var r io.ReadCloser
+	if l.info.MediaType == types.OCILayerZStd {
+		d, err := zstd.NewReader(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("cache: read layer %s: %w", l.info.Digest, err)
+		}
+		r = d.IOReadCloser()
+	} else {
+		g, err := gzip.NewReader(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("cache: read layer %s: %w", l.info.Digest, err)
+		}
+		r = g
+	}
+	return &closeBoth{ReadCloser: r, f: f}, nil
+}
+
+type closeBoth struct {
+	io.ReadCloser
+	f io.Closer
+}
+
+func (c *closeBoth) Close() error {
+	err := c.ReadCloser.Close()
+	if ferr := c.f.Close(); err == nil {
+		err = ferr
+	}
+	return err
+}

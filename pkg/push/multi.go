@@ -1,0 +1,33 @@
+package push
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Multi publishes to each destination in order and returns the first
+// destination's digest reference (the registry, when there is one).
+func Multi(dests ...Interface) Interface { return multi(dests) }
+
+type multi []Interface
+
+// Publish implements Interface.
+func (m multi) Publish(ctx context.Context, img v1.Image, tag name.Tag) (name.Digest, error) {
+	if len(m) == 0 {
+		return name.Digest{}, fmt.Errorf("publish %s: no destination", tag)
+	}
+	var first name.Digest
+	for i, d := range m {
+		got, err := d.Publish(ctx, img, tag)
+		if err != nil {
+			return name.Digest{}, err
+		}
+		if i == 0 {
+			first = got
+		}
+	}
+	return first, nil
+}

@@ -1,0 +1,17 @@
+// Package push sends built images to their destinations: a registry, an OCI
+// image layout or a docker-archive tarball. Each destination implements the
+// one-method Interface; decorators such as Multi combine them.
+package push
+
+import (
+	"context"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Interface publishes an image under a tag and returns where it can be
+// pulled from by digest.
+type Interface interface {
+	Publish(ctx context.Context, img v1.Image, tag name.Tag) (name.Digest, error)
+}

@@ -1,0 +1,62 @@
+package push
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// Tarball writes a docker-archive (`podman load -i FILE`, `docker load`)
+// to Path through a temporary file renamed into place when complete.
+type Tarball struct {
+	Path string
+}
+
+// Publish implements Interface.
+func (t *Tarball) Publish(ctx context.Context, img v1.Image, tag name.Tag) (name.Digest, error) {
+	dir := filepath.Dir(t.Path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return name.Digest{}, fmt.Errorf("write tarball %s: %w", t.Path, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(t.Path)+".tmp-")
+	if err != nil {
+		return name.Digest{}, fmt.Errorf("write tarball %s: %w", t.Path, err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if err := tarball.Write(tag, img, &ctxWriter{ctx: ctx, w: f}); err != nil {
+		return name.Digest{}, fmt.Errorf("write tarball %s: %w", t.Path, err)
+	}
+	if err := f.Close(); err != nil {
+		return name.Digest{}, fmt.Errorf("write tarball %s: %w", t.Path, err)
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return name.Digest{}, fmt.Errorf("write tarball %s: %w", t.Path, err)
+	}
+	if err := os.Rename(f.Name(), t.Path); err != nil {
+		return name.Digest{}, fmt.Errorf("write tarball %s: %w", t.Path, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return name.Digest{}, err
+	}
+	return tag.Context().Digest(d.String()), nil
+}
+
+// ctxWriter stops a long write when its context is cancelled.
+type ctxWriter struct {
+	ctx context.Context
+	w   *os.File
+}
+
+func (c *ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}

@@ -1,0 +1,367 @@
+package spec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// kind is the YAML shape a key takes.
+type kind int
+
+const (
+	kindString kind = iota // a scalar
+	kindList               // a sequence of scalars
+	kindMap                // a mapping of scalars to scalars
+	kindArgv               // a sequence of strings where [] is meaningful
+	kindCopy               // a mapping src: dest, or a sequence of such mappings
+)
+
+func (k kind) String() string {
+	switch k {
+	case kindString:
+		return "a string"
+	case kindList, kindArgv:
+		return "a list of strings"
+	case kindMap:
+		return "a mapping of strings"
+	case kindCopy:
+		return "a mapping of source paths to image paths"
+	}
+	return "?"
+}
+
+// field describes one spec key.
+type field struct {
+	key  string
+	kind kind
+	// path marks keys whose values are host paths, resolved against the
+	// spec's directory.
+	path bool
+	// doc is a one-line description, with its ImageSpec/DockerConfig
+	// counterpart, used for flag help.
+	doc string
+	// unsupported, when set, is why the key cannot be used yet.
+	unsupported string
+	// str, list, kv, copy point at the Spec's storage for the key.
+	str  func(*Spec) *string
+	list func(*Spec) *[]string
+	kv   func(*Spec) *[]KV
+	copy func(*Spec) *[]Copy
+}
+
+// aliases maps alternative key names to their canonical key.
+var aliases = map[string]string{
+	"parent_image": "base_image",
+}
+
+// fields lists every spec key in documentation order. It is read-only.
+var fields = []field{
+	{key: "name", kind: kindString, doc: "image name (ImageSpec name)", str: func(s *Spec) *string { return &s.Name }},
+	{key: "registry", kind: kindString, doc: "registry and namespace to push to, e.g. ghcr.io/org (ImageSpec registry)", str: func(s *Spec) *string { return &s.Registry }},
+	{key: "tag_format", kind: kindString, doc: `tag template; {spec_hash} is the content hash (ImageSpec tag_format)`, str: func(s *Spec) *string { return &s.TagFormat }},
+	{key: "image", kind: kindString, doc: "full image reference, overrides registry/name/tag (DockerConfig image)", str: func(s *Spec) *string { return &s.Image }},
+	{key: "base_image", kind: kindString, doc: "parent image reference, or scratch (ImageSpec base_image, DockerConfig parent_image)", str: func(s *Spec) *string { return &s.BaseImage }},
+	{key: "platform", kind: kindString, doc: "target platform, default linux/amd64 (ImageSpec platform)", str: func(s *Spec) *string { return &s.Platform }},
+	{key: "env", kind: kindMap, doc: "environment variables K=V (ImageSpec env)", kv: func(s *Spec) *[]KV { return &s.Env }},
+	{key: "source_root", kind: kindString, path: true, doc: "directory shipped to /root (ImageSpec source_root)", str: func(s *Spec) *string { return &s.SourceRoot }},
+	{key: "copy", kind: kindCopy, doc: "extra files SRC:DEST (ImageSpec copy)", copy: func(s *Spec) *[]Copy { return &s.Copy }},
+	{key: "entrypoint", kind: kindArgv, doc: `entrypoint as a JSON list; [] clears the parent's (ImageSpec entrypoint)`, list: func(s *Spec) *[]string { return &s.Entrypoint }},
+	{key: "cmd", kind: kindArgv, doc: `default arguments as a JSON list; [] clears the parent's`, list: func(s *Spec) *[]string { return &s.Cmd }},
+	{key: "workdir", kind: kindString, doc: "working directory, default /root", str: func(s *Spec) *string { return &s.Workdir }},
+	{key: "user", kind: kindString, doc: "user (and group) the container runs as", str: func(s *Spec) *string { return &s.User }},
+	{key: "labels", kind: kindMap, doc: "image labels K=V", kv: func(s *Spec) *[]KV { return &s.Labels }},
+	{key: "cache_from", kind: kindString, doc: "image whose layers are reused (DockerConfig cache_from)", unsupported: "layer reuse from a cache image comes with the caching work", str: func(s *Spec) *string { return &s.CacheFrom }},
+	{key: "registry_config", kind: kindString, path: true, doc: "Docker config JSON with registry credentials (ImageSpec registry_config)", str: func(s *Spec) *string { return &s.RegistryConfig }},
+	{key: "python_version", kind: kindString, doc: "Python version the image must have (ImageSpec python_version)", unsupported: "Python packages are not installed by kiln yet", str: func(s *Spec) *string { return &s.PythonVersion }},
+	{key: "packages", kind: kindList, doc: "Python requirements (ImageSpec packages)", unsupported: "Python packages are not installed by kiln yet", list: func(s *Spec) *[]string { return &s.Packages }},
+	{key: "requirements", kind: kindString, path: true, doc: "requirements.txt file (ImageSpec requirements)", unsupported: "Python packages are not installed by kiln yet", str: func(s *Spec) *string { return &s.Requirements }},
+	{key: "pip_index", kind: kindString, doc: "Python package index URL (ImageSpec pip_index)", unsupported: "Python packages are not installed by kiln yet", str: func(s *Spec) *string { return &s.PipIndex }},
+	{key: "pip_extra_index_url", kind: kindList, doc: "extra Python package index URLs (ImageSpec pip_extra_index_url)", unsupported: "Python packages are not installed by kiln yet", list: func(s *Spec) *[]string { return &s.PipExtraIndexURL }},
+	{key: "apt_packages", kind: kindList, doc: "Debian packages (ImageSpec apt_packages)", unsupported: "Debian packages are not installed by kiln yet", list: func(s *Spec) *[]string { return &s.AptPackages }},
+	{key: "commands", kind: kindList, doc: "commands run during the build (ImageSpec commands)", unsupported: "running commands needs the rootless sandbox, not built yet", list: func(s *Spec) *[]string { return &s.Commands }},
+	{key: "cuda", kind: kindString, doc: "CUDA version (ImageSpec cuda)", unsupported: "CUDA installation is not built yet; use a CUDA parent image as base_image", str: func(s *Spec) *string { return &s.Cuda }},
+	{key: "cudnn", kind: kindString, doc: "cuDNN version (ImageSpec cudnn)", unsupported: "cuDNN installation is not built yet; use a CUDA parent image as base_image", str: func(s *Spec) *string { return &s.Cudnn }},
+	{key: "conda_packages", kind: kindList, doc: "conda packages (ImageSpec conda_packages)", unsupported: "conda is not supported; use packages (wheels) instead", list: func(s *Spec) *[]string { return &s.CondaPackages }},
+	{key: "conda_channels", kind: kindList, doc: "conda channels (ImageSpec conda_channels)", unsupported: "conda is not supported; use packages (wheels) instead", list: func(s *Spec) *[]string { return &s.CondaChannels }},
+	{key: "image_build_bucket", kind: kindString, doc: "bucket for remote builds (DockerConfig image_build_bucket)", unsupported: "remote builds are not built yet; run kiln where the build should happen", str: func(s *Spec) *string { return &s.ImageBuildBucket }},
+}
+
+// flagName is the command-line flag for a key: the key with dashes.
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+
+func fieldFor(key string) (*field, bool) {
+	for i := range fields {
+		if fields[i].key == key {
+			return &fields[i], true
+		}
+	}
+	return nil, false
+}
+
+// Load reads the spec file at path. Relative paths in it are resolved against
+// the file's directory.
+func Load(path string) (*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, &Error{Pos: Pos{File: path}, Msg: "spec file not found", Hint: "create it, or name another with --file"}
+		}
+		return nil, fmt.Errorf("read spec %s: %w", path, err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("read spec %s: %w", path, err)
+	}
+	return Parse(path, filepath.Dir(abs), data)
+}
+
+// Parse parses spec YAML. name is used in error messages and dir is the
+// directory relative paths are resolved against.
+func Parse(name, dir string, data []byte) (*Spec, error) {
+	s := &Spec{File: name, Dir: dir}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return s, nil // an empty file is an empty spec
+		}
+		return nil, &Error{Pos: Pos{File: name, Line: yamlErrorLine(err)}, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: "), Hint: "fix the YAML syntax"}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, &Error{Pos: Pos{File: name, Line: extra.Line}, Msg: "more than one YAML document", Hint: "keep one spec per file"}
+	}
+	if len(doc.Content) == 0 {
+		return s, nil
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return s, nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, &Error{Pos: Pos{File: name, Line: root.Line}, Msg: "the spec must be a mapping of keys to values", Hint: "write key: value lines, e.g. base_image: debian:bookworm"}
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		pos := Pos{File: name, Line: k.Line}
+		key := k.Value
+		canon := key
+		if a, ok := aliases[key]; ok {
+			canon = a
+		}
+		f, ok := fieldFor(canon)
+		if !ok {
+			hint := "see the README for the list of keys"
+			if sug := suggest(key); sug != "" {
+				hint = fmt.Sprintf("did you mean %q?", sug)
+			}
+			return nil, &Error{Pos: pos, Key: key, Msg: "unknown key", Hint: hint}
+		}
+		if line, dup := seen[canon]; dup {
+			return nil, &Error{Pos: pos, Key: key, Msg: fmt.Sprintf("set twice (first at line %d)", line), Hint: fmt.Sprintf("keep one of %s and its alias", canon)}
+		}
+		seen[canon] = k.Line
+		s.setPos(canon, pos)
+		if err := s.decode(f, key, v, pos); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// yamlErrorLine extracts the line number from a yaml.v3 error, or 0.
+func yamlErrorLine(err error) int {
+	var line int
+	msg := err.Error()
+	if i := strings.Index(msg, "line "); i >= 0 {
+		fmt.Sscanf(msg[i+len("line "):], "%d", &line)
+	}
+	return line
+}
+
+func (s *Spec) decode(f *field, key string, v *yaml.Node, pos Pos) error {
+	wrong := func(n *yaml.Node) error {
+		return &Error{Pos: Pos{File: pos.File, Line: n.Line}, Key: key, Msg: fmt.Sprintf("must be %s, not %s", f.kind, describe(n)), Hint: example(f)}
+	}
+	if v.Kind == yaml.AliasNode {
+		v = v.Alias
+	}
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+		return nil // "key:" with no value leaves the default
+	}
+	switch f.kind {
+	case kindString:
+		str, ok := scalar(v)
+		if !ok {
+			return wrong(v)
+		}
+		if f.path {
+			str = s.abs(str)
+		}
+		*f.str(s) = str
+	case kindList, kindArgv:
+		if v.Kind != yaml.SequenceNode {
+			return wrong(v)
+		}
+		out := make([]string, 0, len(v.Content))
+		for _, item := range v.Content {
+			str, ok := scalar(item)
+			if !ok {
+				return wrong(item)
+			}
+			out = append(out, str)
+		}
+		*f.list(s) = out
+	case kindMap:
+		if v.Kind != yaml.MappingNode {
+			return wrong(v)
+		}
+		var out []KV
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, ok := scalar(v.Content[i])
+			if !ok {
+				return wrong(v.Content[i])
+			}
+			val, ok := scalar(v.Content[i+1])
+			if !ok {
+				return wrong(v.Content[i+1])
+			}
+			if _, dup := lookup(out, k); dup {
+				return &Error{Pos: Pos{File: pos.File, Line: v.Content[i].Line}, Key: key + "." + k, Msg: "set twice", Hint: "keep one"}
+			}
+			out = append(out, KV{Key: k, Value: val})
+		}
+		*f.kv(s) = out
+	case kindCopy:
+		var out []Copy
+		add := func(m *yaml.Node) error {
+			for i := 0; i+1 < len(m.Content); i += 2 {
+				src, ok := scalar(m.Content[i])
+				if !ok {
+					return wrong(m.Content[i])
+				}
+				dest, ok := scalar(m.Content[i+1])
+				if !ok {
+					return wrong(m.Content[i+1])
+				}
+				out = append(out, Copy{Src: s.abs(src), Dest: dest})
+			}
+			return nil
+		}
+		switch v.Kind {
+		case yaml.MappingNode:
+			if err := add(v); err != nil {
+				return err
+			}
+		case yaml.SequenceNode:
+			for _, item := range v.Content {
+				if item.Kind != yaml.MappingNode {
+					return wrong(item)
+				}
+				if err := add(item); err != nil {
+					return err
+				}
+			}
+		default:
+			return wrong(v)
+		}
+		*f.copy(s) = out
+	}
+	return nil
+}
+
+// abs resolves p against the spec's directory.
+func (s *Spec) abs(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(s.Dir, p)
+}
+
+// scalar returns the text of a scalar node that is a string, number or bool.
+func scalar(n *yaml.Node) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		return "", false
+	}
+	switch n.Tag {
+	case "!!str", "!!int", "!!float", "!!bool", "":
+		return n.Value, true
+	}
+	return "", false
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "null"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "this"
+}
+
+func example(f *field) string {
+	switch f.kind {
+	case kindString:
+		return fmt.Sprintf("write %s: value", f.key)
+	case kindList:
+		return fmt.Sprintf("write %s: [a, b]", f.key)
+	case kindArgv:
+		return fmt.Sprintf(`write %s: ["python3", "main.py"]`, f.key)
+	case kindMap:
+		return fmt.Sprintf("write %s: {KEY: value}", f.key)
+	case kindCopy:
+		return fmt.Sprintf("write %s: {src/path: /dest/path}", f.key)
+	}
+	return ""
+}
+
+// suggest returns the known key closest to key, or "".
+func suggest(key string) string {
+	best, bestD := "", 4
+	consider := func(k string) {
+		if d := editDistance(key, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	for _, f := range fields {
+		consider(f.key)
+	}
+	for a := range aliases {
+		consider(a)
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,169 @@
+// Package spec defines kiln's image specification: the YAML file a user
+// writes (with flytekit ImageSpec's and TensorFlow Cloud DockerConfig's field
+// names), its parsing with file and line positions, command-line overrides,
+// validation and the content hash that becomes the image tag.
+package spec
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// DefaultFile is the spec file read when none is named.
+const DefaultFile = "kiln.yaml"
+
+// KV is one key/value pair of an ordered mapping such as env or labels.
+type KV struct {
+	Key   string
+	Value string
+}
+
+// Copy is one `copy` entry: Src (a path relative to the spec's directory)
+// lands at Dest (an absolute path in the image; a trailing slash means
+// "inside this directory").
+type Copy struct {
+	Src  string
+	Dest string
+}
+
+// Spec is a parsed image specification. Paths are absolute on the host once
+// Load or Resolve has run. A nil slice means "not given"; an empty non-nil
+// slice means "given as []" (meaningful for Entrypoint and Cmd).
+type Spec struct {
+	// File is the spec file the values came from ("" for flags only).
+	File string
+	// Dir is the directory relative paths are resolved against.
+	Dir string
+
+	Name             string
+	Registry         string
+	TagFormat        string
+	Image            string
+	BaseImage        string
+	Platform         string
+	Env              []KV
+	SourceRoot       string
+	Copy             []Copy
+	Entrypoint       []string
+	Cmd              []string
+	Workdir          string
+	User             string
+	Labels           []KV
+	CacheFrom        string
+	RegistryConfig   string
+	PythonVersion    string
+	Packages         []string
+	Requirements     string
+	PipIndex         string
+	PipExtraIndexURL []string
+	AptPackages      []string
+	Commands         []string
+	Cuda             string
+	Cudnn            string
+	CondaPackages    []string
+	CondaChannels    []string
+	ImageBuildBucket string
+
+	// pos records where each key was set, for error messages.
+	pos map[string]Pos
+}
+
+// Pos is where a key was set: a file and line, or a command-line flag.
+type Pos struct {
+	File string
+	Line int
+	Flag string
+}
+
+func (p Pos) String() string {
+	switch {
+	case p.Flag != "":
+		return "flag --" + p.Flag
+	case p.File != "" && p.Line > 0:
+		return fmt.Sprintf("%s:%d", p.File, p.Line)
+	case p.File != "":
+		return p.File
+	}
+	return "spec"
+}
+
+// Position reports where key was set, for error messages.
+func (s *Spec) Position(key string) Pos {
+	if p, ok := s.pos[key]; ok {
+		return p
+	}
+	return Pos{File: s.File}
+}
+
+func (s *Spec) setPos(key string, p Pos) {
+	if s.pos == nil {
+		s.pos = map[string]Pos{}
+	}
+	s.pos[key] = p
+}
+
+// Error is a problem with one key of a spec. Its message names where the key
+// was set, the key, what is wrong and how to fix it.
+type Error struct {
+	Pos  Pos
+	Key  string
+	Msg  string
+	Hint string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Pos.String())
+	if e.Key != "" {
+		fmt.Fprintf(&b, ": %s", e.Key)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Msg)
+	if e.Hint != "" {
+		b.WriteString(" (")
+		b.WriteString(e.Hint)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// errorf returns an *Error for key positioned where the spec set it.
+func (s *Spec) errorf(key, hint, format string, args ...any) *Error {
+	return &Error{Pos: s.Position(key), Key: key, Msg: fmt.Sprintf(format, args...), Hint: hint}
+}
+
+// EnvValue returns the value of env key k and whether it is set.
+func (s *Spec) EnvValue(k string) (string, bool) {
+	return lookup(s.Env, k)
+}
+
+func lookup(kvs []KV, k string) (string, bool) {
+	for _, kv := range kvs {
+		if kv.Key == k {
+			return kv.Value, true
+		}
+	}
+	return "", false
+}
+
+// setKV sets k to v in kvs, replacing an existing value in place.
+func setKV(kvs []KV, k, v string) []KV {
+	for i := range kvs {
+		if kvs[i].Key == k {
+			kvs[i].Value = v
+			return kvs
+		}
+	}
+	return append(kvs, KV{Key: k, Value: v})
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

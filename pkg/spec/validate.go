@@ -1,0 +1,201 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// DefaultPlatform is the platform built when the spec names none.
+const DefaultPlatform = "linux/amd64"
+
+// Scratch is the base_image value for an image with no parent.
+const Scratch = "scratch"
+
+var (
+	repoComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+	tagPattern    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	placeholder   = regexp.MustCompile(`\{[^{}]*\}`)
+)
+
+// Validate checks every key's value, fills in defaults (platform, name) and
+// returns the first problem as an *Error naming where the key was set and the
+// fix.
+func (s *Spec) Validate() error {
+	for i := range fields {
+		f := &fields[i]
+		if f.unsupported != "" && s.isSet(f) {
+			return s.errorf(f.key, f.unsupported, "not supported yet")
+		}
+	}
+	if s.Platform == "" {
+		s.Platform = DefaultPlatform
+	}
+	if _, err := s.TargetPlatform(); err != nil {
+		return err
+	}
+	if s.BaseImage == "" {
+		return s.errorf("base_image", "set base_image (or --base-image) to a parent image such as debian:bookworm-slim, or to scratch", "is required")
+	}
+	if s.BaseImage != Scratch {
+		if _, err := name.ParseReference(s.BaseImage); err != nil {
+			return s.errorf("base_image", "write a reference like registry.example/repo:tag or repo@sha256:...", "%q is not a valid image reference", s.BaseImage)
+		}
+	}
+	if s.CacheFrom != "" {
+		if _, err := name.ParseReference(s.CacheFrom); err != nil {
+			return s.errorf("cache_from", "write a reference like registry.example/repo:tag", "%q is not a valid image reference", s.CacheFrom)
+		}
+	}
+	if s.Image != "" {
+		if _, err := name.ParseReference(s.Image); err != nil {
+			return s.errorf("image", "write a reference like registry.example/repo:tag", "%q is not a valid image reference", s.Image)
+		}
+	}
+	if s.Name == "" && s.Image == "" {
+		s.Name = defaultName(s.Dir)
+	}
+	if s.Name != "" && !repoComponent.MatchString(s.Name) {
+		return s.errorf("name", "use lowercase letters, digits and . _ - / separators, e.g. my-app", "%q is not a valid image name", s.Name)
+	}
+	if s.Registry != "" {
+		if _, err := name.NewRepository(s.Registry + "/" + firstNonEmpty(s.Name, "x")); err != nil {
+			return s.errorf("registry", "write a host with an optional namespace, e.g. localhost:5000 or ghcr.io/org", "%q is not a valid registry", s.Registry)
+		}
+	}
+	if s.TagFormat != "" {
+		for _, ph := range placeholder.FindAllString(s.TagFormat, -1) {
+			if ph != "{spec_hash}" {
+				return s.errorf("tag_format", "the only placeholder is {spec_hash}", "unknown placeholder %s", ph)
+			}
+		}
+		if t := strings.ReplaceAll(s.TagFormat, "{spec_hash}", "0"); !tagPattern.MatchString(t) {
+			return s.errorf("tag_format", "tags are up to 128 letters, digits, _ . and -", "%q does not make a valid tag", s.TagFormat)
+		}
+	}
+	for _, kv := range s.Env {
+		if kv.Key == "" || strings.ContainsAny(kv.Key, "=\x00") {
+			return s.errorf("env", "names are non-empty and contain no '='", "%q is not a valid variable name", kv.Key)
+		}
+	}
+	for _, kv := range s.Labels {
+		if kv.Key == "" {
+			return s.errorf("labels", "give every label a name", "empty label name")
+		}
+	}
+	if s.Workdir != "" && !path.IsAbs(s.Workdir) {
+		return s.errorf("workdir", "use an absolute path such as /app", "%q is not an absolute path", s.Workdir)
+	}
+	if s.SourceRoot != "" {
+		if err := mustExist(s, "source_root", s.SourceRoot, true); err != nil {
+			return err
+		}
+	}
+	for _, c := range s.Copy {
+		if err := mustExist(s, "copy", c.Src, false); err != nil {
+			return err
+		}
+		if !path.IsAbs(c.Dest) {
+			return s.errorf("copy", "destinations are absolute paths in the image, e.g. /opt/data/", "destination %q of %s is not absolute", c.Dest, c.Src)
+		}
+		if path.Clean(c.Dest) == "/" {
+			return s.errorf("copy", "copy into a directory such as /opt/app/", "destination of %s is the image root", c.Src)
+		}
+	}
+	if s.RegistryConfig != "" {
+		if err := mustExist(s, "registry_config", s.RegistryConfig, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TargetPlatform parses the platform key.
+func (s *Spec) TargetPlatform() (*v1.Platform, error) {
+	p := firstNonEmpty(s.Platform, DefaultPlatform)
+	if strings.Contains(p, ",") {
+		return nil, s.errorf("platform", "build one platform per run for now", "several platforms (%s) are not supported yet", p)
+	}
+	parts := strings.Split(p, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return nil, s.errorf("platform", "write os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8", "%q is not a platform", p)
+	}
+	if parts[0] != "linux" {
+		return nil, s.errorf("platform", "kiln builds linux images; write linux/amd64 or linux/arm64", "%q: only linux is supported", p)
+	}
+	plat := &v1.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		plat.Variant = parts[2]
+	}
+	return plat, nil
+}
+
+func (s *Spec) isSet(f *field) bool {
+	switch f.kind {
+	case kindString:
+		return *f.str(s) != ""
+	case kindList, kindArgv:
+		return len(*f.list(s)) > 0
+	case kindMap:
+		return len(*f.kv(s)) > 0
+	case kindCopy:
+		return len(*f.copy(s)) > 0
+	}
+	return false
+}
+
+func mustExist(s *Spec, key, p string, dir bool) error {
+	fi, err := os.Stat(p)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return s.errorf(key, "check the path; relative paths are relative to the spec file's directory", "%s does not exist", p)
+	case err != nil:
+		return s.errorf(key, "make it readable", "%s: %v", p, err)
+	case dir && !fi.IsDir():
+		return s.errorf(key, "name a directory", "%s is not a directory", p)
+	}
+	return nil
+}
+
+// defaultName derives an image name from the spec's directory name.
+func defaultName(dir string) string {
+	base := strings.ToLower(filepath.Base(dir))
+	var b strings.Builder
+	for _, r := range base {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	n := strings.Trim(b.String(), "-")
+	for strings.Contains(n, "--") {
+		n = strings.ReplaceAll(n, "--", "-")
+	}
+	if n == "" {
+		return "kiln-image"
+	}
+	return n
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// Describe returns a one-line summary of the spec for logs.
+func (s *Spec) Describe() string {
+	return fmt.Sprintf("%s on %s (%s)", firstNonEmpty(s.Image, s.Name), s.BaseImage, s.Platform)
+}
