@@ -265,12 +265,12 @@ func parseStanzas(b []byte) ([]stanza, error) {
 // original order.
 func dpkgFieldOrder() []string {
 	return []string{
-	"Package", "Essential", "Protected", "Status", "Priority", "Section",
-	"Installed-Size", "Origin", "Maintainer", "Bugs", "Architecture",
-	"Multi-Arch", "Source", "Version", "Config-Version", "Replaces",
-	"Provides", "Depends", "Pre-Depends", "Recommends", "Suggests", "Breaks",
-	"Conflicts", "Enhances", "Conffiles", "Description", "Triggers-Pending",
-	"Triggers-Awaited",
+		"Package", "Essential", "Protected", "Status", "Priority", "Section",
+		"Installed-Size", "Origin", "Maintainer", "Bugs", "Architecture",
+		"Multi-Arch", "Source", "Version", "Config-Version", "Replaces",
+		"Provides", "Depends", "Pre-Depends", "Recommends", "Suggests", "Breaks",
+		"Conflicts", "Enhances", "Conffiles", "Description", "Triggers-Pending",
+		"Triggers-Awaited",
 	}
 }
 
