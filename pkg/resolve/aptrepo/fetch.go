@@ -13,6 +13,9 @@ import (
 // when to fall back to another file name.
 var ErrNotFound = errors.New("not found")
 
+// errTooLarge is wrapped by fetchAll when a body exceeds its limit.
+var errTooLarge = errors.New("body is too large")
+
 // A Fetcher retrieves the file at an absolute URL. It must return an error
 // wrapping ErrNotFound when the file does not exist.
 type Fetcher interface {
@@ -76,7 +79,7 @@ func fetchAll(ctx context.Context, f Fetcher, url string, limit int64) ([]byte, 
 		return nil, fmt.Errorf("GET %s: %w", url, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("GET %s: body is larger than the expected %d bytes", url, limit)
+		return nil, fmt.Errorf("GET %s: %w: want at most %d bytes", url, errTooLarge, limit)
 	}
 	return data, nil
 }

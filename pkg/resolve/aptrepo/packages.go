@@ -228,19 +228,25 @@ func FetchPackages(ctx context.Context, f Fetcher, rel *Release, component, arch
 		}
 	}
 	if data == nil {
+		if errors.Is(err, errTooLarge) {
+			return nil, fmt.Errorf("%w (from %s); the mirror is inconsistent or mid-update, retry later", err, rel.URL)
+		}
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("fetch Packages: %w", err)
 		}
 		if data, err = fetchAll(ctx, f, url, fh.Size); err != nil {
+			if errors.Is(err, errTooLarge) {
+				return nil, fmt.Errorf("%w (from %s); the mirror is inconsistent or mid-update, retry later", err, rel.URL)
+			}
 			return nil, fmt.Errorf("fetch Packages: %w", err)
 		}
 	}
 	if int64(len(data)) != fh.Size {
-		return nil, fmt.Errorf("%s: size %d does not match %d in %s; the mirror is inconsistent or mid-update, retry later", url, len(data), fh.Size, rel.URL)
+		return nil, fmt.Errorf("%s: got %d bytes, want %d (from %s); the mirror is inconsistent or mid-update, retry later", url, len(data), fh.Size, rel.URL)
 	}
 	sum := sha256.Sum256(data)
 	if got := hex.EncodeToString(sum[:]); got != fh.SHA256 {
-		return nil, fmt.Errorf("%s: SHA256 %s does not match %s in %s; the mirror is inconsistent or mid-update, retry later", url, got, fh.SHA256, rel.URL)
+		return nil, fmt.Errorf("%s: got SHA256 %s, want %s (from %s); the mirror is inconsistent or mid-update, retry later", url, got, fh.SHA256, rel.URL)
 	}
 	var r io.Reader = bytes.NewReader(data)
 	switch {

@@ -122,7 +122,9 @@ func parseSourceLine(line string) (Source, bool, error) {
 	}
 	src.URI = strings.TrimRight(f[0], "/")
 	src.Suites = []string{f[1]}
-	src.Components = f[2:]
+	if len(f) > 2 {
+		src.Components = f[2:]
+	}
 	if _, err := checkSuiteComponents(src); err != nil {
 		return Source{}, false, err
 	}
