@@ -45,12 +45,12 @@ func newEffects(parent Parent, w *layerWriter, pkgs []*pkgState) (*effects, erro
 
 // skippedCommand reports whether a command is irrelevant in a container
 // image, and why.
-func skippedCommand(name string) (string, bool) {
+func skippedCommand(name string, args []string) (string, bool) {
 	switch name {
 	case "set", "exit", "return", "true", "false", ":", "[", "[[", "test",
 		"echo", "printf", "shift", "local", "export", "unset", "break",
 		"continue", "readonly", "trap", "umask", "read", "wait", "which",
-		"command", "type", "hash", "sleep":
+		"command", "type", "hash", "sleep", "getent", "id", "dpkg-query":
 		return "", true // shell plumbing, no effect on the image
 	case "dpkg-maintscript-helper", "deb-systemd-helper", "deb-systemd-invoke",
 		"invoke-rc.d", "update-rc.d", "systemctl", "dpkg-trigger",
@@ -61,6 +61,9 @@ func skippedCommand(name string) (string, bool) {
 		"db_metaget", "db_reset", "db_register", "db_unregister",
 		"db_subst", "db_title", "db_settitle":
 		return "debconf, non-interactive defaults used", true
+	}
+	if name == "dpkg" && len(args) > 1 && args[1] == "--compare-versions" {
+		return "", true
 	}
 	if strings.HasPrefix(name, "db_") {
 		return "debconf, non-interactive defaults used", true
@@ -108,7 +111,7 @@ func (fx *effects) run(p *pkgState, script string, c scriptCmd, funcs map[string
 	if funcs[name] {
 		return
 	}
-	if why, ok := skippedCommand(name); ok {
+	if why, ok := skippedCommand(name, c.args); ok {
 		if why != "" {
 			p.report.Skipped = append(p.report.Skipped, fmt.Sprintf("%s: %s (%s)", script, c, why))
 		}

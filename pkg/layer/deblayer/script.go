@@ -49,7 +49,8 @@ func parseScript(src string, env *shellEnv) (cmds []scriptCmd, funcs map[string]
 			}
 			i++
 		}
-		for _, simple := range splitCommands(stripComment(line)) {
+		line = casePatternRE.ReplaceAllString(stripComment(line), "")
+		for _, simple := range splitCommands(line) {
 			words, unresolved := env.expandWords(simple)
 			words = dropControl(words, funcs)
 			if len(words) == 0 {
@@ -71,6 +72,10 @@ func parseScript(src string, env *shellEnv) (cmds []scriptCmd, funcs map[string]
 	}
 	return cmds, funcs
 }
+
+// casePatternRE matches a case item's pattern at the start of a line,
+// such as "configure)" or "abort-upgrade|abort-remove)".
+var casePatternRE = regexp.MustCompile(`^\s*\(?[^\s()=;"'$]+(?:\s*\|\s*[^\s()=;"'$]+)*\)`)
 
 var assignRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
 

@@ -127,6 +127,9 @@ func (db *userDB) command(cmd string, args []string, epoch int64) (*tar.Header, 
 		"-K": true, "-k": true, "-e": true, "-f": true, "-p": true,
 		"--home-dir": true, "--groups": true, "--key": true, "--password": true,
 	}
+	if cmd == "groupadd" {
+		valued["-f"] = false // --force
+	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if strings.HasPrefix(a, "-") {
@@ -206,24 +209,25 @@ func (db *userDB) command(cmd string, args []string, epoch int64) (*tar.Header, 
 			return nil, err
 		}
 	case (cmd == "adduser" && has("--group")) || (cmd == "useradd" && !has("-N", "--no-user-group")):
-		if r := db.find("group", name); r != nil {
-			gid, _ = strconv.Atoi(r[2])
-		} else {
-			if gid, err = db.freeID("group", highest, 0); err != nil {
-				return nil, err
-			}
-			db.addGroup(name, gid, days)
-		}
+		gid = -1 // a group named like the user, allocated below
 	default:
 		gid = 65534 // nogroup
 	}
 	prefer, _ := strconv.Atoi(get("", "--uid", "-u"))
-	if prefer == 0 && cmd == "useradd" {
-		prefer = gid // useradd keeps uid and gid equal when it can
-	}
 	uid, err := db.freeID("passwd", highest, prefer)
 	if err != nil {
 		return nil, err
+	}
+	if gid == -1 {
+		if r := db.find("group", name); r != nil {
+			gid, _ = strconv.Atoi(r[2])
+		} else {
+			// Keep the gid equal to the uid when it is free.
+			if gid, err = db.freeID("group", highest, uid); err != nil {
+				return nil, err
+			}
+			db.addGroup(name, gid, days)
+		}
 	}
 	home := get("/nonexistent", "--home", "-d", "--home-dir")
 	shell := get("/usr/sbin/nologin", "--shell", "-s")
