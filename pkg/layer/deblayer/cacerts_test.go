@@ -135,3 +135,59 @@ func TestSubjectHashHostCerts(t *testing.T) {
 		}
 	}
 }
+
+func selfSigned(t *testing.T, cn string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Unix(0, 0), NotAfter: time.Unix(1<<31, 0)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+func TestWriteCACertificates(t *testing.T) {
+	a, b, local := selfSigned(t, "A Root"), selfSigned(t, "B Root"), selfSigned(t, "Local")
+	ca := testPkg{
+		control: "Package: ca-certificates\nVersion: 1\nArchitecture: all\nDescription: x",
+		members: map[string]string{"postinst": "#!/bin/sh\nhostile-command\n"},
+		data: []ent{
+			dir("./"), dir("./etc/"), dir("./etc/ssl/"), dir("./etc/ssl/certs/"),
+			dir("./usr/"), dir("./usr/share/"), dir("./usr/share/ca-certificates/"), dir("./usr/share/ca-certificates/mozilla/"),
+			file("./usr/share/ca-certificates/mozilla/B Root (2020), x.crt", b),
+			file("./usr/share/ca-certificates/mozilla/A_Root.crt", strings.TrimSuffix(a, "\n")),
+		},
+	}
+	parent := Parent{Files: map[string][]byte{"usr/local/share/ca-certificates/corp.crt": []byte(local)}}
+	l, rep, _ := writeLayer(t, parent, []Deb{ca.build(t, "ca.deb")})
+
+	conf := l.get(t, "etc/ca-certificates.conf").body
+	if want := caConfHeader + "mozilla/A_Root.crt\nmozilla/B Root (2020), x.crt\n"; conf != want {
+		t.Errorf("conf =\n%s\nwant\n%s", conf, want)
+	}
+	if got, want := l.get(t, "etc/ssl/certs/ca-certificates.crt").body, a+b+local; got != want {
+		t.Errorf("bundle =\n%s\nwant\n%s", got, want)
+	}
+	links := map[string]string{
+		"etc/ssl/certs/A_Root.pem":           "/usr/share/ca-certificates/mozilla/A_Root.crt",
+		"etc/ssl/certs/B_Root_=2020=__x.pem": "/usr/share/ca-certificates/mozilla/B Root (2020), x.crt",
+		"etc/ssl/certs/corp.pem":             "/usr/local/share/ca-certificates/corp.crt",
+	}
+	for _, c := range []struct{ pemName, cn string }{{"A_Root.pem", "A Root"}, {"B_Root_=2020=__x.pem", "B Root"}, {"corp.pem", "Local"}} {
+		raw, _ := asn1.Marshal(pkix.Name{CommonName: c.cn}.ToRDNSequence())
+		h, _ := SubjectHash(raw)
+		links[fmt.Sprintf("etc/ssl/certs/%08x.0", h)] = c.pemName
+	}
+	for name, target := range links {
+		if e := l.get(t, name); e.hdr.Linkname != target {
+			t.Errorf("%s -> %s, want %s", name, e.hdr.Linkname, target)
+		}
+	}
+	if w := rep.Packages[0].Warnings; len(w) != 0 {
+		t.Errorf("ca-certificates warnings %q; its postinst is reproduced, not parsed", w)
+	}
+}

@@ -361,3 +361,25 @@ other $UNKNOWN
 		t.Error("function f not recorded")
 	}
 }
+
+func TestWriteCompressionAndLibraryDirs(t *testing.T) {
+	for _, ext := range []string{"", ".gz", ".xz", ".zst"} {
+		t.Run("data.tar"+ext, func(t *testing.T) {
+			pkg := testPkg{
+				control: toolControl,
+				data: []ent{
+					dir("./"), dir("./etc/"), dir("./etc/ld.so.conf.d/"),
+					file("./etc/ld.so.conf.d/tool.conf", "# tool\n/opt/tool/lib\n/usr/lib/x86_64-linux-gnu\n"),
+				},
+				dataExt: ext,
+			}
+			l, rep, _ := writeLayer(t, Parent{}, []Deb{pkg.build(t, "tool.deb")})
+			if got := l.get(t, "etc/ld.so.conf.d/tool.conf").body; !strings.Contains(got, "/opt/tool/lib") {
+				t.Errorf("tool.conf = %q", got)
+			}
+			if strings.Join(rep.LibraryDirs, ",") != "/opt/tool/lib" || len(rep.Warnings) != 1 {
+				t.Errorf("LibraryDirs %q, warnings %q; want /opt/tool/lib reported", rep.LibraryDirs, rep.Warnings)
+			}
+		})
+	}
+}

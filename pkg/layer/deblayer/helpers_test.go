@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
 )
 
 // ent is one data.tar entry of a test package.
@@ -80,10 +83,26 @@ func (p testPkg) build(t *testing.T, name string) Deb {
 	}
 	data := tarBytes(t, p.data)
 	dataName := "data.tar"
-	if p.dataExt == ".gz" {
+	switch p.dataExt {
+	case ".gz":
 		data = gz(t, data)
-		dataName += ".gz"
+	case ".xz":
+		var buf bytes.Buffer
+		xw, err := xz.NewWriter(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		xw.Write(data)
+		xw.Close()
+		data = buf.Bytes()
+	case ".zst":
+		zw, err := zstd.NewWriter(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = zw.EncodeAll(data, nil)
 	}
+	dataName += p.dataExt
 	var buf bytes.Buffer
 	buf.WriteString("!<arch>\n")
 	member := func(name string, b []byte) {
