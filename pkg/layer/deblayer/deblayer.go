@@ -221,12 +221,12 @@ func Write(ctx context.Context, tw *tar.Writer, parent Parent, debs []Deb, opts 
 		keep:    map[string][]byte{},
 	}
 	for k, v := range parent.Symlinks {
-		k, err := cleanMember(strings.TrimPrefix(k, "/"))
-		if err != nil || k == "" {
-			return rep, fmt.Errorf("parent symlink %q: not a root-relative path", k)
+		ck, err := cleanMember(strings.TrimPrefix(k, "/"))
+		if err != nil || ck == "" {
+			return rep, fmt.Errorf("parent symlink %q: not a root-relative path such as \"bin\"", k)
 		}
-		w.res.links[k] = strings.TrimSuffix(v, "/")
-		w.noDir[k] = true
+		w.res.links[ck] = strings.TrimSuffix(v, "/")
+		w.noDir[ck] = true
 	}
 
 	pkgs := make([]*pkgState, 0, len(debs))
@@ -320,6 +320,19 @@ func (w *layerWriter) unpack(ctx context.Context, p *pkgState) error {
 		case tar.TypeDir, tar.TypeReg, tar.TypeSymlink, tar.TypeLink, tar.TypeFifo:
 		default:
 			return fmt.Errorf("entry %q: unsupported tar entry type %q", h.Name, h.Typeflag)
+		}
+		if strings.HasPrefix(path.Base(shipped), ".wh.") {
+			return fmt.Errorf("entry %q: names starting with .wh. are OCI whiteouts and would delete files of the parent image", h.Name)
+		}
+		var xattrs []string
+		for k := range h.PAXRecords {
+			if strings.HasPrefix(k, "SCHILY.xattr.") || strings.HasPrefix(k, "LIBARCHIVE.xattr.") {
+				xattrs = append(xattrs, strings.TrimPrefix(strings.TrimPrefix(k, "SCHILY.xattr."), "LIBARCHIVE.xattr."))
+			}
+		}
+		if len(xattrs) > 0 {
+			sort.Strings(xattrs)
+			p.warnf("%s: extended attributes %s dropped", h.Name, strings.Join(xattrs, ", "))
 		}
 		final, err := w.res.resolve(shipped, h.Typeflag == tar.TypeDir)
 		if err != nil {

@@ -124,6 +124,7 @@ func TestWriteRejects(t *testing.T) {
 		{"dotdot", []ent{file("./usr/../../x", "")}, `"./usr/../../x"`},
 		{"absolute", []ent{file("/etc/passwd", "")}, `"/etc/passwd"`},
 		{"device", []ent{dev}, "device"},
+		{"whiteout", []ent{dir("./usr/"), file("./usr/.wh.lib", "")}, "whiteout"},
 		{"symlink escape", []ent{dir("./usr/"), symlink("./usr/evil", "../../../.."), file("./usr/evil/etc/x", "")}, "outside"},
 		{"escaping symlink", []ent{dir("./usr/"), symlink("./usr/up", "../../etc")}, "outside"},
 		{"hard link outside package", []ent{{name: "./x", typ: tar.TypeLink, link: "./etc/shadow"}}, "hard link"},
