@@ -218,20 +218,34 @@ func cmdExists(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return exitFailed
 }
 
-func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// buildFlags are the flags only kiln build has.
+type buildFlags struct {
+	layoutDir, tarPath, cacheDir, comp string
+	level                              int
+	force, quiet                       bool
+}
+
+func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
 	c := newCommon("build", stderr)
-	layoutDir := c.fs.String("oci-layout", "", "also write an OCI image layout to DIR")
-	tarPath := c.fs.String("tarball", "", "also write a docker-archive (podman load -i) to FILE")
-	cacheDir := c.fs.String("cache-dir", "", "cache directory (default $XDG_CACHE_HOME/kiln)")
-	comp := c.fs.String("compression", "gzip", "layer compression: gzip or zstd")
-	level := c.fs.Int("compression-level", 0, "compression level (0: the algorithm's default)")
-	force := c.fs.Bool("force", false, "build and push even if the image already exists")
-	quiet := c.fs.BoolP("quiet", "q", false, "print nothing on stderr but errors")
+	bf := &buildFlags{}
+	c.fs.StringVar(&bf.layoutDir, "oci-layout", "", "also write an OCI image layout to DIR")
+	c.fs.StringVar(&bf.tarPath, "tarball", "", "also write a docker-archive (podman load -i) to FILE")
+	c.fs.StringVar(&bf.cacheDir, "cache-dir", "", "cache directory (default $XDG_CACHE_HOME/kiln)")
+	c.fs.StringVar(&bf.comp, "compression", "gzip", "layer compression: gzip or zstd")
+	c.fs.IntVar(&bf.level, "compression-level", 0, "compression level (0: the algorithm's default)")
+	c.fs.BoolVar(&bf.force, "force", false, "build and push even if the image already exists")
+	c.fs.BoolVarP(&bf.quiet, "quiet", "q", false, "print nothing on stderr but errors")
+	return c, bf
+}
+
+func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, bf := newBuildFlags(stderr)
+	layoutDir, tarPath, cacheDir, force, quiet := &bf.layoutDir, &bf.tarPath, &bf.cacheDir, &bf.force, &bf.quiet
 	s, a, err := c.load(args)
 	if err != nil {
 		return err
 	}
-	compression := cache.Compression{Algorithm: *comp, Level: *level}
+	compression := cache.Compression{Algorithm: bf.comp, Level: bf.level}
 	if err := compression.Validate(); err != nil {
 		return usageError{fmt.Errorf("--compression: %w", err)}
 	}

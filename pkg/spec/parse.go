@@ -365,3 +365,12 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// Keys returns every spec key, in documentation order (aliases excluded).
+func Keys() []string {
+	keys := make([]string, len(fields))
+	for i, f := range fields {
+		keys[i] = f.key
+	}
+	return keys
+}

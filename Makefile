@@ -1,0 +1,43 @@
+# kiln's build, test and demo targets. Go is taken from PATH, or from
+# /usr/local/go/bin where the machine keeps it.
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+
+.PHONY: all build test unit e2e demo deps bench fuzz vet clean
+
+all: build
+
+## build: compile kiln into bin/kiln
+build:
+	$(GO) build -trimpath -o bin/kiln ./cmd/kiln
+
+## vet: gofmt and go vet
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+## test: every test: unit, differential, fuzz seed corpora and end-to-end
+## (the e2e tests need root for debootstrap and podman; kiln itself runs as nobody)
+test: vet
+	$(GO) test -count=1 -timeout 45m ./...
+
+## unit: the fast tests only (no registry, podman or debootstrap)
+unit:
+	$(GO) test -count=1 -short ./...
+
+## e2e: the end-to-end tests only
+e2e:
+	$(GO) test -count=1 -timeout 45m -v -run 'E2E' ./cmd/kiln
+
+## demo: build examples/hello with kiln (as nobody), push it to a local
+## docker-registry and run it with podman, showing what each step printed
+demo: build
+	KILN_DEMO=1 $(GO) test -count=1 -timeout 30m -v -run 'TestE2EBuildPushRun' ./cmd/kiln
+
+## deps: install the packages the tests and demo use (Debian, as root)
+deps:
+	bash scripts/install-deps.sh
+
+## clean: remove build outputs (the cached parent image under .cache/ stays)
+clean:
+	rm -rf bin out
