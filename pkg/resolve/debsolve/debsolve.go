@@ -186,11 +186,24 @@ func Solve(req Request) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
+		for _, c := range g.reqOpts {
+			if c.installed {
+				s.keptBy[c] = len(s.agenda)
+			}
+		}
+		if o := s.selected[g.target.Name]; o != nil && o.installed {
+			s.keptBy[o] = len(s.agenda)
+		}
 		s.agenda = append(s.agenda, g)
 	}
 	if !s.run(0) {
 		if s.gaveUp {
-			return Result{}, &Error{Reason: fmt.Sprintf("gave up after trying %d candidates; the request has too many conflicting alternatives: pin versions of the packages involved (name=version) or raise the step limit", s.steps)}
+			e := &Error{Reason: fmt.Sprintf("gave up after trying %d candidates; the request has too many conflicting alternatives: pin versions of the packages involved (name=version) or raise the step limit", s.steps)}
+			if s.best != nil {
+				e.Chain = s.best.err.Chain
+				e.Reason += "; the most advanced dead end was: " + s.best.err.Reason
+			}
+			return Result{}, e
 		}
 		if s.best != nil {
 			return Result{}, s.best.err

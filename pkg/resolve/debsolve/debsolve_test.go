@@ -186,6 +186,7 @@ func TestSolve(t *testing.T) {
 			if got := installList(res); !reflect.DeepEqual(got, tc.want) && (len(got) != 0 || len(tc.want) != 0) {
 				t.Errorf("install order:\n  got  %v\n  want %v\nnotes: %q", got, tc.want, res.Notes)
 			}
+			verify(t, installed, tc.foreign, res)
 			all := strings.Join(res.Notes, "\n")
 			for _, n := range tc.wantNotes {
 				if !strings.Contains(all, n) {
@@ -303,14 +304,21 @@ func alternativesUniverse(n int) []Package {
 }
 
 func TestStepLimit(t *testing.T) {
-	_, err := Solve(Request{Universe: alternativesUniverse(16), Install: []string{"top"}, MaxSteps: 2000})
-	if err == nil || !strings.Contains(err.Error(), "gave up after trying 2001 candidates") {
+	_, err := Solve(Request{Universe: alternativesUniverse(16), Install: []string{"top"}, MaxSteps: 10})
+	if err == nil || !strings.Contains(err.Error(), "gave up after trying 11 candidates") {
 		t.Fatalf("error %v, want it to give up", err)
 	}
-	// Small enough to finish: every combination fails on z.
-	_, err = Solve(Request{Universe: alternativesUniverse(3), Install: []string{"top"}})
-	if err == nil || !strings.Contains(err.Error(), "top -> z: z 1 cannot be installed: it declares Conflicts: x0a, which matches x0a 1 (needed by top)") {
+}
+
+// TestConflictBackjump checks that a conflict rules out only the choices it
+// names: 2^40 combinations of alternatives must not be tried one by one.
+func TestConflictBackjump(t *testing.T) {
+	_, err := Solve(Request{Universe: alternativesUniverse(40), Install: []string{"top"}, MaxSteps: 5000})
+	if err == nil || !strings.Contains(err.Error(), "top -> z: z 1 cannot be installed: it declares Conflicts: x") {
 		t.Fatalf("error %v, want a conflict on z", err)
+	}
+	if strings.Contains(err.Error(), "gave up") {
+		t.Fatalf("error %v, want no exhaustive search", err)
 	}
 }
 

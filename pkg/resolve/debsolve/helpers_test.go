@@ -87,3 +87,12 @@ func installList(r Result) []string {
 	}
 	return out
 }
+
+// controlParagraphs reads every stanza of r.
+func controlParagraphs(r io.Reader) ([]control.Paragraph, error) {
+	pr, err := control.NewParagraphReader(bufio.NewReaderSize(r, 1<<20), nil)
+	if err != nil {
+		return nil, err
+	}
+	return pr.All()
+}

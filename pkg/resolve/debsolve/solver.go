@@ -90,7 +90,9 @@ type solver struct {
 
 	steps, maxSteps int
 	gaveUp          bool
-	jump            int // agenda index to backjump to, or -1
+	jump            int           // after a failure: the agenda index to go back to
+	failSet         conflict      // after a failure: the choices that explain it
+	keptBy          map[*cand]int // installed packages a request may replace: its agenda index
 	best            *failure
 }
 
@@ -105,6 +107,7 @@ func newSolver(idx *index, req Request) *solver {
 		info:     map[*cand]selInfo{},
 		maxSteps: req.MaxSteps,
 		jump:     -1,
+		keptBy:   map[*cand]int{},
 	}
 	if s.maxSteps <= 0 {
 		s.maxSteps = 200000
@@ -397,42 +400,56 @@ func (s *solver) describe(c *cand) string {
 	return c.label() + " (requested)"
 }
 
-// check returns why c cannot join the current selection, or "".
-func (s *solver) check(c *cand) string {
+// check returns why c cannot join the current selection, or "", and the
+// agenda index of the choice that blocks it (-1 when nothing chosen does).
+func (s *solver) check(c *cand) (string, int) {
 	if o := s.selected[c.slot()]; o != nil && o != c {
 		if o.installed {
-			return fmt.Sprintf("%s is installed in the base image and kiln never upgrades base image packages implicitly: add %s to apt_packages to upgrade it to %s, or use a newer base_image", o.label(), o.name, c.pkg.Version)
+			return fmt.Sprintf("%s is installed in the base image and kiln never upgrades base image packages implicitly: add %s to apt_packages to upgrade it to %s, or use a newer base_image", o.label(), o.name, c.pkg.Version), s.culprit(o)
 		}
-		return fmt.Sprintf("%s cannot be chosen because %s was already chosen", c.label(), s.describe(o))
+		return fmt.Sprintf("%s cannot be chosen because %s was already chosen", c.label(), s.describe(o)), s.culprit(o)
 	}
 	if err := c.parse(); err != nil {
-		return err.Error()
+		return err.Error(), -1
 	}
 	for _, n := range c.negs {
 		for _, d := range s.selName[n.a.name] {
 			if d.name != c.name && negArch(n.a, d) && realMatch(n.a, d) {
-				return fmt.Sprintf("%s cannot be installed: it declares %s: %s, which matches %s", c.label(), n.field, n.a.text, s.describe(d))
+				return fmt.Sprintf("%s cannot be installed: it declares %s: %s, which matches %s", c.label(), n.field, n.a.text, s.describe(d)), s.culprit(d)
 			}
 		}
 		for _, pr := range s.selProv[n.a.name] {
 			if pr.c.name != c.name && provMatch(n.a, pr.p) {
-				return fmt.Sprintf("%s cannot be installed: it declares %s: %s, which %s provides", c.label(), n.field, n.a.text, s.describe(pr.c))
+				return fmt.Sprintf("%s cannot be installed: it declares %s: %s, which %s provides", c.label(), n.field, n.a.text, s.describe(pr.c)), s.culprit(pr.c)
 			}
 		}
 	}
 	for _, nr := range s.selNegs[c.name] {
 		if nr.owner.name != c.name && negArch(nr.n.a, c) && realMatch(nr.n.a, c) {
-			return fmt.Sprintf("%s cannot be installed: %s declares %s: %s", c.label(), s.describe(nr.owner), nr.n.field, nr.n.a.text)
+			return fmt.Sprintf("%s cannot be installed: %s declares %s: %s", c.label(), s.describe(nr.owner), nr.n.field, nr.n.a.text), s.culprit(nr.owner)
 		}
 	}
 	for _, p := range c.provides {
 		for _, nr := range s.selNegs[p.name] {
 			if nr.owner.name != c.name && provMatch(nr.n.a, p) {
-				return fmt.Sprintf("%s cannot be installed: %s declares %s: %s, which %s provides", c.label(), s.describe(nr.owner), nr.n.field, nr.n.a.text, c.name)
+				return fmt.Sprintf("%s cannot be installed: %s declares %s: %s, which %s provides", c.label(), s.describe(nr.owner), nr.n.field, nr.n.a.text, c.name), s.culprit(nr.owner)
 			}
 		}
 	}
-	return ""
+	return "", -1
+}
+
+// culprit returns the agenda index of the choice that put d in the
+// selection: where it was chosen, where a request kept it installed, or -1
+// for an installed package nothing could have removed.
+func (s *solver) culprit(d *cand) int {
+	if d.installed {
+		if h, ok := s.keptBy[d]; ok {
+			return h
+		}
+		return -1
+	}
+	return s.info[d].head
 }
 
 // negArch reports whether a Conflicts or Breaks atom applies to the
@@ -447,7 +464,7 @@ func negArch(a atom, d *cand) bool {
 
 // checkReplace returns why replacing the installed old by c breaks a
 // dependency of another selected package that old satisfied, or "".
-func (s *solver) checkReplace(old, c *cand) string {
+func (s *solver) checkReplace(old, c *cand) (string, int) {
 	slots := make([]string, 0, len(s.selected))
 	for k := range s.selected {
 		slots = append(slots, k)
@@ -466,11 +483,11 @@ func (s *solver) checkReplace(old, c *cand) string {
 				if !s.relSatisfiedBy(r, d, old) || s.satisfied(r, d) != nil {
 					continue
 				}
-				return fmt.Sprintf("replacing %s by %s would break %s, which depends on %s", old.label(), c.pkg.Version, s.describe(d), r.text)
+				return fmt.Sprintf("replacing %s by %s would break %s, which depends on %s", old.label(), c.pkg.Version, s.describe(d), r.text), s.culprit(d)
 			}
 		}
 	}
-	return ""
+	return "", -1
 }
 
 // relSatisfiedBy reports whether the package c satisfies r of from.
@@ -520,26 +537,49 @@ func (s *solver) step() bool {
 	return true
 }
 
-// retreat undoes to m after a failed subtree and reports whether the frame
-// at head should try its next option, and whether the subtree failed for a
-// reason that holds whatever else is chosen (a backjump to this frame).
-func (s *solver) retreat(m mark, head int) (next, indep bool) {
+// conflict is the set of agenda indices whose choices together explain a
+// dead end, for conflict-directed backjumping.
+type conflict map[int]struct{}
+
+func (c conflict) add(h int) {
+	if h >= 0 {
+		c[h] = struct{}{}
+	}
+}
+
+// failWith ends the frame at head: the choices in cs explain why it failed,
+// so the search jumps back to the latest of them, skipping frames whose
+// choices played no part.
+func (s *solver) failWith(cs conflict) bool {
+	s.jump = -1
+	for h := range cs {
+		s.jump = max(s.jump, h)
+	}
+	s.failSet = cs
+	return false
+}
+
+// childFailed undoes to m after the subtree below head failed, and reports
+// whether the frame at head should try its next option; if so the reasons
+// of the failure are merged into acc.
+func (s *solver) childFailed(m mark, head int, acc conflict) bool {
 	s.undo(m)
-	if s.gaveUp {
-		return false, false
+	if s.gaveUp || s.jump < head {
+		// The failure does not depend on this frame's choice: another
+		// option would fail the same way.
+		return false
 	}
-	if s.jump >= 0 {
-		if head > s.jump {
-			return false, false
+	for h := range s.failSet {
+		if h != head {
+			acc.add(h)
 		}
-		s.jump = -1
-		return true, true
 	}
-	return true, false
+	return true
 }
 
 // run satisfies the goals from agenda index head on, depth first, and
-// reports whether it succeeded. On success the selection holds a solution.
+// reports whether it succeeded. On success the selection holds a solution;
+// on failure s.jump and s.failSet say why.
 func (s *solver) run(head int) bool {
 	for head < len(s.agenda) {
 		g := &s.agenda[head]
@@ -561,14 +601,17 @@ func (s *solver) runGoal(head int) bool {
 	opts, whys := s.options(&g)
 	from := s.info[g.from]
 	chain := append(append([]string(nil), from.chain...), g.rel.text)
+	acc := conflict{}
+	acc.add(from.head)
 	var rejects []string
-	tried, allIndep := false, true
+	tried := false
 	for _, o := range opts {
 		if !s.step() {
 			return false
 		}
-		if r := s.check(o.c); r != "" {
+		if r, k := s.check(o.c); r != "" {
 			rejects = append(rejects, r)
+			acc.add(k)
 			continue
 		}
 		tried = true
@@ -583,11 +626,9 @@ func (s *solver) runGoal(head int) bool {
 		if s.run(head + 1) {
 			return true
 		}
-		next, indep := s.retreat(m, head)
-		if !next {
+		if !s.childFailed(m, head, acc) {
 			return false
 		}
-		allIndep = allIndep && indep
 	}
 	reason := strings.Join(append(whys, rejects...), "; ")
 	if g.kind == kindRec {
@@ -596,19 +637,15 @@ func (s *solver) runGoal(head int) bool {
 		if s.run(head + 1) {
 			return true
 		}
-		s.retreat(m, head)
-		return false
+		if !s.childFailed(m, head, acc) {
+			return false
+		}
+		return s.failWith(acc)
 	}
 	if !tried {
 		s.fail(head, &Error{Chain: chain, Reason: reason})
 	}
-	if len(rejects) == 0 && allIndep && s.jump < 0 {
-		// Nothing can satisfy this goal whatever else is chosen: every
-		// candidate, if any, failed for reasons of its own. Go back to the
-		// choice of the package that has the goal.
-		s.jump = from.head
-	}
-	return false
+	return s.failWith(acc)
 }
 
 func orDefault(s, def string) string {
@@ -622,6 +659,7 @@ func orDefault(s, def string) string {
 func (s *solver) runRequest(head int) bool {
 	g := s.agenda[head]
 	var rejects []string
+	acc := conflict{}
 	tried := false
 	for _, c := range g.reqOpts {
 		if !s.step() {
@@ -641,7 +679,7 @@ func (s *solver) runRequest(head int) bool {
 			if s.run(head + 1) {
 				return true
 			}
-			if next, _ := s.retreat(m, head); !next {
+			if !s.childFailed(m, head, acc) {
 				return false
 			}
 			continue
@@ -653,15 +691,17 @@ func (s *solver) runRequest(head int) bool {
 		if old != nil {
 			s.remove(old)
 		}
-		if r := s.check(c); r != "" {
+		if r, k := s.check(c); r != "" {
 			rejects = append(rejects, r)
+			acc.add(k)
 			s.undo(m)
 			continue
 		}
 		s.add(c, selInfo{chain: []string{c.name}, via: "requested", head: head})
 		if old != nil {
-			if r := s.checkReplace(old, c); r != "" {
+			if r, k := s.checkReplace(old, c); r != "" {
 				rejects = append(rejects, r)
+				acc.add(k)
 				s.undo(m)
 				continue
 			}
@@ -676,14 +716,14 @@ func (s *solver) runRequest(head int) bool {
 		if s.run(head + 1) {
 			return true
 		}
-		if next, _ := s.retreat(m, head); !next {
+		if !s.childFailed(m, head, acc) {
 			return false
 		}
 	}
 	if !tried {
 		s.fail(head, &Error{Chain: []string{g.target.String()}, Reason: strings.Join(rejects, "; ")})
 	}
-	return false
+	return s.failWith(acc)
 }
 
 // requestGoal builds the goal for a requested package, failing early when
