@@ -228,10 +228,19 @@ func buildParentTar(ctx context.Context, cacheDir, tarPath string) error {
 		logTail, _ := os.ReadFile(filepath.Join(rootfs, "debootstrap", "debootstrap.log"))
 		return fmt.Errorf("debootstrap %s: %w\n%s\ndebootstrap.log:\n%s", strings.Join(args, " "), runErr, out.String(), tail(string(logTail), 4000))
 	}
-	// Drop caches that have no business in an image.
-	for _, g := range []string{"var/cache/apt/archives/*.deb", "var/cache/apt/*.bin", "var/lib/apt/lists/*_*", "var/log/*.log", "var/log/apt/*"} {
+	// Drop caches that have no business in an image, and slim it like
+	// debian:bookworm-slim (no man pages, info, translations or docs other
+	// than copyright files) so that tests push and pull less.
+	for _, g := range []string{
+		"var/cache/apt/archives/*.deb", "var/cache/apt/*.bin", "var/lib/apt/lists/*_*",
+		"var/log/*.log", "var/log/apt/*", "var/cache/debconf/*-old",
+		"usr/share/man/*", "usr/share/info/*", "usr/share/locale/*", "usr/share/doc/*/*",
+	} {
 		matches, _ := filepath.Glob(filepath.Join(rootfs, g))
 		for _, m := range matches {
+			if filepath.Base(m) == "copyright" || filepath.Base(m) == "locale.alias" {
+				continue
+			}
 			os.RemoveAll(m)
 		}
 	}

@@ -193,8 +193,24 @@ func (p *Podman) Run(ref string, args ...string) (string, error) {
 // RunOCI runs args in a container of the image tagged tag in the OCI image
 // layout at dir (as "oci:DIR:TAG"; with an empty tag the layout must hold a
 // single image).
+//
+// podman names such images after the layout's path, which must then be a
+// valid lower-case repository name; t.TempDir() paths are not, so the
+// layout is reached through a symlink in a lower-case temp directory.
 func (p *Podman) RunOCI(dir, tag string, args ...string) (string, error) {
-	ref := "oci:" + dir
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if abs != strings.ToLower(abs) {
+		link := filepath.Join(p.dir, "oci-"+randomHex(4))
+		if err := os.Symlink(abs, link); err != nil {
+			return "", fmt.Errorf("linking OCI layout: %w", err)
+		}
+		defer os.Remove(link)
+		abs = link
+	}
+	ref := "oci:" + abs
 	if tag != "" {
 		ref += ":" + tag
 	}
