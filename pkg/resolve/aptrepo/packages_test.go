@@ -2,6 +2,7 @@ package aptrepo
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -198,6 +199,8 @@ func TestParsePackagesErrors(t *testing.T) {
 		{"no version", strings.Replace(base, "Version: 1\n", "", 1) + okSHA, "no Version"},
 		{"syntax", base + okSHA + "\nPackage: b\nthis is not a field\n", "line 9"},
 		{"continuation first", " x\n", "line 1: continuation"},
+		{"armor header", base + okSHA + "\n-----BEGIN PGP SIGNED MESSAGE: x\n", "line 8: \"-----BEGIN PGP SIGNED MESSAGE\" is not a valid field name"},
+		{"space in name", "Pack age: a\n", "line 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -206,6 +209,18 @@ func TestParsePackagesErrors(t *testing.T) {
 				t.Fatalf("err = %v, want containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestParsePackagesLongLine(t *testing.T) {
+	long := strings.Repeat("x", 200<<10)
+	in := "Package: a\nVersion: 1\nArchitecture: all\nDescription: " + long + "\nFilename: pool/a.deb\nSize: 1\nSHA256: " + strings.Repeat("a", 64)
+	pkgs, err := ParsePackages(strings.NewReader(in), "http://h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) != 1 || !strings.Contains(string(pkgs[0].Raw), "Description: "+long+"\n") || !strings.HasSuffix(string(pkgs[0].Raw), strings.Repeat("a", 64)+"\n") {
+		t.Errorf("long line or missing final newline mishandled: %d packages", len(pkgs))
 	}
 }
 
@@ -271,5 +286,34 @@ func BenchmarkParsePackages(b *testing.B) {
 		if _, err := ParsePackages(strings.NewReader(data), "http://h"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestFetchPackagesFlat(t *testing.T) {
+	key := newKey(t, "flat", packet.PubKeyAlgoEdDSA, 0)
+	xzData := xzBytes(t, []byte(testPackages))
+	rel := fmt.Sprintf("Origin: Flat\nDate: %s\nSHA256:\n %s %d Packages.xz\n", t0.Format(time.RFC1123), sha(xzData), len(xzData))
+	srv := newServer(t, map[string][]byte{
+		"/repo/InRelease":   clearsignText(t, []byte(rel), key),
+		"/repo/Packages.xz": xzData,
+	})
+	src := Source{URI: srv.URL + "/repo", Suites: []string{"./"}}
+	ctx := context.Background()
+	r, err := FetchRelease(ctx, srv.fetcher(), src, "./", publicKeyring(t, key), ReleaseOptions{Now: at(t0.Add(time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Flat || r.BaseURL != srv.URL+"/repo/" {
+		t.Errorf("Flat = %v, BaseURL = %q", r.Flat, r.BaseURL)
+	}
+	idx, err := FetchPackages(ctx, srv.fetcher(), r, "", "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx.URL != srv.URL+"/repo/Packages.xz" || len(idx.Packages) != 2 {
+		t.Errorf("URL = %q, %d packages", idx.URL, len(idx.Packages))
+	}
+	if want := srv.URL + "/repo/pool/main/f/foo/foo-data_2.0_all.deb"; idx.Packages[1].URL != want {
+		t.Errorf("package URL = %q, want %q", idx.Packages[1].URL, want)
 	}
 }

@@ -45,6 +45,21 @@ type lineError struct {
 
 func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
 
+// readLine returns the next line including its newline. The slice is only
+// valid until the next call.
+func (s *stanzaScanner) readLine() ([]byte, error) {
+	line, err := s.r.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		return line, err
+	}
+	long := bytes.Clone(line)
+	for err == bufio.ErrBufferFull {
+		line, err = s.r.ReadSlice('\n')
+		long = append(long, line...)
+	}
+	return long, err
+}
+
 // next returns the next paragraph, or io.EOF when the input is exhausted.
 func (s *stanzaScanner) next() (*stanza, error) {
 	s.buf.Reset()
@@ -53,7 +68,7 @@ func (s *stanzaScanner) next() (*stanza, error) {
 		st.fieldLines = map[string]int{}
 	}
 	for {
-		line, err := s.r.ReadBytes('\n')
+		line, err := s.readLine()
 		if len(line) == 0 && err != nil {
 			if err != io.EOF {
 				return nil, fmt.Errorf("line %d: %w", s.line+1, err)
@@ -92,8 +107,8 @@ func (s *stanzaScanner) next() (*stanza, error) {
 				return nil, &lineError{s.line, fmt.Sprintf("%q is not a \"Field: value\" line", strings.TrimRight(string(line), "\r\n"))}
 			}
 			name := line[:colon]
-			if bytes.ContainsAny(name, " \t") {
-				return nil, &lineError{s.line, fmt.Sprintf("field name %q contains white space", name)}
+			if !validFieldName(name) {
+				return nil, &lineError{s.line, fmt.Sprintf("%q is not a valid field name (printable ASCII without spaces, not starting with \"-\")", name)}
 			}
 			if s.buf.Len() == 0 {
 				st.line = s.line
@@ -116,6 +131,21 @@ func (s *stanzaScanner) next() (*stanza, error) {
 	}
 	st.raw = bytes.Clone(s.buf.Bytes())
 	return st, nil
+}
+
+// validFieldName reports whether name is a deb822 field name as Debian
+// Policy 5.1 defines it: U+0021 to U+007E except ':', not starting with '#'
+// or '-'.
+func validFieldName(name []byte) bool {
+	if len(name) == 0 || name[0] == '-' || name[0] == '#' {
+		return false
+	}
+	for _, c := range name {
+		if c < 0x21 || c > 0x7e || c == ':' {
+			return false
+		}
+	}
+	return true
 }
 
 // fields parses the paragraph with pault.ag/go/debian/control and returns
