@@ -136,5 +136,17 @@ func NormalizeName(name string) string {
 		}
 		b.WriteByte(c)
 	}
+	if !isASCII(name) {
+		return strings.ToLower(b.String())
+	}
 	return b.String()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
