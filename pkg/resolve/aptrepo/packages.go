@@ -182,10 +182,12 @@ type Index struct {
 	// "main/binary-amd64/Packages.xz".
 	Path string
 	// SHA256 is the hex SHA-256 of the fetched (compressed) file.
-	SHA256    string
+	SHA256 string
+	// Component and Arch are the arguments FetchPackages was called with.
 	Component string
 	Arch      string
-	Packages  []Package
+	// Packages are the index's stanzas in file order.
+	Packages []Package
 }
 
 // IndexDir returns the directory of the Packages index for component and

@@ -62,11 +62,15 @@ type Release struct {
 	// signature was accepted.
 	Signer string
 
+	// Origin, Label, Suite, Codename and Version are the archive's
+	// identifying fields, such as "Debian", "Debian", "stable",
+	// "bookworm" and "12.11".
 	Origin, Label, Suite, Codename, Version string
 	// Date is when the archive generated the file; zero if absent.
 	Date time.Time
 	// ValidUntil is when the file stops being trustworthy; zero if absent.
-	ValidUntil    time.Time
+	ValidUntil time.Time
+	// Architectures and Components list what the suite provides.
 	Architectures []string
 	Components    []string
 	// AcquireByHash reports whether indices may be fetched as
@@ -290,7 +294,7 @@ func FetchRelease(ctx context.Context, f Fetcher, src Source, suite string, keyr
 func releaseVerifyError(url string, err error) error {
 	switch {
 	case errors.Is(err, ErrNoSignature):
-		return fmt.Errorf("verify %s: %w", url, err)
+		return fmt.Errorf("verify %s: %w; kiln only uses signed repositories (InRelease, or Release with Release.gpg)", url, err)
 	case errors.Is(err, ErrUnknownKey):
 		return fmt.Errorf("verify %s: %w; add the repository's key to the keyring named by Signed-By", url, err)
 	case errors.Is(err, ErrExpired):
