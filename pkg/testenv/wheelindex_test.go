@@ -96,7 +96,9 @@ func TestWheelIndexJSON(t *testing.T) {
 		t.Fatalf("Content-Type %q", ct)
 	}
 	var page struct {
-		Meta  struct{ APIVersion string `json:"api-version"` }
+		Meta struct {
+			APIVersion string `json:"api-version"`
+		}
 		Name  string
 		Files []struct {
 			Filename       string
