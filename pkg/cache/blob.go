@@ -1,0 +1,87 @@
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Opener opens a download.
+type Opener func(ctx context.Context) (io.ReadCloser, error)
+
+// Fetch returns the path of the file whose SHA-256 is sum (hex), calling
+// open to download it when the cache lacks it. The download is checked
+// against sum and, when size is positive, against size before it is stored:
+// a file that differs from what was promised fails, names both hashes, and is
+// not cached. name says what the file is, for errors. hit reports whether
+// the file was already cached.
+func (c *Cache) Fetch(ctx context.Context, name, sum string, size int64, open Opener) (path string, hit bool, err error) {
+	h, err := v1.NewHash("sha256:" + sum)
+	if err != nil {
+		return "", false, fmt.Errorf("fetch %s: bad sha256 %q", name, sum)
+	}
+	path = c.BlobPath(h)
+	if fi, err := os.Stat(path); err == nil && (size <= 0 || fi.Size() == size) {
+		return path, true, nil
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", false, fmt.Errorf("fetch %s: %w", name, err)
+	}
+	rc, err := open(ctx)
+	if err != nil {
+		return "", false, fmt.Errorf("fetch %s: %w", name, err)
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp(filepath.Join(c.root, "tmp"), "fetch-*")
+	if err != nil {
+		return "", false, fmt.Errorf("fetch %s: %w", name, err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	d := sha256.New()
+	var r io.Reader = rc
+	if size > 0 {
+		r = io.LimitReader(rc, size+1) // one byte more reveals a file that is too long
+	}
+	n, err := io.Copy(io.MultiWriter(f, d), &ctxReader{ctx: ctx, r: r})
+	if err != nil {
+		return "", false, fmt.Errorf("fetch %s: %w", name, err)
+	}
+	got := hex.EncodeToString(d.Sum(nil))
+	if size > 0 && n != size {
+		return "", false, fmt.Errorf("fetch %s: got %d bytes (sha256:%s), want %d bytes (sha256:%s); the mirror or index serves a different file than it promised", name, n, got, size, sum)
+	}
+	if got != sum {
+		return "", false, fmt.Errorf("fetch %s: sha256 mismatch: got sha256:%s, want sha256:%s; the mirror or index serves a different file than it promised", name, got, sum)
+	}
+	if err := f.Close(); err != nil {
+		return "", false, fmt.Errorf("fetch %s: %w", name, err)
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return "", false, fmt.Errorf("fetch %s: %w", name, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return "", false, fmt.Errorf("fetch %s: %w", name, err)
+	}
+	return path, false, nil
+}
+
+// ctxReader stops a long copy when its context is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,140 @@
+// Package lock reads and writes kiln.lock: every input of a build pinned
+// (the parent image's digest, each Debian package's and wheel's version,
+// URL and SHA-256), so that `kiln build --locked` installs exactly that set
+// without fetching any index, for example against an air-gapped mirror.
+package lock
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// FileName is the lock file's name, next to the spec.
+const FileName = "kiln.lock"
+
+// Version is the lock format version.
+const Version = 1
+
+// Lock is a kiln.lock file.
+type Lock struct {
+	Version  int     `json:"version"`
+	Platform string  `json:"platform"`
+	Parent   Parent  `json:"parent"`
+	Debs     []Deb   `json:"debs,omitempty"`
+	Wheels   []Wheel `json:"wheels,omitempty"`
+}
+
+// Parent pins the parent image.
+type Parent struct {
+	// Ref is the reference as the spec wrote it.
+	Ref string `json:"ref"`
+	// Digest is the platform image's manifest digest.
+	Digest string `json:"digest"`
+}
+
+// Deb pins one Debian package, in installation order.
+type Deb struct {
+	Name         string `json:"name"`
+	Version      string `json:"version"`
+	Architecture string `json:"architecture"`
+	SHA256       string `json:"sha256"`
+	Size         int64  `json:"size"`
+	URL          string `json:"url"`
+}
+
+// Wheel pins one wheel.
+type Wheel struct {
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Filename  string `json:"filename"`
+	URL       string `json:"url"`
+	SHA256    string `json:"sha256"`
+	Size      int64  `json:"size,omitempty"`
+	Requested bool   `json:"requested,omitempty"`
+}
+
+// Marshal encodes l canonically (indented JSON, a trailing newline).
+func (l *Lock) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Digest is the SHA-256 of the canonical encoding; it is part of the image
+// tag of a --locked build.
+func (l *Lock) Digest() (string, error) {
+	b, err := l.Marshal()
+	if err != nil {
+		return "", err
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:]), nil
+}
+
+// Read reads and checks the lock file at path.
+func Read(path string) (*Lock, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read lock %s: no such file; run kiln lock first", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read lock %s: %w", path, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var l Lock
+	if err := dec.Decode(&l); err != nil {
+		return nil, fmt.Errorf("read lock %s: %w; regenerate it with kiln lock", path, err)
+	}
+	if l.Version != Version {
+		return nil, fmt.Errorf("read lock %s: version %d, this kiln reads version %d; regenerate it with kiln lock", path, l.Version, Version)
+	}
+	if l.Parent.Digest == "" {
+		return nil, fmt.Errorf("read lock %s: no parent digest; regenerate it with kiln lock", path)
+	}
+	for _, d := range l.Debs {
+		if d.Name == "" || len(d.SHA256) != 64 || d.URL == "" {
+			return nil, fmt.Errorf("read lock %s: package %q lacks a name, sha256 or url; regenerate it with kiln lock", path, d.Name)
+		}
+	}
+	for _, w := range l.Wheels {
+		if w.Name == "" || len(w.SHA256) != 64 || w.URL == "" || w.Filename == "" {
+			return nil, fmt.Errorf("read lock %s: wheel %q lacks a name, filename, sha256 or url; regenerate it with kiln lock", path, w.Name)
+		}
+	}
+	return &l, nil
+}
+
+// Write writes l to path through a temporary file renamed into place.
+func Write(path string, l *Lock) error {
+	l.Version = Version
+	b, err := l.Marshal()
+	if err != nil {
+		return fmt.Errorf("write lock %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("write lock %s: %w", path, err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("write lock %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write lock %s: %w", path, err)
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return fmt.Errorf("write lock %s: %w", path, err)
+	}
+	return os.Rename(f.Name(), path)
+}

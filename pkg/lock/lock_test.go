@@ -1,0 +1,46 @@
+package lock
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRoundTripAndErrors(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, FileName)
+	l := &Lock{Platform: "linux/amd64", Parent: Parent{Ref: "r/p:1", Digest: "sha256:" + strings.Repeat("a", 64)},
+		Debs: []Deb{{Name: "git", Version: "1:2.39", Architecture: "amd64", SHA256: strings.Repeat("b", 64), Size: 3, URL: "http://m/pool/git.deb"}}}
+	if err := Write(p, l); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, _ := l.Digest()
+	d2, _ := got.Digest()
+	if d1 != d2 || got.Debs[0].Version != "1:2.39" {
+		t.Errorf("round trip changed the lock: %+v", got)
+	}
+	got.Debs[0].Version = "1:2.40"
+	if d3, _ := got.Digest(); d3 == d1 {
+		t.Error("a changed pin kept the digest")
+	}
+	for name, content := range map[string]string{
+		"unknown field": `{"version":1,"parent":{"digest":"x"},"extra":1}`,
+		"old version":   `{"version":0,"parent":{"digest":"x"}}`,
+		"no parent":     `{"version":1}`,
+		"bad deb":       `{"version":1,"parent":{"digest":"x"},"debs":[{"name":"git"}]}`,
+		"not json":      `debs: [git]`,
+	} {
+		os.WriteFile(p, []byte(content), 0o644)
+		if _, err := Read(p); err == nil || !strings.Contains(err.Error(), "kiln lock") {
+			t.Errorf("%s: Read = %v, want an error telling to run kiln lock", name, err)
+		}
+	}
+	if _, err := Read(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "run kiln lock") {
+		t.Errorf("missing lock: %v", err)
+	}
+}
