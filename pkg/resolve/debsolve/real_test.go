@@ -2,6 +2,7 @@ package debsolve
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,28 +139,54 @@ func TestRealIndex(t *testing.T) {
 	}
 	universe := readLists(t)
 	installed := currentVersions(baseSet(t), universe)
-	res, err := Solve(Request{
-		Universe:  universe,
-		Installed: installed,
-		Install:   []string{"python3-numpy", "git", "libgomp1"},
-	})
-	if err != nil {
-		t.Fatalf("Solve: %v", err)
+	for _, tc := range []struct {
+		install    []string
+		recommends bool
+		want       []string
+	}{
+		{install: []string{"python3-numpy", "git", "libgomp1"},
+			want: []string{"python3-numpy", "git", "libgomp1", "libblas3", "liblapack3", "python3", "libgfortran5"}},
+		{install: []string{"build-essential", "python3-dev"},
+			want: []string{"gcc", "g++", "make", "libc6-dev", "libpython3.11-dev", "python3.11-dev"}},
+		{install: []string{"python3-pip"}, recommends: true,
+			want: []string{"python3-pip", "python3-setuptools", "python3-wheel", "build-essential"}},
+	} {
+		t.Run(strings.Join(tc.install, "+"), func(t *testing.T) {
+			res, err := Solve(Request{
+				Universe:          universe,
+				Installed:         installed,
+				Install:           tc.install,
+				InstallRecommends: tc.recommends,
+			})
+			if err != nil {
+				t.Fatalf("Solve: %v", err)
+			}
+			var names []string
+			for _, s := range res.Install {
+				names = append(names, s.Package.Name)
+			}
+			t.Logf("%d packages: %s", len(names), strings.Join(names, " "))
+			for _, n := range res.Notes {
+				t.Logf("note: %s", n)
+			}
+			for _, want := range tc.want {
+				if !slices.Contains(names, want) {
+					t.Errorf("result lacks %s", want)
+				}
+			}
+			verify(t, installed, nil, res)
+
+			shuffled := append([]Package(nil), universe...)
+			rand.New(rand.NewPCG(7, 7)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+			again, err := Solve(Request{Universe: shuffled, Installed: installed, Install: tc.install, InstallRecommends: tc.recommends})
+			if err != nil {
+				t.Fatalf("Solve on shuffled universe: %v", err)
+			}
+			if !slices.Equal(installList(again), installList(res)) || !slices.Equal(again.Notes, res.Notes) {
+				t.Errorf("shuffled universe gives %v, want %v", installList(again), installList(res))
+			}
+		})
 	}
-	var names []string
-	for _, s := range res.Install {
-		names = append(names, s.Package.Name)
-	}
-	t.Logf("%d packages: %s", len(names), strings.Join(names, " "))
-	for _, n := range res.Notes {
-		t.Logf("note: %s", n)
-	}
-	for _, want := range []string{"python3-numpy", "git", "libgomp1", "libblas3", "liblapack3", "python3", "libgfortran5"} {
-		if !slices.Contains(names, want) {
-			t.Errorf("result lacks %s", want)
-		}
-	}
-	verify(t, installed, nil, res)
 }
 
 // verify checks a result independently of the search: every Depends and
