@@ -50,7 +50,8 @@ type Package struct {
 	// raw relationship fields.
 	Depends, PreDepends, Recommends, Provides, Conflicts, Breaks string
 
-	// Essential is the Essential field.
+	// Essential is the Essential field. Solve does not use it: Essential
+	// packages of the parent image are simply part of Installed.
 	Essential bool
 
 	// Ref is not looked at by Solve; it is handed back unchanged in Result
