@@ -404,7 +404,7 @@ func kilnInstall(t *testing.T, py python, venv string, wheels []string, epoch ti
 // same batch into one layer (which also checks that Dirs is shared).
 func TestMatchesPip(t *testing.T) {
 	py := findPython(t)
-	wheels := fixtureWheels(t, "pip-testdata", "pypi")
+	wheels := append(fixtureWheels(t, "pip-testdata", "pypi"), syntheticWheels(t)...)
 	for name := range expected {
 		found := false
 		for _, w := range wheels {
@@ -501,7 +501,16 @@ func TestMatchesPip(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Install: %v", err)
 				}
-				compareTrees(t, treeFromDir(t, r.venv), treeFromTar(t, data, strings.TrimPrefix(r.venv, "/"), epoch))
+				got := treeFromTar(t, data, strings.TrimPrefix(r.venv, "/"), epoch)
+				compareTrees(t, treeFromDir(t, r.venv), got)
+				for _, w := range job {
+					for _, p := range mustInstall[filepath.Base(w)] {
+						p = strings.ReplaceAll(p, "X.Y", py.version)
+						if _, ok := got[p]; !ok {
+							t.Errorf("%s: %s not installed", filepath.Base(w), p)
+						}
+					}
+				}
 			})
 			continue
 		}
@@ -565,4 +574,76 @@ func trialInstall(t *testing.T, wheel string) (string, []string, error) {
 	}
 	name := strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(inst.Name))
 	return name, files, nil
+}
+
+// synthetic are wheels made by the test for what the fixtures lack: every
+// .data scheme, platlib roots, script shebang variants, pip's special entry
+// points, names that RECORD must quote.
+var synthetic = []testWheel{
+	{
+		name: "data_full", version: "1.0",
+		entryPoints: "# comment\n[console_scripts]\ndfcli = data_full.cli:main\ndfcli = data_full.cli:main2\n" +
+			"pip = data_full.cli:pipmain\npip3.8 = x:y\neasy_install = data_full:ei\n" +
+			"df-extra = data_full.cli:main [extra]\ndf.dotted = data_full.sub.mod:Klass.method\n\n" +
+			"[gui_scripts]\ndfgui = data_full.gui:run\n[other]\nignored = a:b\n",
+		files: []zfile{
+			{name: "data_full/__init__.py", data: "x = 1\n"},
+			{name: "data_full/tool.sh", data: "#!/bin/sh\necho hi\n", mode: 0o100755},
+			{name: "data_full/odd", data: "x", mode: 0o000755}, // no file type: not executable for pip
+			{name: "data_full-1.0.data/headers/data_full.h", data: "int x;\n"},
+			{name: "data_full-1.0.data/data/share/data_full/readme.txt", data: "read me\n"},
+			{name: "data_full-1.0.data/purelib/data_full_pure.py", data: "y = 2\n"},
+			{name: "data_full-1.0.data/platlib/data_full_plat/__init__.py", data: "z = 3\n"},
+			{name: "data_full-1.0.data/scripts/runme", data: "#!python -u\r\nprint('hi')\r\n", mode: 0o100755},
+			{name: "data_full-1.0.data/scripts/plain", data: "#!/bin/sh\necho plain\n", mode: 0o100644},
+			{name: "data_full-1.0.data/scripts/gui", data: "#!pythonw\nimport x\n"},
+			{name: "data_full-1.0.data/scripts/short", data: "#!python", mode: 0o100755},
+			{name: "data_full-1.0.data/scripts/tiny", data: "#!", mode: 0o100755},
+			{name: "data_full-1.0.data/scripts/empty", data: ""},
+			{name: "data_full-1.0.data/scripts/dfcli.exe", data: "MZ"},
+			{name: "data_full-1.0.data/scripts/dfcli-script.py", data: "#!python\n"},
+		},
+	},
+	{
+		name: "uni_pkg", version: "2.0", purelib: true,
+		files: []zfile{
+			{name: "uni_pkg/__init__.py", data: ""},
+			{name: "uni_pkg/\u00fcn\u00ef.py", data: "# \u00fc\n"},
+			{name: "uni_pkg/a,b \"c\".txt", data: "quoted\n"},
+			{name: "uni_pkg/sub/", data: ""},
+		},
+	},
+}
+
+// mustInstall lists paths (relative to the venv, X.Y the Python version)
+// that some wheels must install, so that the comparison with pip cannot
+// pass by both sides missing them.
+var mustInstall = map[string][]string{
+	"data_full-1.0-py3-none-any.whl": {
+		"include/site/pythonX.Y/data-full/data_full.h",
+		"share/data_full/readme.txt",
+		"lib/pythonX.Y/site-packages/data_full_pure.py",
+		"lib/pythonX.Y/site-packages/data_full_plat/__init__.py",
+		"bin/runme", "bin/plain", "bin/gui", "bin/short", "bin/dfcli", "bin/dfgui",
+		"bin/pip", "bin/pip3", "bin/pipX.Y", "bin/easy_install", "bin/easy_install-X.Y",
+		"bin/df-extra", "bin/df.dotted",
+	},
+	"uni_pkg-2.0-py3-none-any.whl":          {"lib/pythonX.Y/site-packages/uni_pkg/\u00fcn\u00ef.py"},
+	"Flask-3.1.3-py3-none-any.whl":          {"bin/flask"},
+	"mypy-0.782-py3-none-any.whl":           {"bin/mypy", "bin/dmypy", "bin/stubgen", "bin/stubtest"},
+	"setuptools-0.9.8-py2.py3-none-any.whl": {"bin/easy_install", "bin/easy_install-X.Y"},
+}
+
+// syntheticWheels writes the synthetic wheels to a temporary directory.
+func syntheticWheels(t *testing.T) []string {
+	dir := t.TempDir()
+	var out []string
+	for _, w := range synthetic {
+		p := filepath.Join(dir, w.filename())
+		if err := os.WriteFile(p, w.build(t), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
 }
