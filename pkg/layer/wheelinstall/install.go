@@ -49,7 +49,8 @@ func (l Limits) withDefaults() Limits {
 
 // Options controls an installation.
 type Options struct {
-	// Epoch is the modification time of every entry written.
+	// Epoch is the modification time of every entry written, in whole
+	// seconds; the zero time means the Unix epoch.
 	Epoch time.Time
 	// Requested writes the dist-info REQUESTED marker, which pip writes for
 	// distributions the user asked for rather than dependencies.
@@ -639,7 +640,7 @@ func (p *installPlan) write(ctx context.Context, tw *tar.Writer, opts Options) (
 		dirs = map[string]bool{}
 	}
 	res := Installed{Name: p.name, Version: p.version}
-	epoch := opts.Epoch
+	epoch := normEpoch(opts.Epoch)
 	for _, o := range p.outputs {
 		if err := ctx.Err(); err != nil {
 			return Installed{}, err
@@ -696,6 +697,15 @@ func (p *installPlan) writeContent(tw *tar.Writer, o *output) error {
 		return fmt.Errorf("entry %q changed while it was installed", o.zf.Name)
 	}
 	return nil
+}
+
+// normEpoch returns t in whole seconds, or the Unix epoch for the zero
+// time.
+func normEpoch(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Unix(0, 0)
+	}
+	return t.Truncate(time.Second)
 }
 
 // writeParents writes directory entries for the parents of p that are not

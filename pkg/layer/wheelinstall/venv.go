@@ -24,7 +24,7 @@ type VenvOptions struct {
 	// NoSystemSitePackages writes include-system-site-packages = false;
 	// by default the environment sees the base image's site-packages.
 	NoSystemSitePackages bool
-	// Epoch is the modification time of every entry.
+	// Epoch is the modification time of every entry, as in Options.
 	Epoch time.Time
 	// Dirs holds directories already in the layer, as in Options; WriteVenv
 	// adds the ones it writes. When nil, every directory is written.
@@ -89,12 +89,13 @@ func WriteVenv(tw *tar.Writer, opts VenvOptions) error {
 	if dirs == nil {
 		dirs = map[string]bool{}
 	}
-	if err := writeParents(tw, prefix+"/x", dirs, opts.Epoch); err != nil {
+	epoch := normEpoch(opts.Epoch)
+	if err := writeParents(tw, prefix+"/x", dirs, epoch); err != nil {
 		return fmt.Errorf("write venv %s: %w", prefix, err)
 	}
 	for _, it := range items {
 		name := path.Join(prefix, it.name)
-		hdr := &tar.Header{Name: name, ModTime: opts.Epoch, Mode: 0o644}
+		hdr := &tar.Header{Name: name, ModTime: epoch, Mode: 0o644}
 		switch {
 		case it.dir:
 			if dirs[name] {

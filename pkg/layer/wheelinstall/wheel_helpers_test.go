@@ -16,6 +16,8 @@ type zfile struct {
 	name string
 	data string
 	mode uint32 // unix mode for the external attributes; 0 for none
+	// store writes the entry uncompressed.
+	store bool
 	// noRecord leaves the file out of RECORD; badHash and badSize write a
 	// wrong RECORD row.
 	noRecord, badHash, badSize bool
@@ -80,6 +82,9 @@ func (w testWheel) build(t testing.TB) []byte {
 	zw := zip.NewWriter(&buf)
 	for _, f := range files {
 		h := &zip.FileHeader{Name: f.name, Method: zip.Deflate}
+		if f.store {
+			h.Method = zip.Store
+		}
 		if f.mode != 0 {
 			h.CreatorVersion = 3 << 8 // unix
 			h.ExternalAttrs = f.mode << 16
