@@ -1,0 +1,433 @@
+package pypi
+
+import (
+	"bufio"
+	"fmt"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/kiln-build/kiln/pkg/pep508"
+	"github.com/kiln-build/kiln/pkg/wheeltag"
+)
+
+// Requirement is a top-level requirement or constraint with where it came
+// from, as given to Resolve.
+type Requirement struct {
+	pep508.Requirement
+	// Source says where the requirement was written, for messages:
+	// "requirements.txt:3", or "packages" for the spec's packages list.
+	Source string
+	// Hashes are the allowed hex SHA-256 sums from --hash options.
+	Hashes []string
+}
+
+// Line is one requirement or constraint read from a requirements file.
+type Line struct {
+	Requirement
+	// File and Line locate the requirement (the first physical line of a
+	// continued line).
+	File string
+	Line int
+	// Constraint marks a line of a -c/--constraint file: it limits the
+	// versions of a project only if something else requires it.
+	Constraint bool
+}
+
+// Options are the global options found in requirements files.
+type Options struct {
+	// IndexURL is the last -i/--index-url given, or "".
+	IndexURL string
+	// ExtraIndexURLs are the --extra-index-url values in order.
+	ExtraIndexURLs []string
+	// Pre is set by --pre: pre-releases are allowed everywhere.
+	Pre bool
+	// RequireHashes is set by --require-hashes or by any requirement with
+	// --hash: every requirement has hashes, and every file installed must
+	// match one of them.
+	RequireHashes bool
+}
+
+// reqFileError is an error at a place in a requirements file.
+func reqFileError(file string, line int, format string, args ...any) error {
+	return fmt.Errorf("%s:%d: %s", file, line, fmt.Sprintf(format, args...))
+}
+
+// ParseRequirements reads a requirements file in pip's format: comments,
+// blank lines, "\" continuations, ${VAR} expansion, -r/-c includes (paths
+// relative to the including file), -i/--index-url, --extra-index-url,
+// --pre, --only-binary, --prefer-binary, --require-hashes, --hash per
+// requirement, PEP 508 requirements with extras, markers and "name @ URL"
+// references to wheels, and bare URLs or paths (relative to the file) of
+// wheels. Options kiln cannot honour (-e, --find-links, --no-binary,
+// --no-index, source distributions, VCS URLs, ...) are errors naming the
+// file and line.
+//
+// In hash-checking mode every requirement line must be pinned with == (or
+// be a URL) and carry at least one --hash=sha256:... option.
+func ParseRequirements(path string) ([]Line, Options, error) {
+	p := &reqParser{seen: map[string]bool{}}
+	if err := p.parseFile(path, false, nil); err != nil {
+		return nil, Options{}, err
+	}
+	if p.opts.RequireHashes {
+		for _, l := range p.lines {
+			if l.Constraint {
+				continue
+			}
+			if len(l.Hashes) == 0 {
+				return nil, Options{}, reqFileError(l.File, l.Line, "%s has no --hash, but hash-checking mode is on (another requirement has --hash, or --require-hashes was given): add --hash=sha256:... to every requirement", l.Requirement.Requirement)
+			}
+			if l.URL == "" && !pinned(l.Requirement.Requirement) {
+				return nil, Options{}, reqFileError(l.File, l.Line, "%s is not pinned with ==, which hash-checking mode requires: write e.g. %s==1.2.3", l.Requirement.Requirement, l.Name)
+			}
+		}
+	}
+	return p.lines, p.opts, nil
+}
+
+// pinned reports whether r's specifier is a single == (without wildcard)
+// or === clause.
+func pinned(r pep508.Requirement) bool {
+	specs := r.Specifier.Specifiers()
+	if len(specs) != 1 {
+		return false
+	}
+	op := specs[0].Operator()
+	return (op == "==" && !specs[0].Wildcard()) || op == "==="
+}
+
+type reqParser struct {
+	lines []Line
+	opts  Options
+	seen  map[string]bool // files on the current include stack
+}
+
+var commentRE = regexp.MustCompile(`(^|\s+)#.*$`)
+var envVarRE = regexp.MustCompile(`\$\{([A-Z0-9_]+)\}`)
+
+// logicalLine is a line after joining continuations.
+type logicalLine struct {
+	text string
+	no   int
+}
+
+func readLogicalLines(path string) ([]logicalLine, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []logicalLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64*1024), 4<<20)
+	var cur strings.Builder
+	start, n := 0, 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSuffix(sc.Text(), "\r")
+		if cur.Len() == 0 {
+			start = n
+		}
+		if strings.HasSuffix(line, `\`) {
+			cur.WriteString(strings.TrimSuffix(line, `\`))
+			continue
+		}
+		cur.WriteString(line)
+		out = append(out, logicalLine{cur.String(), start})
+		cur.Reset()
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if cur.Len() > 0 {
+		out = append(out, logicalLine{cur.String(), start})
+	}
+	return out, nil
+}
+
+func (p *reqParser) parseFile(file string, constraint bool, from *logicalLine) error {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return err
+	}
+	if p.seen[abs] {
+		return fmt.Errorf("%s includes itself (through -r or -c)", file)
+	}
+	p.seen[abs] = true
+	defer delete(p.seen, abs)
+	lines, err := readLogicalLines(file)
+	if err != nil {
+		return fmt.Errorf("reading requirements file: %w", err)
+	}
+	for _, ll := range lines {
+		text := commentRE.ReplaceAllString(ll.text, "")
+		text = envVarRE.ReplaceAllStringFunc(text, func(m string) string {
+			if v, ok := os.LookupEnv(m[2 : len(m)-1]); ok {
+				return v
+			}
+			return m
+		})
+		text = strings.TrimSpace(text)
+		if text == "" {
+			continue
+		}
+		if strings.HasPrefix(text, "-") {
+			if err := p.option(file, ll.no, text, constraint); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := p.requirement(file, ll.no, text, constraint); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// splitOption splits "--name=value", "--name value", "-x value" or
+// "-xvalue" into the option name and its value.
+func splitOption(text string) (name, value string) {
+	if strings.HasPrefix(text, "--") {
+		end := strings.IndexAny(text, "= \t")
+		if end < 0 {
+			return text, ""
+		}
+		return text[:end], strings.TrimSpace(strings.TrimLeft(text[end:], "= \t"))
+	}
+	if len(text) <= 2 {
+		return text, ""
+	}
+	return text[:2], strings.TrimSpace(text[2:])
+}
+
+func (p *reqParser) option(file string, no int, text string, constraint bool) error {
+	name, value := splitOption(text)
+	needValue := func() error {
+		if value == "" {
+			return reqFileError(file, no, "%s needs a value", name)
+		}
+		return nil
+	}
+	switch name {
+	case "-r", "--requirement", "-c", "--constraint":
+		if err := needValue(); err != nil {
+			return err
+		}
+		if strings.Contains(value, "://") {
+			return reqFileError(file, no, "%s %s: kiln reads requirement files from local paths only; download it next to the spec", name, Redact(value))
+		}
+		inc := value
+		if !filepath.IsAbs(inc) {
+			inc = filepath.Join(filepath.Dir(file), inc)
+		}
+		isConstraint := constraint || name == "-c" || name == "--constraint"
+		if err := p.parseFile(inc, isConstraint, nil); err != nil {
+			return fmt.Errorf("%s:%d: %w", file, no, err)
+		}
+	case "-i", "--index-url":
+		if err := needValue(); err != nil {
+			return err
+		}
+		p.opts.IndexURL = value
+	case "--extra-index-url":
+		if err := needValue(); err != nil {
+			return err
+		}
+		p.opts.ExtraIndexURLs = append(p.opts.ExtraIndexURLs, value)
+	case "--pre":
+		p.opts.Pre = true
+	case "--require-hashes":
+		p.opts.RequireHashes = true
+	case "--prefer-binary":
+		// kiln installs only wheels anyway.
+	case "--only-binary":
+		// Honoured whatever the value: kiln installs only wheels.
+		if err := needValue(); err != nil {
+			return err
+		}
+	case "--no-binary":
+		if value == ":none:" {
+			return nil
+		}
+		return reqFileError(file, no, "--no-binary %s: kiln installs wheels only and cannot build from source; remove the option (build wheels yourself and serve them from an index)", value)
+	case "-e", "--editable":
+		return reqFileError(file, no, "editable requirement %q: kiln cannot install editable (-e) projects; build a wheel and list its path instead", Redact(value))
+	case "-f", "--find-links":
+		return reqFileError(file, no, "--find-links is not supported by kiln: serve the files from an index (pip_extra_index_url) or list wheel paths directly")
+	case "--no-index":
+		return reqFileError(file, no, "--no-index is not supported by kiln: list wheel paths directly, or set pip_index to an index you control")
+	default:
+		return reqFileError(file, no, "option %s is not supported by kiln; remove it", name)
+	}
+	return nil
+}
+
+// wheelOnlyHint explains kiln's wheel-only policy in errors.
+const wheelOnlyHint = "kiln installs wheels only: build a wheel and serve it from an index, or pin a version that has one"
+
+func (p *reqParser) requirement(file string, no int, text string, constraint bool) error {
+	// Per-requirement options start at the first token beginning with "-".
+	fields := strings.Fields(text)
+	var reqToks, optToks []string
+	for i, f := range fields {
+		if strings.HasPrefix(f, "-") {
+			optToks = fields[i:]
+			break
+		}
+		reqToks = append(reqToks, f)
+	}
+	var hashes []string
+	for i := 0; i < len(optToks); i++ {
+		name, value := splitOption(optToks[i])
+		if name != "--hash" {
+			return reqFileError(file, no, "option %s on a requirement is not supported by kiln; remove it", name)
+		}
+		if value == "" && i+1 < len(optToks) {
+			i++
+			value = optToks[i]
+		}
+		algo, sum, ok := strings.Cut(value, ":")
+		if !ok || sum == "" {
+			return reqFileError(file, no, "--hash %q: write --hash=sha256:<64 hex digits>", value)
+		}
+		if algo != "sha256" {
+			return reqFileError(file, no, "--hash %s: kiln checks sha256 hashes only; use --hash=sha256:...", algo)
+		}
+		sum = strings.ToLower(sum)
+		if !isHexSHA256(sum) {
+			return reqFileError(file, no, "--hash sha256:%s is not 64 hex digits", sum)
+		}
+		hashes = append(hashes, sum)
+	}
+	if len(hashes) > 0 && !constraint {
+		p.opts.RequireHashes = true
+	}
+	spec := strings.Join(reqToks, " ")
+	r, err := parseRequirementSpec(spec, filepath.Dir(file))
+	if err != nil {
+		return reqFileError(file, no, "%v", err)
+	}
+	if constraint {
+		if len(r.Extras) > 0 {
+			return reqFileError(file, no, "constraint %s has extras, which constraints cannot have; remove [%s]", spec, strings.Join(r.Extras, ","))
+		}
+	}
+	p.lines = append(p.lines, Line{
+		Requirement: Requirement{Requirement: r, Source: fmt.Sprintf("%s:%d", file, no), Hashes: hashes},
+		File:        file, Line: no, Constraint: constraint,
+	})
+	return nil
+}
+
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseRequirement parses one requirement as a spec's packages list or a
+// requirements file line gives it: a PEP 508 requirement, or a URL or path
+// (relative to dir) of a wheel, optionally followed by "; marker".
+func ParseRequirement(spec, dir string) (pep508.Requirement, error) {
+	return parseRequirementSpec(spec, dir)
+}
+
+func parseRequirementSpec(spec, dir string) (pep508.Requirement, error) {
+	if isURLOrPath(spec) {
+		loc, marker, _ := strings.Cut(spec, ";")
+		loc = strings.TrimSpace(loc)
+		u, err := wheelLocation(loc, dir)
+		if err != nil {
+			return pep508.Requirement{}, err
+		}
+		fn, err := wheeltag.ParseFilename(path.Base(mustURL(u).Path))
+		if err != nil {
+			return pep508.Requirement{}, fmt.Errorf("%s: %v", Redact(loc), err)
+		}
+		r := pep508.Requirement{Name: fn.Name, URL: u}
+		if m := strings.TrimSpace(marker); m != "" {
+			r.Marker, err = pep508.ParseMarker(m)
+			if err != nil {
+				return pep508.Requirement{}, err
+			}
+		}
+		return r, nil
+	}
+	r, err := pep508.ParseRequirement(spec)
+	if err != nil {
+		return r, err
+	}
+	if r.URL != "" {
+		u, err := wheelLocation(r.URL, dir)
+		if err != nil {
+			return pep508.Requirement{}, fmt.Errorf("%s: %w", r.Name, err)
+		}
+		r.URL = u
+	}
+	return r, nil
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		return &url.URL{}
+	}
+	return u
+}
+
+// nameAtRE matches the start of a PEP 508 "name[extras] @ url" requirement.
+var nameAtRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*@`)
+
+// isURLOrPath reports whether a requirement is a bare URL or path rather
+// than a PEP 508 requirement.
+func isURLOrPath(s string) bool {
+	if nameAtRE.MatchString(s) {
+		return false
+	}
+	if strings.Contains(s, "://") {
+		return true
+	}
+	first := strings.TrimSuffix(strings.Fields(s)[0], ";")
+	return strings.HasPrefix(first, ".") || strings.HasPrefix(first, "/") || strings.HasSuffix(first, ".whl") || strings.Contains(first, "/")
+}
+
+// wheelLocation returns loc as an absolute URL of a wheel (file:// for a
+// local path, relative paths taken from dir), or an error for anything that
+// is not a wheel.
+func wheelLocation(loc, dir string) (string, error) {
+	if strings.HasPrefix(loc, "git+") || strings.HasPrefix(loc, "hg+") || strings.HasPrefix(loc, "svn+") || strings.HasPrefix(loc, "bzr+") {
+		return "", fmt.Errorf("%s is a version-control URL; %s", Redact(loc), wheelOnlyHint)
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		return "", fmt.Errorf("%s is not a valid URL or path", Redact(loc))
+	}
+	switch u.Scheme {
+	case "http", "https", "file":
+	case "":
+		p := loc
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		u = &url.URL{Scheme: "file", Path: filepath.Clean(p)}
+	default:
+		return "", fmt.Errorf("%s: unsupported URL scheme %q (use https, http or a local path)", Redact(loc), u.Scheme)
+	}
+	if !strings.HasSuffix(u.Path, ".whl") {
+		if fi, err := os.Stat(u.Path); u.Scheme == "file" && err == nil && fi.IsDir() {
+			return "", fmt.Errorf("%s is a project directory; %s", u.Path, wheelOnlyHint)
+		}
+		return "", fmt.Errorf("%s is not a wheel (.whl); %s", Redact(loc), wheelOnlyHint)
+	}
+	return u.String(), nil
+}
