@@ -71,8 +71,8 @@ func makeWheel(t testing.TB, d dist) []byte {
 	zw := zip.NewWriter(&buf)
 	di := fmt.Sprintf("%s-%s.dist-info/", strings.ReplaceAll(d.name, "-", "_"), d.version)
 	for name, data := range map[string][]byte{
-		di + "METADATA": d.metadata(),
-		di + "WHEEL":    []byte("Wheel-Version: 1.0\nRoot-Is-Purelib: true\n"),
+		di + "METADATA":   d.metadata(),
+		di + "WHEEL":      []byte("Wheel-Version: 1.0\nRoot-Is-Purelib: true\n"),
 		"pkg/__init__.py": []byte("# " + d.name + "\n"),
 	} {
 		w, err := zw.Create(name)

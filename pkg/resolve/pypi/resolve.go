@@ -71,8 +71,8 @@ type Distribution struct {
 	// wheel to install.
 	Filename, URL, SHA256 string
 	Size                  int64
-	// Index is the redacted URL of the index the wheel came from, or "" for
-	// a direct URL or local wheel.
+	// Index is the URL of the index the wheel came from, without
+	// credentials, or "" for a direct URL or local wheel.
 	Index string
 	// Requested reports a top-level requirement (pip's REQUESTED file).
 	Requested bool
@@ -766,7 +766,7 @@ func (r *resolver) result(s *state) (Result, error) {
 			Extras: p.extras, Chain: chains[n], Dependencies: p.deps,
 		}
 		if c.index != nil {
-			d.Index = c.index.URL()
+			d.Index = c.index.base.String()
 		}
 		if d.SHA256 == "" {
 			sum, ok := r.sums[c.file.URL]
