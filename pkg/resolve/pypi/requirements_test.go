@@ -48,8 +48,8 @@ local @ file:///opt/wheels/local-1.0-py3-none-any.whl
 ./wheels/rel-2.0-py3-none-any.whl
 https://example.com/dl/remote-3.0-py3-none-any.whl#sha256=` + hashA + `
 `,
-		"sub/more.txt": "pyyaml  # in a sub-file\n-r ../third.txt\n",
-		"third.txt":    "orjson\n",
+		"sub/more.txt":    "pyyaml  # in a sub-file\n-r ../third.txt\n",
+		"third.txt":       "orjson\n",
 		"constraints.txt": "urllib3<2\n",
 	})
 	lines, opts, err := ParseRequirements(filepath.Join(dir, "requirements.txt"))
