@@ -4,8 +4,8 @@
 # debootstrap, and the Debian tools the apt tests use. Idempotent.
 set -euo pipefail
 
-packages=(podman runc skopeo umoci docker-registry debootstrap uidmap
-          fakeroot dpkg-dev apt-utils gnupg ca-certificates util-linux)
+packages=(podman runc skopeo umoci docker-registry debootstrap uidmap fakeroot
+          dpkg-dev apt-utils gnupg util-linux make git ca-certificates)
 
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: run as root (sudo make deps)" >&2
@@ -18,12 +18,7 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
 	echo "install-deps: installing ${missing[*]}"
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
-# The registry package starts a system service on :5000; the tests start
-# their own registries on free loopback ports and do not need it.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
-	systemctl stop docker-registry || true
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
 fi
 # podman on these machines needs these settings (the tests also pass them in
 # a private containers.conf, so this is for people running podman by hand).

@@ -4,6 +4,7 @@
 // Usage:
 //
 //	kiln build  [-f kiln.yaml] [flags]   build and publish the image
+//	kiln lock   [-f kiln.yaml] [flags]   pin the parent and every package in kiln.lock
 //	kiln name   [-f kiln.yaml] [flags]   print the image reference (offline)
 //	kiln exists [-f kiln.yaml] [flags]   exit 0 if the image is in the registry, 1 if not, 2 if unknown
 package main
@@ -23,6 +24,7 @@ import (
 	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/pkg/build"
 	"github.com/kiln-build/kiln/pkg/cache"
+	"github.com/kiln-build/kiln/pkg/lock"
 	"github.com/kiln-build/kiln/pkg/push"
 	"github.com/kiln-build/kiln/pkg/spec"
 )
@@ -47,6 +49,7 @@ const usage = `kiln builds container images for Python and ML workloads, without
 
 Usage:
   kiln build  [-f kiln.yaml] [flags]   build the image and publish it
+  kiln lock   [-f kiln.yaml] [flags]   pin the parent and every package in kiln.lock
   kiln name   [-f kiln.yaml] [flags]   print the image reference (offline)
   kiln exists [-f kiln.yaml] [flags]   exit 0 if the image is in the registry, 1 if not, 2 if kiln cannot tell
 
@@ -73,10 +76,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdBuild(ctx, args[1:], stdout, stderr)
 	case "name":
 		err = cmdName(ctx, args[1:], stdout, stderr)
+	case "lock":
+		err = cmdLock(ctx, args[1:], stdout, stderr)
 	case "exists":
 		return cmdExists(ctx, args[1:], stdout, stderr)
 	default:
-		err = usageError{fmt.Errorf("unknown command %q; use build, name or exists", args[0])}
+		err = usageError{fmt.Errorf("unknown command %q; use build, lock, name or exists", args[0])}
 	}
 	if err == nil {
 		return exitOK
@@ -112,6 +117,9 @@ type common struct {
 	specs    *spec.Flags
 	insecure bool
 	caFiles  []string
+	lockFile string
+	locked   bool
+	cacheDir string
 }
 
 func newCommon(cmd string, stderr io.Writer) *common {
@@ -121,6 +129,9 @@ func newCommon(cmd string, stderr io.Writer) *common {
 	c.fs.StringVarP(&c.file, "file", "f", "", "spec file (default ./kiln.yaml; with no file, flags alone describe the image)")
 	c.fs.BoolVar(&c.insecure, "insecure", false, "allow plain HTTP and self-signed certificates for registries")
 	c.fs.StringArrayVar(&c.caFiles, "registry-ca", nil, "PEM file of extra CAs to trust for registries (repeatable)")
+	c.fs.StringVar(&c.lockFile, "lock", "", "lock file (default kiln.lock beside the spec)")
+	c.fs.BoolVar(&c.locked, "locked", false, "install exactly what the lock file pins, fetching no index")
+	c.fs.StringVar(&c.cacheDir, "cache-dir", "", "cache directory (default $XDG_CACHE_HOME/kiln)")
 	c.specs = spec.AddFlags(c.fs)
 	return c
 }
@@ -170,7 +181,65 @@ func (c *common) plan(ctx context.Context, s *spec.Spec, a auth.Options) (*build
 	if err != nil {
 		return nil, usageError{err}
 	}
-	return build.NewPlan(ctx, s, epoch, a.NameOptions()...)
+	po := build.PlanOptions{Epoch: epoch, NameOptions: a.NameOptions()}
+	if c.locked {
+		l, err := lock.Read(c.lockPath(s))
+		if err != nil {
+			return nil, usageError{err}
+		}
+		po.Lock = l
+	}
+	return build.NewPlan(ctx, s, po)
+}
+
+// lockPath is --lock, or kiln.lock beside the spec.
+func (c *common) lockPath(s *spec.Spec) string {
+	if c.lockFile != "" {
+		return c.lockFile
+	}
+	return filepath.Join(s.Dir, lock.FileName)
+}
+
+// cache opens --cache-dir or the default cache.
+func (c *common) cache() (*cache.Cache, error) {
+	dir := c.cacheDir
+	if dir == "" {
+		var err error
+		if dir, err = cache.DefaultDir(); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	return cache.Open(dir)
+}
+
+func cmdLock(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommon("lock", stderr)
+	s, a, err := c.load(args)
+	if err != nil {
+		return err
+	}
+	if c.locked {
+		return usageError{errors.New("--locked makes no sense for kiln lock, which writes the lock")}
+	}
+	p, err := c.plan(ctx, s, a)
+	if err != nil {
+		return err
+	}
+	store, err := c.cache()
+	if err != nil {
+		return err
+	}
+	l, err := build.Lock(ctx, p, build.Options{Auth: a, Cache: store, Log: stderr})
+	if err != nil {
+		return err
+	}
+	path := c.lockPath(s)
+	if err := lock.Write(path, l); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "pinned the parent, %d Debian packages and %d wheels\n", len(l.Debs), len(l.Wheels))
+	fmt.Fprintln(stdout, path)
+	return nil
 }
 
 func cmdName(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -220,9 +289,9 @@ func cmdExists(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 // buildFlags are the flags only kiln build has.
 type buildFlags struct {
-	layoutDir, tarPath, cacheDir, comp string
-	level                              int
-	force, quiet                       bool
+	layoutDir, tarPath, comp string
+	level                    int
+	force, quiet             bool
 }
 
 func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
@@ -230,7 +299,6 @@ func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
 	bf := &buildFlags{}
 	c.fs.StringVar(&bf.layoutDir, "oci-layout", "", "also write an OCI image layout to DIR")
 	c.fs.StringVar(&bf.tarPath, "tarball", "", "also write a docker-archive (podman load -i) to FILE")
-	c.fs.StringVar(&bf.cacheDir, "cache-dir", "", "cache directory (default $XDG_CACHE_HOME/kiln)")
 	c.fs.StringVar(&bf.comp, "compression", "gzip", "layer compression: gzip or zstd")
 	c.fs.IntVar(&bf.level, "compression-level", 0, "compression level (0: the algorithm's default)")
 	c.fs.BoolVar(&bf.force, "force", false, "build and push even if the image already exists")
@@ -240,7 +308,7 @@ func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
 
 func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, bf := newBuildFlags(stderr)
-	layoutDir, tarPath, cacheDir, force, quiet := &bf.layoutDir, &bf.tarPath, &bf.cacheDir, &bf.force, &bf.quiet
+	layoutDir, tarPath, force, quiet := &bf.layoutDir, &bf.tarPath, &bf.force, &bf.quiet
 	s, a, err := c.load(args)
 	if err != nil {
 		return err
@@ -253,13 +321,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	dir := *cacheDir
-	if dir == "" {
-		if dir, err = cache.DefaultDir(); err != nil {
-			return usageError{err}
-		}
-	}
-	store, err := cache.Open(dir)
+	store, err := c.cache()
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 
 	"github.com/docker/cli/cli/config"
@@ -129,4 +130,19 @@ func (k *fileKeychain) Resolve(target authn.Resource) (authn.Authenticator, erro
 		IdentityToken: cfg.IdentityToken,
 		RegistryToken: cfg.RegistryToken,
 	}), nil
+}
+
+// RedactURL returns u with any password replaced by "***", for logs and
+// errors: credentials in index or mirror URLs never reach either.
+func RedactURL(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil || parsed.User == nil {
+		return u
+	}
+	if _, ok := parsed.User.Password(); ok {
+		parsed.User = url.UserPassword(parsed.User.Username(), "***")
+	} else {
+		parsed.User = url.User("***")
+	}
+	return parsed.String()
 }

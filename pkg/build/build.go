@@ -41,6 +41,9 @@ type Options struct {
 	CheckExists bool
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
+	// HTTPTransport fetches packages and indices; nil means
+	// http.DefaultTransport.
+	HTTPTransport http.RoundTripper
 }
 
 // Result is a finished build.
@@ -79,15 +82,26 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 		}
 	}
 
-	parent, err := resolveParent(ctx, p.Spec, o.Auth, remoteOpts)
+	parent, err := resolveParent(ctx, p, o.Auth, remoteOpts)
 	if err != nil {
 		return nil, err
 	}
 	if !parent.Scratch() {
 		o.logf("parent %s resolved to %s", parent.Ref, parent.Digest.DigestStr())
 	}
+	in, err := resolveInputs(ctx, p, o, parent)
+	if err != nil {
+		return nil, err
+	}
 
 	var sources []layer.Source
+	if len(in.debs) > 0 {
+		dl, err := debLayer(ctx, o, parent, in.fs, in.debs, p)
+		if err != nil {
+			return nil, err
+		}
+		sources = append(sources, dl)
+	}
 	if p.Code != nil {
 		sources = append(sources, p.Code)
 	}
@@ -103,6 +117,16 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 			how = "reused from local cache"
 		}
 		o.logf("layer %s: %s (%s)", src.Description(), d.String()[:19], how)
+		if dl, ok := src.(*layer.Debs); ok && !reused {
+			for _, w := range dl.Report.Warnings {
+				o.logf("apt: warning: %s", w)
+			}
+			for _, pr := range dl.Report.Packages {
+				for _, w := range pr.Warnings {
+					o.logf("apt: warning: %s: %s", pr.Name, w)
+				}
+			}
+		}
 		built = append(built, builtLayer{layer: l, desc: src.Description()})
 	}
 
@@ -122,7 +146,8 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 	return &Result{Ref: ref, Image: img}, nil
 }
 
-func resolveParent(ctx context.Context, s *spec.Spec, a auth.Options, remoteOpts []remote.Option) (*resolve.Parent, error) {
+func resolveParent(ctx context.Context, p *Plan, a auth.Options, remoteOpts []remote.Option) (*resolve.Parent, error) {
+	s := p.Spec
 	if s.BaseImage == spec.Scratch {
 		return resolve.ScratchParent(), nil
 	}
@@ -133,6 +158,19 @@ func resolveParent(ctx context.Context, s *spec.Spec, a auth.Options, remoteOpts
 	plat, err := s.TargetPlatform()
 	if err != nil {
 		return nil, err
+	}
+	if p.Lock != nil {
+		// --locked: the parent the lock pins, not whatever the tag is now.
+		pinned, err := name.NewDigest(ref.Context().String()+"@"+p.Lock.Parent.Digest, a.NameOptions()...)
+		if err != nil {
+			return nil, fmt.Errorf("kiln.lock: parent digest %q: %w; regenerate it with kiln lock", p.Lock.Parent.Digest, err)
+		}
+		par, err := resolve.ResolveParent(ctx, pinned, plat, remoteOpts...)
+		if err != nil {
+			return nil, err
+		}
+		par.Ref = ref
+		return par, nil
 	}
 	return resolve.ResolveParent(ctx, ref, plat, remoteOpts...)
 }

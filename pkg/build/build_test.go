@@ -124,7 +124,7 @@ func loadSpec(t *testing.T, dir, yaml string) *spec.Spec {
 func runBuild(t *testing.T, s *spec.Spec, epoch time.Time, cacheDir string) *Result {
 	t.Helper()
 	ctx := context.Background()
-	p, err := NewPlan(ctx, s, epoch)
+	p, err := NewPlan(ctx, s, PlanOptions{Epoch: epoch})
 	must(t, err)
 	c, err := cache.Open(cacheDir)
 	must(t, err)
@@ -179,7 +179,7 @@ func TestBuildPlatformMismatch(t *testing.T) {
 	pushParent(t, reg.host+"/base:arm", "arm64")
 	dir := appDir(t)
 	s := loadSpec(t, dir, "name: app\nregistry: "+reg.host+"\nbase_image: "+reg.host+"/base:arm\n")
-	p, err := NewPlan(context.Background(), s, time.Unix(0, 0))
+	p, err := NewPlan(context.Background(), s, PlanOptions{Epoch: time.Unix(0, 0)})
 	must(t, err)
 	c, err := cache.Open(t.TempDir())
 	must(t, err)
@@ -273,7 +273,7 @@ func TestBuildReproducibleAndSkipsWhenPresent(t *testing.T) {
 		t.Errorf("digests differ: %s vs %s", first.Ref.DigestStr(), second.Ref.DigestStr())
 	}
 	// Forced: rebuilt from scratch in a fresh cache, still the same digest.
-	p, err := NewPlan(context.Background(), loadSpec(t, other, yaml), time.Unix(0, 0))
+	p, err := NewPlan(context.Background(), loadSpec(t, other, yaml), PlanOptions{Epoch: time.Unix(0, 0)})
 	must(t, err)
 	c, err := cache.Open(t.TempDir())
 	must(t, err)
@@ -296,7 +296,7 @@ func TestExists(t *testing.T) {
 	pushParent(t, reg.host+"/base:1", "amd64")
 	dir := appDir(t)
 	s := loadSpec(t, dir, "name: app\nregistry: "+reg.host+"\nbase_image: "+reg.host+"/base:1\nsource_root: app\n")
-	p, err := NewPlan(context.Background(), s, time.Unix(0, 0))
+	p, err := NewPlan(context.Background(), s, PlanOptions{Epoch: time.Unix(0, 0)})
 	must(t, err)
 	ok, err := Exists(context.Background(), p, auth.Options{})
 	if err != nil || ok {
@@ -309,7 +309,7 @@ func TestExists(t *testing.T) {
 	}
 	// A registry that cannot be reached is "cannot tell", not "absent".
 	s2 := loadSpec(t, dir, "name: app\nregistry: 127.0.0.1:1\nbase_image: scratch\n")
-	p2, err := NewPlan(context.Background(), s2, time.Unix(0, 0))
+	p2, err := NewPlan(context.Background(), s2, PlanOptions{Epoch: time.Unix(0, 0)})
 	must(t, err)
 	if ok, err := Exists(context.Background(), p2, auth.Options{}); err == nil {
 		t.Errorf("Exists on a dead registry = %v, nil; want an error", ok)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/kiln-build/kiln/pkg/layer"
+	"github.com/kiln-build/kiln/pkg/lock"
 	"github.com/kiln-build/kiln/pkg/spec"
 )
 
@@ -33,6 +34,19 @@ type Plan struct {
 	Hash string
 	// Ref is the image reference, tagged with the spec hash (or tag_format).
 	Ref name.Reference
+	// Lock, when set, pins every input (kiln build --locked): no index is
+	// fetched and the lock's digest is part of the hash.
+	Lock *lock.Lock
+}
+
+// PlanOptions configure NewPlan.
+type PlanOptions struct {
+	// Epoch is the time stamped on every file and on the image.
+	Epoch time.Time
+	// Lock pins every input (kiln build --locked).
+	Lock *lock.Lock
+	// NameOptions are passed to the reference parser (name.Insecure).
+	NameOptions []name.Option
 }
 
 // EpochFromEnv returns the time from SOURCE_DATE_EPOCH, or the Unix epoch
@@ -51,7 +65,8 @@ func EpochFromEnv() (time.Time, error) {
 
 // NewPlan collects the spec's files and computes its hash and reference. It
 // reads only local files: `kiln name` works offline.
-func NewPlan(ctx context.Context, s *spec.Spec, epoch time.Time, nameOpts ...name.Option) (*Plan, error) {
+func NewPlan(ctx context.Context, s *spec.Spec, po PlanOptions) (*Plan, error) {
+	epoch := po.Epoch
 	var mappings []layer.Mapping
 	if s.SourceRoot != "" {
 		mappings = append(mappings, layer.Mapping{Src: s.SourceRoot, Dest: "/root"})
@@ -59,7 +74,7 @@ func NewPlan(ctx context.Context, s *spec.Spec, epoch time.Time, nameOpts ...nam
 	for _, c := range s.Copy {
 		mappings = append(mappings, layer.Mapping{Src: c.Src, Dest: c.Dest})
 	}
-	p := &Plan{Spec: s, Epoch: epoch}
+	p := &Plan{Spec: s, Epoch: epoch, Lock: po.Lock}
 	if len(mappings) > 0 {
 		files, err := layer.Collect(ctx, mappings)
 		if err != nil {
@@ -73,8 +88,15 @@ func NewPlan(ctx context.Context, s *spec.Spec, epoch time.Time, nameOpts ...nam
 	if p.Code != nil {
 		io.WriteString(h, "code="+p.Code.Key()+"\x00")
 	}
+	if po.Lock != nil {
+		d, err := po.Lock.Digest()
+		if err != nil {
+			return nil, err
+		}
+		io.WriteString(h, "lock="+d+"\x00")
+	}
 	p.Hash = hex.EncodeToString(h.Sum(nil))[:32]
-	ref, err := s.Reference(p.Hash, nameOpts...)
+	ref, err := s.Reference(p.Hash, po.NameOptions...)
 	if err != nil {
 		return nil, err
 	}

@@ -24,11 +24,15 @@ const Version = 1
 
 // Lock is a kiln.lock file.
 type Lock struct {
-	Version  int     `json:"version"`
-	Platform string  `json:"platform"`
-	Parent   Parent  `json:"parent"`
-	Debs     []Deb   `json:"debs,omitempty"`
-	Wheels   []Wheel `json:"wheels,omitempty"`
+	Version  int    `json:"version"`
+	Platform string `json:"platform"`
+	Parent   Parent `json:"parent"`
+	// AptPackages and Packages are what the spec asked for when the lock
+	// was made; a spec that asks for something else makes the lock stale.
+	AptPackages []string `json:"apt_packages,omitempty"`
+	Packages    []string `json:"packages,omitempty"`
+	Debs        []Deb    `json:"debs,omitempty"`
+	Wheels      []Wheel  `json:"wheels,omitempty"`
 }
 
 // Parent pins the parent image.

@@ -15,11 +15,12 @@ type Flags struct {
 	fs     *pflag.FlagSet
 	str    map[string]*string
 	arrays map[string]*[]string
+	bools  map[string]*bool
 }
 
 // AddFlags registers a flag for every spec key on fs.
 func AddFlags(fs *pflag.FlagSet) *Flags {
-	fl := &Flags{fs: fs, str: map[string]*string{}, arrays: map[string]*[]string{}}
+	fl := &Flags{fs: fs, str: map[string]*string{}, arrays: map[string]*[]string{}, bools: map[string]*bool{}}
 	for _, f := range fields {
 		name := flagName(f.key)
 		switch f.kind {
@@ -33,6 +34,8 @@ func AddFlags(fs *pflag.FlagSet) *Flags {
 			fl.arrays[f.key] = fs.StringArray(name, nil, f.doc+" (repeatable)")
 		case kindCopy:
 			fl.arrays[f.key] = fs.StringArray(name, nil, f.doc+" (repeatable)")
+		case kindBool:
+			fl.bools[f.key] = fs.Bool(name, false, f.doc)
 		}
 	}
 	for alias, canon := range aliases {
@@ -93,6 +96,8 @@ func (fl *Flags) Apply(s *Spec, cwd string) error {
 				kvs = setKV(kvs, k, v)
 			}
 			*f.kv(s) = kvs
+		case kindBool:
+			*f.flag(s) = *fl.bools[f.key]
 		case kindCopy:
 			var cs []Copy
 			for _, a := range *fl.arrays[f.key] {

@@ -42,6 +42,8 @@ func (s *Spec) Normalized() []byte {
 		PipIndex         string     `json:"pip_index"`
 		PipExtraIndexURL []string   `json:"pip_extra_index_url"`
 		AptPackages      []string   `json:"apt_packages"`
+		AptSources       []string   `json:"apt_sources"`
+		AptRecommends    bool       `json:"apt_install_recommends"`
 		Commands         []string   `json:"commands"`
 	}{
 		Version:          hashVersion,
@@ -61,6 +63,8 @@ func (s *Spec) Normalized() []byte {
 		PipIndex:         s.PipIndex,
 		PipExtraIndexURL: s.PipExtraIndexURL,
 		AptPackages:      s.AptPackages,
+		AptSources:       s.AptSources,
+		AptRecommends:    s.AptInstallRecommends,
 		Commands:         s.Commands,
 	}
 	b, err := json.Marshal(norm)

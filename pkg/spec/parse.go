@@ -21,6 +21,7 @@ const (
 	kindMap                // a mapping of scalars to scalars
 	kindArgv               // a sequence of strings where [] is meaningful
 	kindCopy               // a mapping src: dest, or a sequence of such mappings
+	kindBool               // true or false
 )
 
 func (k kind) String() string {
@@ -33,6 +34,8 @@ func (k kind) String() string {
 		return "a mapping of strings"
 	case kindCopy:
 		return "a mapping of source paths to image paths"
+	case kindBool:
+		return "true or false"
 	}
 	return "?"
 }
@@ -54,6 +57,7 @@ type field struct {
 	list func(*Spec) *[]string
 	kv   func(*Spec) *[]KV
 	copy func(*Spec) *[]Copy
+	flag func(*Spec) *bool
 }
 
 // aliases maps alternative key names to their canonical key.
@@ -84,7 +88,10 @@ var fields = []field{
 	{key: "requirements", kind: kindString, path: true, doc: "requirements.txt file (ImageSpec requirements)", unsupported: "Python packages are not installed by kiln yet", str: func(s *Spec) *string { return &s.Requirements }},
 	{key: "pip_index", kind: kindString, doc: "Python package index URL (ImageSpec pip_index)", unsupported: "Python packages are not installed by kiln yet", str: func(s *Spec) *string { return &s.PipIndex }},
 	{key: "pip_extra_index_url", kind: kindList, doc: "extra Python package index URLs (ImageSpec pip_extra_index_url)", unsupported: "Python packages are not installed by kiln yet", list: func(s *Spec) *[]string { return &s.PipExtraIndexURL }},
-	{key: "apt_packages", kind: kindList, doc: "Debian packages (ImageSpec apt_packages)", unsupported: "Debian packages are not installed by kiln yet", list: func(s *Spec) *[]string { return &s.AptPackages }},
+	{key: "apt_packages", kind: kindList, doc: "Debian packages (ImageSpec apt_packages)", list: func(s *Spec) *[]string { return &s.AptPackages }},
+	{key: "apt_sources", kind: kindList, doc: "extra apt sources: sources.list lines or deb822 stanzas; Signed-By names a key file relative to the spec", list: func(s *Spec) *[]string { return &s.AptSources }},
+	{key: "apt_install_recommends", kind: kindBool, doc: "install Recommends too (apt-get's default; off like --no-install-recommends)", flag: func(s *Spec) *bool { return &s.AptInstallRecommends }},
+	{key: "apt_allow_expired", kind: kindBool, doc: "accept a Release file past its Valid-Until (snapshot mirrors)", flag: func(s *Spec) *bool { return &s.AptAllowExpired }},
 	{key: "commands", kind: kindList, doc: "commands run during the build (ImageSpec commands)", unsupported: "running commands needs the rootless sandbox, not built yet", list: func(s *Spec) *[]string { return &s.Commands }},
 	{key: "cuda", kind: kindString, doc: "CUDA version (ImageSpec cuda)", unsupported: "CUDA installation is not built yet; use a CUDA parent image as base_image", str: func(s *Spec) *string { return &s.Cuda }},
 	{key: "cudnn", kind: kindString, doc: "cuDNN version (ImageSpec cudnn)", unsupported: "cuDNN installation is not built yet; use a CUDA parent image as base_image", str: func(s *Spec) *string { return &s.Cudnn }},
@@ -240,6 +247,11 @@ func (s *Spec) decode(f *field, key string, v *yaml.Node, pos Pos) error {
 			out = append(out, KV{Key: k, Value: val})
 		}
 		*f.kv(s) = out
+	case kindBool:
+		if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
+			return wrong(v)
+		}
+		*f.flag(s) = v.Value == "true" || v.Value == "True" || v.Value == "TRUE"
 	case kindCopy:
 		var out []Copy
 		add := func(m *yaml.Node) error {
@@ -325,6 +337,8 @@ func example(f *field) string {
 		return fmt.Sprintf("write %s: {KEY: value}", f.key)
 	case kindCopy:
 		return fmt.Sprintf("write %s: {src/path: /dest/path}", f.key)
+	case kindBool:
+		return fmt.Sprintf("write %s: true", f.key)
 	}
 	return ""
 }

@@ -58,12 +58,17 @@ type Spec struct {
 	PipIndex         string
 	PipExtraIndexURL []string
 	AptPackages      []string
-	Commands         []string
-	Cuda             string
-	Cudnn            string
-	CondaPackages    []string
-	CondaChannels    []string
-	ImageBuildBucket string
+	// AptSources, AptInstallRecommends and AptAllowExpired are kiln's own
+	// keys for Debian packages.
+	AptSources           []string
+	AptInstallRecommends bool
+	AptAllowExpired      bool
+	Commands             []string
+	Cuda                 string
+	Cudnn                string
+	CondaPackages        []string
+	CondaChannels        []string
+	ImageBuildBucket     string
 
 	// pos records where each key was set, for error messages.
 	pos map[string]Pos

@@ -133,7 +133,7 @@ func TestValidate(t *testing.T) {
 		{"bad tag_format", "base_image: a\ntag_format: '{hash}-dev'\n", []string{"tag_format", "unknown placeholder {hash}"}},
 		{"tag_format with bad chars", "base_image: a\ntag_format: 'a b'\n", []string{"tag_format", "valid tag"}},
 		{"unsupported key", "base_image: a\ncuda: '12.1'\n", []string{"kiln.yaml:2", "cuda", "not supported yet", "CUDA parent image"}},
-		{"unsupported but empty", "base_image: a\napt_packages: []\n", nil},
+		{"unsupported but empty", "base_image: a\npackages: []\n", nil},
 		{"bad registry", "base_image: a\nregistry: 'no spaces allowed'\n", []string{"registry", "not a valid registry"}},
 		{"missing registry_config", "base_image: a\nregistry_config: nope.json\n", []string{"registry_config", "does not exist"}},
 	} {

@@ -147,6 +147,8 @@ func (s *Spec) isSet(f *field) bool {
 		return len(*f.kv(s)) > 0
 	case kindCopy:
 		return len(*f.copy(s)) > 0
+	case kindBool:
+		return *f.flag(s)
 	}
 	return false
 }

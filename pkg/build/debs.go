@@ -1,0 +1,128 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kiln-build/kiln/pkg/auth"
+	"github.com/kiln-build/kiln/pkg/layer"
+	"github.com/kiln-build/kiln/pkg/layer/deblayer"
+	"github.com/kiln-build/kiln/pkg/lock"
+	"github.com/kiln-build/kiln/pkg/resolve"
+	"github.com/kiln-build/kiln/pkg/resolve/aptrepo"
+)
+
+// debParentFiles are the parent files the Debian layer merges with or
+// respects (see deblayer.Parent).
+var debParentFiles = []string{
+	"var/lib/dpkg/status",
+	"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow",
+	"etc/ld.so.conf", "etc/ld.so.conf.d/*",
+	"var/lib/dpkg/alternatives/*",
+	"etc/ca-certificates.conf",
+	"usr/share/ca-certificates/*/*", "usr/share/ca-certificates/*",
+	"usr/local/share/ca-certificates/*", "usr/local/share/ca-certificates/*/*",
+}
+
+// resolveDebs pins the spec's apt_packages against the parent.
+func resolveDebs(ctx context.Context, p *Plan, o Options, fs parentFiles, arch string) ([]lock.Deb, error) {
+	s := p.Spec
+	client := &http.Client{Transport: o.HTTPTransport}
+	debs, notes, err := resolve.ResolveDebs(ctx, resolve.DebRequest{
+		Packages:          s.AptPackages,
+		Parent:            fs,
+		Sources:           s.AptSources,
+		SpecDir:           s.Dir,
+		Arch:              arch,
+		InstallRecommends: s.AptInstallRecommends,
+		AllowExpired:      s.AptAllowExpired,
+		Fetcher:           &aptrepo.HTTPFetcher{Client: client, UserAgent: "kiln"},
+		Log:               o.logf,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range notes {
+		o.logf("apt: note: %s", n)
+	}
+	return debs, nil
+}
+
+// debLayer downloads the pinned packages into the cache (in parallel, each
+// checked against its SHA-256 and size) and describes their layer.
+func debLayer(ctx context.Context, o Options, parent *resolve.Parent, fs parentFiles, debs []lock.Deb, p *Plan) (*layer.Debs, error) {
+	files := make([]layer.DebFile, len(debs))
+	hits := make([]bool, len(debs))
+	client := &http.Client{Transport: o.HTTPTransport}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, d := range debs {
+		g.Go(func() error {
+			name := fmt.Sprintf("%s_%s_%s.deb", d.Name, d.Version, d.Architecture)
+			path, hit, err := o.Cache.Fetch(gctx, name, d.SHA256, d.Size, func(ctx context.Context) (io.ReadCloser, error) {
+				return httpGet(ctx, client, d.URL)
+			})
+			if err != nil {
+				return err
+			}
+			files[i] = layer.DebFile{Name: d.Name, Version: d.Version, Architecture: d.Architecture, SHA256: d.SHA256, Path: path}
+			hits[i] = hit
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	cached := 0
+	for _, h := range hits {
+		if h {
+			cached++
+		}
+	}
+	o.logf("apt: %d packages: %d downloaded, %d from the local cache", len(debs), len(debs)-cached, cached)
+
+	dp := deblayer.Parent{Symlinks: fs.TopLevelSymlinks(), Files: map[string][]byte{}}
+	for _, pat := range debParentFiles {
+		names, err := fs.Glob(pat)
+		if err != nil {
+			return nil, fmt.Errorf("read the parent's %s: %w", pat, err)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			data, err := fs.ReadFile(n)
+			if err != nil {
+				continue // a directory or dangling link
+			}
+			dp.Files[n] = data
+		}
+	}
+	return &layer.Debs{ParentDigest: parent.Digest.DigestStr(), Parent: dp, Packages: files, Epoch: p.Epoch}, nil
+}
+
+func httpGet(ctx context.Context, client *http.Client, url string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", "kiln")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: %s", auth.RedactURL(url), resp.Status)
+	}
+	return resp.Body, nil
+}
+
+// parentFiles is the parent's filesystem as the Debian steps need it.
+type parentFiles interface {
+	resolve.Files
+	TopLevelSymlinks() map[string]string
+}

@@ -1,0 +1,356 @@
+package resolve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kiln-build/kiln/pkg/lock"
+	"github.com/kiln-build/kiln/pkg/resolve/aptrepo"
+	"github.com/kiln-build/kiln/pkg/resolve/debsolve"
+)
+
+// Files reads files from the parent image's root filesystem. Paths are
+// relative to the image root ("etc/apt/sources.list").
+type Files interface {
+	ReadFile(name string) ([]byte, error)
+	Glob(pattern string) ([]string, error)
+}
+
+// DebRequest asks for Debian packages to be pinned.
+type DebRequest struct {
+	// Packages are the apt_packages: names with optional =version pins.
+	Packages []string
+	// Parent is the parent's filesystem: its dpkg status, apt sources and
+	// keyrings.
+	Parent Files
+	// Sources are the spec's apt_sources entries: one-line sources.list
+	// entries or deb822 stanzas. A source with the URI and suite of a
+	// parent's source replaces it; others are added.
+	Sources []string
+	// SpecDir resolves relative Signed-By paths of Sources (host files).
+	SpecDir string
+	// Arch is the Debian architecture (amd64, arm64).
+	Arch string
+	// InstallRecommends installs Recommends too.
+	InstallRecommends bool
+	// AllowExpired accepts a Release past its Valid-Until (snapshot
+	// mirrors).
+	AllowExpired bool
+	// Fetcher fetches repository files.
+	Fetcher aptrepo.Fetcher
+	// Now is the clock for Valid-Until; nil means time.Now.
+	Now func() time.Time
+	// Log receives progress lines; nil discards them.
+	Log func(format string, args ...any)
+}
+
+// DebianArch maps an OCI architecture to Debian's name.
+func DebianArch(ociArch, variant string) string {
+	switch ociArch {
+	case "arm":
+		if variant == "v7" || variant == "" {
+			return "armhf"
+		}
+		return "armel"
+	case "386":
+		return "i386"
+	case "ppc64le":
+		return "ppc64el"
+	}
+	return ociArch
+}
+
+type repoSource struct {
+	src     aptrepo.Source
+	keyring openpgp.EntityList
+}
+
+// ResolveDebs fetches the signed indices of the parent's and the spec's apt
+// sources, and solves the requested packages against the parent's installed
+// set. It returns the packages to install in dependency order.
+func ResolveDebs(ctx context.Context, req DebRequest) ([]lock.Deb, []string, error) {
+	logf := req.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	sources, err := collectSources(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	statusData, err := req.Parent.ReadFile("var/lib/dpkg/status")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("read the parent's dpkg status: %w", err)
+	}
+	var installed []debsolve.Package
+	if len(statusData) > 0 {
+		st, err := aptrepo.ParseStatus(strings.NewReader(string(statusData)))
+		if err != nil {
+			return nil, nil, fmt.Errorf("parse the parent's /var/lib/dpkg/status: %w", err)
+		}
+		for _, p := range st {
+			if p.Installed() {
+				installed = append(installed, toSolve(p))
+			}
+		}
+	}
+
+	type job struct {
+		src   repoSource
+		suite string
+	}
+	var jobs []job
+	for _, s := range sources {
+		for _, suite := range s.src.Suites {
+			jobs = append(jobs, job{s, suite})
+		}
+	}
+	indices := make([][]aptrepo.Package, len(jobs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for i, j := range jobs {
+		g.Go(func() error {
+			rel, err := aptrepo.FetchRelease(gctx, req.Fetcher, j.src.src, j.suite, j.src.keyring, aptrepo.ReleaseOptions{Now: req.Now, AllowExpired: req.AllowExpired})
+			if err != nil {
+				return err
+			}
+			comps := j.src.src.Components
+			if aptrepo.IsFlat(j.suite) {
+				comps = []string{""}
+			}
+			for _, comp := range comps {
+				for _, arch := range []string{req.Arch, "all"} {
+					if arch == "all" && (rel.NoSupportForArchitectureAll == "" || !contains(rel.Architectures, "all")) {
+						continue // arch: all packages are in the native index
+					}
+					idx, err := aptrepo.FetchPackages(gctx, req.Fetcher, rel, comp, arch)
+					if err != nil {
+						if arch == "all" && errors.Is(err, aptrepo.ErrNotFound) {
+							continue
+						}
+						return err
+					}
+					indices[i] = append(indices[i], idx.Packages...)
+				}
+			}
+			logf("apt: %s %s: %d packages (signed by %s)", j.src.src.URI, j.suite, len(indices[i]), rel.Signer)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	var universe []debsolve.Package
+	for _, idx := range indices {
+		for _, p := range idx {
+			universe = append(universe, toSolve(p))
+		}
+	}
+	res, err := debsolve.Solve(debsolve.Request{
+		Universe:          universe,
+		Installed:         installed,
+		Install:           req.Packages,
+		Arch:              req.Arch,
+		InstallRecommends: req.InstallRecommends,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("apt_packages: %w", err)
+	}
+	var out []lock.Deb
+	for _, st := range res.Install {
+		p, ok := st.Package.Ref.(aptrepo.Package)
+		if !ok {
+			return nil, nil, fmt.Errorf("apt_packages: internal error: %s has no index entry", st.Package.Name)
+		}
+		out = append(out, lock.Deb{Name: p.Package, Version: p.Version, Architecture: p.Architecture, SHA256: p.SHA256, Size: p.Size, URL: p.URL})
+	}
+	return out, res.Notes, nil
+}
+
+func toSolve(p aptrepo.Package) debsolve.Package {
+	return debsolve.Package{
+		Name: p.Package, Version: p.Version, Architecture: p.Architecture, MultiArch: p.MultiArch,
+		Depends: p.Depends, PreDepends: p.PreDepends, Recommends: p.Recommends, Provides: p.Provides,
+		Conflicts: p.Conflicts, Breaks: p.Breaks, Essential: p.Essential, Ref: p,
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// collectSources reads the parent's sources (with keyrings from the parent)
+// and overlays the spec's (with keyrings from the host).
+func collectSources(req DebRequest) ([]repoSource, error) {
+	var parent []aptrepo.Source
+	if data, err := req.Parent.ReadFile("etc/apt/sources.list"); err == nil {
+		s, err := aptrepo.ParseSourcesList("/etc/apt/sources.list (parent image)", data)
+		if err != nil {
+			return nil, err
+		}
+		parent = append(parent, s...)
+	}
+	names, err := req.Parent.Glob("etc/apt/sources.list.d/*")
+	if err != nil {
+		return nil, fmt.Errorf("list the parent's apt sources: %w", err)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		data, err := req.Parent.ReadFile(n)
+		if err != nil {
+			continue // a dangling link or directory: apt ignores it too
+		}
+		label := "/" + n + " (parent image)"
+		var s []aptrepo.Source
+		switch {
+		case strings.HasSuffix(n, ".list"):
+			s, err = aptrepo.ParseSourcesList(label, data)
+		case strings.HasSuffix(n, ".sources"):
+			s, err = aptrepo.ParseDeb822Sources(label, data)
+		default:
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		parent = append(parent, s...)
+	}
+	var out []repoSource
+	var spec []repoSource
+	for i, entry := range req.Sources {
+		label := fmt.Sprintf("apt_sources[%d]", i)
+		var s []aptrepo.Source
+		var err error
+		if strings.Contains(entry, ":") && strings.Contains(strings.SplitN(entry, "\n", 2)[0], "Types:") || strings.HasPrefix(strings.TrimSpace(entry), "Types:") {
+			s, err = aptrepo.ParseDeb822Sources(label, []byte(entry))
+		} else {
+			s, err = aptrepo.ParseSourcesList(label, []byte(entry))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w (write a sources.list line such as \"deb [signed-by=key.asc] http://host/debian bookworm main\" or a deb822 stanza)", err)
+		}
+		for _, src := range s {
+			kr, err := hostKeyring(src, req.SpecDir)
+			if err != nil {
+				return nil, err
+			}
+			spec = append(spec, repoSource{src: src, keyring: kr})
+		}
+	}
+	for _, src := range parent {
+		replaced := false
+		for _, sp := range spec {
+			if sp.src.URI == src.URI && overlap(sp.src.Suites, src.Suites) {
+				replaced = true
+			}
+		}
+		if replaced {
+			continue
+		}
+		kr, err := parentKeyring(src, req.Parent)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, repoSource{src: src, keyring: kr})
+	}
+	out = append(out, spec...)
+	if len(out) == 0 {
+		return nil, errors.New("apt_packages: the parent image has no apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/) and the spec has no apt_sources; add apt_sources, e.g. [\"deb [signed-by=archive-key.asc] http://mirror/debian bookworm main\"]")
+	}
+	return out, nil
+}
+
+func overlap(a, b []string) bool {
+	for _, x := range a {
+		if contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// splitPaths splits a Signed-By value into paths (comma or space separated).
+func splitPaths(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+}
+
+// parentKeyring loads a parent source's keys from the parent's files:
+// Signed-By paths, or /etc/apt/trusted.gpg(.d) when there is none.
+func parentKeyring(src aptrepo.Source, files Files) (openpgp.EntityList, error) {
+	sb := strings.TrimSpace(src.SignedBy)
+	if strings.HasPrefix(sb, "-----BEGIN PGP") {
+		return src.Keyring()
+	}
+	var paths []string
+	if sb != "" {
+		for _, p := range splitPaths(sb) {
+			paths = append(paths, strings.TrimPrefix(path.Clean(p), "/"))
+		}
+	} else {
+		if _, err := files.ReadFile("etc/apt/trusted.gpg"); err == nil {
+			paths = append(paths, "etc/apt/trusted.gpg")
+		}
+		more, _ := files.Glob("etc/apt/trusted.gpg.d/*")
+		sort.Strings(more)
+		paths = append(paths, more...)
+	}
+	var el openpgp.EntityList
+	for _, p := range paths {
+		data, err := files.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("source %s (%s): keyring /%s is not in the parent image: %w", src.URI, src.Location, p, err)
+		}
+		keys, err := aptrepo.ReadKeyring("/"+p+" (parent image)", data)
+		if err != nil {
+			return nil, err
+		}
+		el = append(el, keys...)
+	}
+	if len(el) == 0 {
+		return nil, fmt.Errorf("source %s (%s): no keyring: the parent has no Signed-By file and nothing in /etc/apt/trusted.gpg.d; add apt_sources with signed-by", src.URI, src.Location)
+	}
+	return el, nil
+}
+
+// hostKeyring loads an apt_sources entry's keys from host files (relative
+// to the spec's directory) or an inline key block.
+func hostKeyring(src aptrepo.Source, dir string) (openpgp.EntityList, error) {
+	sb := strings.TrimSpace(src.SignedBy)
+	if sb == "" {
+		return nil, fmt.Errorf("apt_sources entry %s (%s) has no signed-by: name the repository's key file (relative to the spec) or give the key inline; kiln never installs unsigned packages", src.URI, src.Location)
+	}
+	if strings.HasPrefix(sb, "-----BEGIN PGP") {
+		return src.Keyring()
+	}
+	var el openpgp.EntityList
+	for _, p := range splitPaths(sb) {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("apt_sources entry %s (%s): read signed-by key: %w", src.URI, src.Location, err)
+		}
+		keys, err := aptrepo.ReadKeyring(p, data)
+		if err != nil {
+			return nil, err
+		}
+		el = append(el, keys...)
+	}
+	return el, nil
+}
