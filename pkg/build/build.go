@@ -82,53 +82,22 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 		}
 	}
 
-	parent, err := resolveParent(ctx, p, o.Auth, remoteOpts)
+	b, err := newSession(ctx, p, o, remoteOpts)
 	if err != nil {
 		return nil, err
 	}
-	if !parent.Scratch() {
-		o.logf("parent %s resolved to %s", parent.Ref, parent.Digest.DigestStr())
-	}
-	in, err := resolveInputs(ctx, p, o, parent)
-	if err != nil {
+	if err := b.pin(ctx); err != nil {
 		return nil, err
 	}
-
-	var sources []layer.Source
-	if len(in.debs) > 0 {
-		dl, err := debLayer(ctx, o, parent, in.fs, in.debs, p)
-		if err != nil {
-			return nil, err
-		}
-		sources = append(sources, dl)
+	if err := b.buildPythonLayers(ctx); err != nil {
+		return nil, err
 	}
 	if p.Code != nil {
-		sources = append(sources, p.Code)
-	}
-	var built []builtLayer
-	for _, src := range sources {
-		l, reused, err := buildLayer(ctx, o, src)
-		if err != nil {
+		if err := b.add(ctx, p.Code); err != nil {
 			return nil, err
 		}
-		d, _ := l.Digest()
-		how := "built"
-		if reused {
-			how = "reused from local cache"
-		}
-		o.logf("layer %s: %s (%s)", src.Description(), d.String()[:19], how)
-		if dl, ok := src.(*layer.Debs); ok && !reused {
-			for _, w := range dl.Report.Warnings {
-				o.logf("apt: warning: %s", w)
-			}
-			for _, pr := range dl.Report.Packages {
-				for _, w := range pr.Warnings {
-					o.logf("apt: warning: %s: %s", pr.Name, w)
-				}
-			}
-		}
-		built = append(built, builtLayer{layer: l, desc: src.Description()})
 	}
+	parent, built := b.parent, b.built
 
 	img, err := assemble(parent, built, p)
 	if err != nil {
@@ -178,6 +147,8 @@ func resolveParent(ctx context.Context, p *Plan, a auth.Options, remoteOpts []re
 type builtLayer struct {
 	layer v1.Layer
 	desc  string
+	// kind is "debs", "wheels" or "files".
+	kind string
 }
 
 // buildLayer returns the cached layer for src's key, building it on a miss.

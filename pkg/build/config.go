@@ -85,6 +85,12 @@ func assemble(parent *resolve.Parent, layers []builtLayer, p *Plan) (v1.Image, e
 	cf.Created = created
 	c := &cf.Config
 	c.Env = mergeEnv(c.Env, s)
+	for _, l := range layers {
+		if l.kind == "wheels" {
+			c.Env = venvEnv(c.Env, s)
+			break
+		}
+	}
 	c.WorkingDir = DefaultWorkdir
 	if s.Workdir != "" {
 		c.WorkingDir = s.Workdir
@@ -156,6 +162,43 @@ func mergeEnv(parent []string, s *spec.Spec) []string {
 		set(kv.Key, kv.Value)
 	}
 	return env
+}
+
+// venvEnv sets VIRTUAL_ENV and puts the virtualenv's bin first on PATH
+// (unless the spec sets PATH itself).
+func venvEnv(env []string, s *spec.Spec) []string {
+	env = append([]string{}, env...)
+	hasVenv := false
+	for i, e := range env {
+		name, val, _ := strings.Cut(e, "=")
+		switch name {
+		case "PATH":
+			if _, userSet := s.EnvValue("PATH"); !userSet {
+				env[i] = "PATH=" + VenvPrefix + "/bin:" + val
+			}
+		case "VIRTUAL_ENV":
+			hasVenv = true
+			if _, userSet := s.EnvValue("VIRTUAL_ENV"); !userSet {
+				env[i] = "VIRTUAL_ENV=" + VenvPrefix
+			}
+		}
+	}
+	if !hasVenv {
+		env = append(env, "VIRTUAL_ENV="+VenvPrefix)
+	}
+	if !hasPath(env) {
+		env = append(env, "PATH="+VenvPrefix+"/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
+	return env
+}
+
+func hasPath(env []string) bool {
+	for _, e := range env {
+		if strings.HasPrefix(e, "PATH=") {
+			return true
+		}
+	}
+	return false
 }
 
 func nilIfEmpty(v []string) []string {

@@ -17,6 +17,11 @@ type inputs struct {
 	fs parentFiles
 	// debs are the Debian packages to install, in order.
 	debs []lock.Deb
+	// wheels are the wheels to install, sorted by name (nil until
+	// resolved).
+	wheels []lock.Wheel
+	// requirements is the SHA-256 of the requirements files read.
+	requirements string
 }
 
 // parentFSVersion names the set of files kiln reads from parents; bump it
@@ -32,12 +37,19 @@ func resolveInputs(ctx context.Context, p *Plan, o Options, parent *resolve.Pare
 		if !slices.Equal(p.Lock.AptPackages, s.AptPackages) {
 			return nil, fmt.Errorf("kiln.lock is stale: it pins apt_packages %v but the spec asks for %v; run kiln lock again", p.Lock.AptPackages, s.AptPackages)
 		}
+		if !slices.Equal(p.Lock.Packages, s.Packages) {
+			return nil, fmt.Errorf("kiln.lock is stale: it pins packages %v but the spec asks for %v; run kiln lock again", p.Lock.Packages, s.Packages)
+		}
 		in.debs = p.Lock.Debs
+		in.wheels = p.Lock.Wheels
 	}
-	if len(s.AptPackages) == 0 && len(in.debs) == 0 {
+	if len(s.AptPackages) == 0 && len(in.debs) == 0 && !needsPython(s) {
 		return in, nil
 	}
 	if parent.Scratch() {
+		if needsPython(s) {
+			return nil, fmt.Errorf("packages: base_image is scratch, which has no Python; use a parent with python3")
+		}
 		return nil, fmt.Errorf("apt_packages: base_image is scratch, which has no Debian system to install into; use a Debian or Ubuntu parent")
 	}
 	fs, err := rootfs.Cached(ctx, filepath.Join(o.Cache.Dir(), "parents"), parent.Image, rootfs.DefaultSelect, parentFSVersion)
@@ -45,7 +57,7 @@ func resolveInputs(ctx context.Context, p *Plan, o Options, parent *resolve.Pare
 		return nil, fmt.Errorf("read the parent's files: %w", err)
 	}
 	in.fs = fs
-	if p.Lock != nil {
+	if p.Lock != nil || len(s.AptPackages) == 0 {
 		return in, nil
 	}
 	plat, err := s.TargetPlatform()
@@ -59,33 +71,3 @@ func resolveInputs(ctx context.Context, p *Plan, o Options, parent *resolve.Pare
 	return in, nil
 }
 
-// Lock resolves every input of the plan and returns the lock that pins them,
-// without building anything.
-func Lock(ctx context.Context, p *Plan, o Options) (*lock.Lock, error) {
-	remoteOpts, err := o.Auth.RemoteOptions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	q := *p
-	q.Lock = nil
-	parent, err := resolveParent(ctx, &q, o.Auth, remoteOpts)
-	if err != nil {
-		return nil, err
-	}
-	in, err := resolveInputs(ctx, &q, o, parent)
-	if err != nil {
-		return nil, err
-	}
-	l := &lock.Lock{
-		Version:     lock.Version,
-		Platform:    p.Spec.Platform,
-		AptPackages: p.Spec.AptPackages,
-		Debs:        in.debs,
-	}
-	if !parent.Scratch() {
-		l.Parent = lock.Parent{Ref: p.Spec.BaseImage, Digest: parent.Digest.DigestStr()}
-	} else {
-		l.Parent = lock.Parent{Ref: "scratch", Digest: "scratch"}
-	}
-	return l, nil
-}

@@ -88,6 +88,13 @@ func NewPlan(ctx context.Context, s *spec.Spec, po PlanOptions) (*Plan, error) {
 	if p.Code != nil {
 		io.WriteString(h, "code="+p.Code.Key()+"\x00")
 	}
+	reqDigest, err := requirementsDigest(s)
+	if err != nil {
+		return nil, err
+	}
+	if reqDigest != "" {
+		io.WriteString(h, "requirements="+reqDigest+"\x00")
+	}
 	if po.Lock != nil {
 		d, err := po.Lock.Digest()
 		if err != nil {

@@ -73,6 +73,21 @@ func (c *Cache) Fetch(ctx context.Context, name, sum string, size int64, open Op
 	return path, false, nil
 }
 
+// Has returns the path of the file whose SHA-256 is sum (hex) if the cache
+// holds it (with the given size, when positive).
+func (c *Cache) Has(sum string, size int64) (string, bool) {
+	h, err := v1.NewHash("sha256:" + sum)
+	if err != nil {
+		return "", false
+	}
+	p := c.BlobPath(h)
+	fi, err := os.Stat(p)
+	if err != nil || (size > 0 && fi.Size() != size) {
+		return "", false
+	}
+	return p, true
+}
+
 // ctxReader stops a long copy when its context is cancelled.
 type ctxReader struct {
 	ctx context.Context

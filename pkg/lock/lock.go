@@ -31,8 +31,10 @@ type Lock struct {
 	// was made; a spec that asks for something else makes the lock stale.
 	AptPackages []string `json:"apt_packages,omitempty"`
 	Packages    []string `json:"packages,omitempty"`
-	Debs        []Deb    `json:"debs,omitempty"`
-	Wheels      []Wheel  `json:"wheels,omitempty"`
+	// Requirements is the SHA-256 of the requirements files read.
+	Requirements string  `json:"requirements,omitempty"`
+	Debs         []Deb   `json:"debs,omitempty"`
+	Wheels       []Wheel `json:"wheels,omitempty"`
 }
 
 // Parent pins the parent image.

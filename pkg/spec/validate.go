@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -109,6 +110,23 @@ func (s *Spec) Validate() error {
 			return s.errorf("copy", "copy into a directory such as /opt/app/", "destination of %s is the image root", c.Src)
 		}
 	}
+	if s.Requirements != "" {
+		if err := mustExist(s, "requirements", s.Requirements, false); err != nil {
+			return err
+		}
+	}
+	for i, u := range append([]string{s.PipIndex}, s.PipExtraIndexURL...) {
+		if u == "" {
+			continue
+		}
+		key := "pip_index"
+		if i > 0 {
+			key = "pip_extra_index_url"
+		}
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https" && pu.Scheme != "file") || (pu.Host == "" && pu.Scheme != "file") {
+			return s.errorf(key, "write the index's simple URL, e.g. https://pypi.org/simple", "%q is not an http(s) URL", redactURL(u))
+		}
+	}
 	if s.RegistryConfig != "" {
 		if err := mustExist(s, "registry_config", s.RegistryConfig, false); err != nil {
 			return err
@@ -164,6 +182,21 @@ func mustExist(s *Spec, key, p string, dir bool) error {
 		return s.errorf(key, "name a directory", "%s is not a directory", p)
 	}
 	return nil
+}
+
+// redactURL hides a password in u, for error messages.
+func redactURL(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil || pu.User == nil {
+		if i := strings.Index(u, "@"); i >= 0 {
+			if j := strings.Index(u, "://"); j >= 0 && j < i {
+				return u[:j+3] + "***" + u[i:]
+			}
+		}
+		return u
+	}
+	pu.User = url.User("***")
+	return pu.String()
 }
 
 // defaultName derives an image name from the spec's directory name.

@@ -1,0 +1,366 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kiln-build/kiln/pkg/auth"
+	"github.com/kiln-build/kiln/pkg/layer"
+	"github.com/kiln-build/kiln/pkg/layer/wheelinstall"
+	"github.com/kiln-build/kiln/pkg/lock"
+	"github.com/kiln-build/kiln/pkg/pep508"
+	"github.com/kiln-build/kiln/pkg/resolve/pypi"
+	"github.com/kiln-build/kiln/pkg/resolve/pytarget"
+	"github.com/kiln-build/kiln/pkg/resolve/rootfs"
+	"github.com/kiln-build/kiln/pkg/spec"
+	"github.com/kiln-build/kiln/pkg/wheeltag"
+)
+
+// VenvPrefix is where kiln installs wheels: a virtual environment that also
+// sees the system's site-packages (so Debian's python3-* stay importable).
+const VenvPrefix = "/opt/venv"
+
+// BigWheel is the compressed size from which a wheel gets a layer of its
+// own, so that changing a small requirement does not re-upload torch.
+const BigWheel = 20 << 20
+
+// maxWheelLayers bounds the layers big wheels get; the rest are grouped,
+// keeping images well under the 127 layers some runtimes allow.
+const maxWheelLayers = 24
+
+// wantsPython reports whether the spec installs wheels.
+func wantsPython(s *spec.Spec) bool {
+	return len(s.Packages) > 0 || s.Requirements != ""
+}
+
+// needsPython reports whether the build must find the target interpreter:
+// to install wheels, or to check python_version.
+func needsPython(s *spec.Spec) bool {
+	return wantsPython(s) || s.PythonVersion != ""
+}
+
+// requirementsLines parses the spec's requirements file.
+func requirementsLines(s *spec.Spec) ([]pypi.Line, pypi.Options, error) {
+	if s.Requirements == "" {
+		return nil, pypi.Options{}, nil
+	}
+	lines, opts, err := pypi.ParseRequirements(s.Requirements)
+	if err != nil {
+		return nil, pypi.Options{}, &spec.Error{Pos: s.Position("requirements"), Key: "requirements", Msg: err.Error()}
+	}
+	return lines, opts, nil
+}
+
+// requirementsDigest hashes what the requirements files ask for (with their
+// includes), independent of where they are on the host.
+func requirementsDigest(s *spec.Spec) (string, error) {
+	lines, opts, err := requirementsLines(s)
+	if err != nil || s.Requirements == "" {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "index=%s\x00pre=%t\x00hashes=%t\x00", opts.IndexURL, opts.Pre, opts.RequireHashes)
+	for _, u := range opts.ExtraIndexURLs {
+		fmt.Fprintf(h, "extra=%s\x00", u)
+	}
+	for _, l := range lines {
+		fmt.Fprintf(h, "%t\x00%s\x00%s\x00", l.Constraint, l.Requirement.Requirement.String(), strings.Join(l.Hashes, ","))
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// detectPython finds the target interpreter in the parent plus the Debian
+// layer built in this session (apt_packages may bring python3).
+func (b *session) detectPython(ctx context.Context) (*pytarget.Target, error) {
+	if b.python != nil {
+		return b.python, nil
+	}
+	fs, ok := b.in.fs.(*rootfs.FS)
+	if !ok {
+		return nil, fmt.Errorf("packages: internal error: the parent's files were not read")
+	}
+	for _, bl := range b.built {
+		if bl.kind != "debs" {
+			continue
+		}
+		var err error
+		fs, err = fs.Overlay(ctx, rootfs.DefaultSelect, bl.layer.Uncompressed)
+		if err != nil {
+			return nil, fmt.Errorf("read the Debian packages' layer: %w", err)
+		}
+	}
+	cf, err := b.parent.Image.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("read parent config: %w", err)
+	}
+	t, err := pytarget.Detect(fs, pytarget.Options{PythonVersion: b.p.Spec.PythonVersion, Config: cf})
+	if err != nil {
+		if b.p.Spec.PythonVersion != "" && !strings.Contains(err.Error(), "no python") {
+			return nil, &spec.Error{Pos: b.p.Spec.Position("python_version"), Key: "python_version", Msg: err.Error()}
+		}
+		return nil, fmt.Errorf("packages: %w", err)
+	}
+	b.o.logf("python: %s (%s, %s %s, %s) at %s", t.Version, t.ABI, t.Libc, t.LibcVersion, t.Arch, t.Interpreter)
+	b.python = &t
+	return b.python, nil
+}
+
+// indexes returns the spec's and the requirements file's indexes, in order.
+func (b *session) indexes(opts pypi.Options) (pypi.Indexes, error) {
+	s := b.p.Spec
+	primary := s.PipIndex
+	if opts.IndexURL != "" && primary == "" {
+		primary = opts.IndexURL
+	}
+	extra := append(append([]string{}, s.PipExtraIndexURL...), opts.ExtraIndexURLs...)
+	return pypi.NewIndexes(primary, extra, pypi.IndexOptions{
+		Client: &http.Client{Transport: b.o.HTTPTransport},
+		Store:  b.o.Cache,
+	})
+}
+
+// pinWheels resolves the spec's packages and requirements for the target
+// interpreter (or takes them from the lock).
+func (b *session) pinWheels(ctx context.Context) error {
+	s := b.p.Spec
+	if !needsPython(s) {
+		return nil
+	}
+	t, err := b.detectPython(ctx)
+	if err != nil {
+		return err
+	}
+	if !wantsPython(s) {
+		return nil
+	}
+	digest, err := requirementsDigest(s)
+	if err != nil {
+		return err
+	}
+	b.in.requirements = digest
+	if b.p.Lock != nil {
+		if b.p.Lock.Requirements != digest {
+			return fmt.Errorf("kiln.lock is stale: the requirements file changed since it was made; run kiln lock again")
+		}
+		return nil
+	}
+	lines, opts, err := requirementsLines(s)
+	if err != nil {
+		return err
+	}
+	var reqs, constraints []pypi.Requirement
+	for i, p := range s.Packages {
+		r, err := pypi.ParseRequirement(p, s.Dir)
+		if err != nil {
+			return &spec.Error{Pos: s.Position("packages"), Key: fmt.Sprintf("packages[%d]", i), Msg: err.Error(), Hint: `write a requirement such as "flask>=3" or "requests[socks]"`}
+		}
+		reqs = append(reqs, pypi.Requirement{Requirement: r, Source: "packages"})
+	}
+	for _, l := range lines {
+		if l.Constraint {
+			constraints = append(constraints, l.Requirement)
+		} else {
+			reqs = append(reqs, l.Requirement)
+		}
+	}
+	idx, err := b.indexes(opts)
+	if err != nil {
+		return err
+	}
+	env, err := pep508.LinuxCPython(t.Version, t.Arch)
+	if err != nil {
+		return fmt.Errorf("packages: the target python %q: %w", t.Version, err)
+	}
+	tt := wheelTarget(t)
+	pre := pypi.PrereleaseIfNeeded
+	if opts.Pre {
+		pre = pypi.PrereleaseAllow
+	}
+	res, err := pypi.Resolve(ctx, pypi.Request{
+		Requirements:  reqs,
+		Constraints:   constraints,
+		Env:           env,
+		Target:        tt,
+		Indexes:       idx,
+		Prereleases:   pre,
+		RequireHashes: opts.RequireHashes,
+	})
+	if err != nil {
+		return fmt.Errorf("packages: %w", err)
+	}
+	b.in.wheels = []lock.Wheel{}
+	for _, d := range res.Distributions {
+		b.in.wheels = append(b.in.wheels, lock.Wheel{
+			Name: d.Name, Version: d.Version, Filename: d.Filename, URL: d.URL,
+			SHA256: d.SHA256, Size: d.Size, Requested: d.Requested,
+		})
+	}
+	sort.Slice(b.in.wheels, func(i, j int) bool { return b.in.wheels[i].Name < b.in.wheels[j].Name })
+	b.o.logf("python: resolved %d distributions", len(b.in.wheels))
+	return nil
+}
+
+func wheelTarget(t *pytarget.Target) wheeltag.Target {
+	libc := wheeltag.Glibc
+	if t.Libc == pytarget.Musl {
+		libc = wheeltag.Musl
+	}
+	return wheeltag.Target{
+		Implementation: t.Implementation,
+		PythonMajor:    t.Major,
+		PythonMinor:    t.Minor,
+		ABIs:           []string{t.ABI},
+		Arch:           t.Arch,
+		Libc:           libc,
+		LibcMajor:      t.LibcMajor,
+		LibcMinor:      t.LibcMinor,
+	}
+}
+
+// buildPythonLayers pins the wheels, downloads them into the cache and
+// builds their layers: one per big wheel, the rest with the virtualenv.
+func (b *session) buildPythonLayers(ctx context.Context) error {
+	if err := b.pinWheels(ctx); err != nil {
+		return err
+	}
+	if !wantsPython(b.p.Spec) {
+		return nil
+	}
+	t := b.python
+	files, err := b.downloadWheels(ctx)
+	if err != nil {
+		return err
+	}
+	pyver := fmt.Sprintf("%d.%d", t.Major, t.Minor)
+	scheme := wheelinstall.VenvScheme(strings.TrimPrefix(VenvPrefix, "/"), pyver)
+	var big, small []layer.WheelFile
+	for _, f := range files {
+		fi, err := os.Stat(f.Path)
+		if err != nil {
+			return fmt.Errorf("install %s: %w", f.Filename, err)
+		}
+		if fi.Size() >= BigWheel {
+			big = append(big, f)
+		} else {
+			small = append(small, f)
+		}
+	}
+	// Keep the layer budget: group the smallest big wheels if there are
+	// too many.
+	if len(big) > maxWheelLayers {
+		sort.SliceStable(big, func(i, j int) bool { return sizeOf(big[i]) > sizeOf(big[j]) })
+		small = append(small, big[maxWheelLayers:]...)
+		big = big[:maxWheelLayers]
+		sort.Slice(big, func(i, j int) bool { return big[i].Name < big[j].Name })
+		sort.Slice(small, func(i, j int) bool { return small[i].Name < small[j].Name })
+	}
+	for _, w := range big {
+		if err := b.add(ctx, &layer.Wheels{Scheme: scheme, Wheels: []layer.WheelFile{w}, Epoch: b.p.Epoch, Desc: fmt.Sprintf("wheel %s %s", w.Name, w.Version)}); err != nil {
+			return err
+		}
+	}
+	venv := &wheelinstall.VenvOptions{
+		Prefix:            strings.TrimPrefix(VenvPrefix, "/"),
+		PythonVersion:     pyver,
+		PythonFullVersion: t.Version,
+		Interpreter:       t.Interpreter,
+	}
+	return b.add(ctx, &layer.Wheels{Venv: venv, Scheme: scheme, Wheels: small, Epoch: b.p.Epoch, Desc: fmt.Sprintf("virtualenv %s with %d wheels", VenvPrefix, len(small))})
+}
+
+func sizeOf(w layer.WheelFile) int64 {
+	fi, err := os.Stat(w.Path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// downloadWheels fetches the pinned wheels into the cache, in parallel,
+// each checked against its SHA-256.
+func (b *session) downloadWheels(ctx context.Context) ([]layer.WheelFile, error) {
+	_, opts, err := requirementsLines(b.p.Spec)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := b.indexes(opts)
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{Transport: b.o.HTTPTransport}
+	files := make([]layer.WheelFile, len(b.in.wheels))
+	hits := make([]bool, len(b.in.wheels))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, w := range b.in.wheels {
+		g.Go(func() error {
+			var path string
+			var hit bool
+			var err error
+			if strings.HasPrefix(w.URL, "file:") || len(idx) == 0 {
+				path, hit, err = b.o.Cache.Fetch(gctx, w.Filename, w.SHA256, w.Size, func(ctx context.Context) (io.ReadCloser, error) {
+					if p, ok := strings.CutPrefix(w.URL, "file://"); ok {
+						return os.Open(filepath.FromSlash(p))
+					}
+					return httpGet(ctx, client, w.URL)
+				})
+			} else {
+				// Through an index, so that its credentials (URL or netrc)
+				// are used for its host.
+				if path, hit = b.o.Cache.Has(w.SHA256, w.Size); !hit {
+					path, err = idx[indexFor(idx, w.URL)].Download(gctx, pypi.File{Filename: w.Filename, URL: w.URL, SHA256: w.SHA256, Size: w.Size})
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("download %s: %w", w.Filename, err)
+			}
+			files[i] = layer.WheelFile{Name: w.Name, Version: w.Version, Filename: w.Filename, SHA256: w.SHA256, Path: path, Requested: w.Requested}
+			hits[i] = hit
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	cached := 0
+	for _, h := range hits {
+		if h {
+			cached++
+		}
+	}
+	b.o.logf("python: %d wheels: %d downloaded, %d from the local cache", len(files), len(files)-cached, cached)
+	return files, nil
+}
+
+// indexFor picks the index serving url's host, else the first.
+func indexFor(idx pypi.Indexes, rawURL string) int {
+	for i, ix := range idx {
+		if sameHost(ix.URL(), rawURL) {
+			return i
+		}
+	}
+	return 0
+}
+
+func sameHost(a, b string) bool {
+	host := func(u string) string {
+		u = auth.RedactURL(u)
+		_, rest, _ := strings.Cut(u, "://")
+		h, _, _ := strings.Cut(rest, "/")
+		if i := strings.LastIndex(h, "@"); i >= 0 {
+			h = h[i+1:]
+		}
+		return strings.ToLower(h)
+	}
+	return host(a) == host(b)
+}
