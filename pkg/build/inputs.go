@@ -70,4 +70,3 @@ func resolveInputs(ctx context.Context, p *Plan, o Options, parent *resolve.Pare
 	}
 	return in, nil
 }
-
