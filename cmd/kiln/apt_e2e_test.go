@@ -91,10 +91,16 @@ func TestE2EAptNumpy(t *testing.T) {
 		}
 	}
 
-	// A second build (forced, same cache) downloads nothing.
+	// A second build (forced, same cache) reuses the layer without
+	// resolving anything; with --refresh it resolves again but downloads
+	// nothing: every .deb is in the cache.
 	_, again := buildRef(t, opts, "--force")
-	if !strings.Contains(again.Stderr, " 0 downloaded") {
-		t.Errorf("the second build downloaded packages again:\n%s", again.Stderr)
+	if !strings.Contains(again.Stderr, "Debian packages)") || !strings.Contains(again.Stderr, "reused from the local cache") || strings.Contains(again.Stderr, "apt: http") {
+		t.Errorf("the second build did not reuse the Debian layer without resolving:\n%s", again.Stderr)
+	}
+	_, refreshed := buildRef(t, opts, "--refresh")
+	if !strings.Contains(refreshed.Stderr, " 0 downloaded") {
+		t.Errorf("the --refresh build downloaded packages again:\n%s", refreshed.Stderr)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -52,6 +53,7 @@ Usage:
   kiln lock   [-f kiln.yaml] [flags]   pin the parent and every package in kiln.lock
   kiln name   [-f kiln.yaml] [flags]   print the image reference (offline)
   kiln exists [-f kiln.yaml] [flags]   exit 0 if the image is in the registry, 1 if not, 2 if kiln cannot tell
+  kiln cache prune --max-size SIZE     shrink the local cache to SIZE (e.g. 10G), least recently used first
 
 Run "kiln build --help" for the flags; every spec key is also a flag.
 `
@@ -80,8 +82,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdLock(ctx, args[1:], stdout, stderr)
 	case "exists":
 		return cmdExists(ctx, args[1:], stdout, stderr)
+	case "cache":
+		err = cmdCache(args[1:], stdout, stderr)
 	default:
-		err = usageError{fmt.Errorf("unknown command %q; use build, lock, name or exists", args[0])}
+		err = usageError{fmt.Errorf("unknown command %q; use build, lock, name, exists or cache", args[0])}
 	}
 	if err == nil {
 		return exitOK
@@ -229,7 +233,12 @@ func cmdLock(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	l, err := build.Lock(ctx, p, build.Options{Auth: a, Cache: store, Log: stderr})
+	held, err := store.Share()
+	if err != nil {
+		return err
+	}
+	defer held.Release()
+	l, err := build.Lock(ctx, p, build.Options{Auth: a, Cache: store, Log: stderr, Refresh: true})
 	if err != nil {
 		return err
 	}
@@ -289,9 +298,9 @@ func cmdExists(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 // buildFlags are the flags only kiln build has.
 type buildFlags struct {
-	layoutDir, tarPath, comp string
-	level                    int
-	force, quiet             bool
+	layoutDir, tarPath, comp, cacheTo string
+	level                             int
+	force, quiet, refresh, explain    bool
 }
 
 func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
@@ -303,6 +312,9 @@ func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
 	c.fs.IntVar(&bf.level, "compression-level", 0, "compression level (0: the algorithm's default)")
 	c.fs.BoolVar(&bf.force, "force", false, "build and push even if the image already exists")
 	c.fs.BoolVarP(&bf.quiet, "quiet", "q", false, "print nothing on stderr but errors")
+	c.fs.BoolVar(&bf.refresh, "refresh", false, "ignore cached layers: re-resolve every input and rebuild")
+	c.fs.BoolVar(&bf.explain, "explain", false, "print, per layer, its key's inputs, where it came from and, for a miss, what changed")
+	c.fs.StringVar(&bf.cacheTo, "cache-to", "", "also push the image and its layer map to this reference, for later cache_from")
 	return c, bf
 }
 
@@ -325,6 +337,11 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	held, err := store.Share()
+	if err != nil {
+		return err
+	}
+	defer held.Release()
 
 	var dests []push.Interface
 	registry := s.HasRegistry()
@@ -355,9 +372,13 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Cache:       store,
 		Compression: compression,
 		Publisher:   push.Multi(dests...),
-		Force:       *force,
+		Force:       *force || bf.refresh,
 		CheckExists: registry && *layoutDir == "" && *tarPath == "",
 		Log:         log,
+		Refresh:     bf.refresh,
+		Explain:     bf.explain,
+		UpdateCache: registry,
+		CacheTo:     bf.cacheTo,
 	})
 	if err != nil {
 		return err
@@ -392,4 +413,73 @@ func firstNonEmpty(vs ...string) string {
 		}
 	}
 	return ""
+}
+
+func cmdCache(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "prune" {
+		return usageError{errors.New("usage: kiln cache prune --max-size SIZE [--cache-dir DIR]")}
+	}
+	fs := pflag.NewFlagSet("kiln cache prune", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	maxSize := fs.String("max-size", "", "largest size the cache may keep, e.g. 500M or 10G")
+	dir := fs.String("cache-dir", "", "cache directory (default $XDG_CACHE_HOME/kiln)")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	size, err := parseSize(*maxSize)
+	if err != nil {
+		return usageError{fmt.Errorf("--max-size: %w", err)}
+	}
+	c := &common{cacheDir: *dir}
+	store, err := c.cache()
+	if err != nil {
+		return err
+	}
+	res, err := store.Prune(size)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "removed %d files (%s); the cache now holds %s\n", res.Removed, humanBytes(res.RemovedBytes), humanBytes(res.KeptBytes))
+	return nil
+}
+
+// parseSize parses 123, 10K, 500M, 10G (powers of 1024).
+func parseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, errors.New("give a size such as 500M or 10G")
+	}
+	mult := int64(1)
+	switch s[len(s)-1] {
+	case 'k', 'K':
+		mult = 1 << 10
+	case 'm', 'M':
+		mult = 1 << 20
+	case 'g', 'G':
+		mult = 1 << 30
+	case 't', 'T':
+		mult = 1 << 40
+	}
+	if mult > 1 {
+		s = s[:len(s)-1]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size; write e.g. 500M or 10G", s)
+	}
+	return n * mult, nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }

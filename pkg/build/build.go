@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/kiln-build/kiln/pkg/auth"
@@ -44,6 +45,16 @@ type Options struct {
 	// HTTPTransport fetches packages and indices; nil means
 	// http.DefaultTransport.
 	HTTPTransport http.RoundTripper
+	// Refresh ignores every cache: inputs are resolved and layers rebuilt.
+	Refresh bool
+	// Explain logs, per step, its key's inputs and where its layers came
+	// from, and for a miss which inputs changed.
+	Explain bool
+	// UpdateCache moves the default cache tag (<repository>:kiln-cache) to
+	// the new image after a push, when the spec names no cache_from.
+	UpdateCache bool
+	// CacheTo also pushes the image, with its layer map, to this reference.
+	CacheTo string
 }
 
 // Result is a finished build.
@@ -54,6 +65,8 @@ type Result struct {
 	Image v1.Image
 	// Skipped is true when the tag already existed and nothing was built.
 	Skipped bool
+	// Built, ReusedLocal and ReusedRemote count kiln's layers by origin.
+	Built, ReusedLocal, ReusedRemote int
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -86,16 +99,11 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := b.pin(ctx); err != nil {
+	if err := b.runSteps(ctx); err != nil {
 		return nil, err
 	}
-	if err := b.buildPythonLayers(ctx); err != nil {
-		return nil, err
-	}
-	if p.Code != nil {
-		if err := b.add(ctx, p.Code); err != nil {
-			return nil, err
-		}
+	if o.Explain {
+		b.explain()
 	}
 	parent, built := b.parent, b.built
 
@@ -103,6 +111,11 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	ann, err := b.annotation()
+	if err != nil {
+		return nil, err
+	}
+	img = mutate.Annotations(img, map[string]string{CacheAnnotation: ann}).(v1.Image)
 	tag, ok := p.Ref.(name.Tag)
 	if !ok {
 		return nil, fmt.Errorf("publish %s: the image reference must be a tag, not a digest", p.Ref)
@@ -111,8 +124,51 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.logf("done in %.1fs", time.Since(start).Seconds())
-	return &Result{Ref: ref, Image: img}, nil
+	if err := b.updateCache(ctx, img); err != nil {
+		return nil, err
+	}
+	res := &Result{Ref: ref, Image: img}
+	for _, st := range b.steps {
+		for range st.layers {
+			switch st.how {
+			case HowBuilt:
+				res.Built++
+			case HowLocal:
+				res.ReusedLocal++
+			case HowRemote:
+				res.ReusedRemote++
+			}
+		}
+	}
+	o.logf("%d new layers: %d built, %d reused from the local cache, %d from cache_from; done in %.1fs",
+		res.Built+res.ReusedLocal+res.ReusedRemote, res.Built, res.ReusedLocal, res.ReusedRemote, time.Since(start).Seconds())
+	return res, nil
+}
+
+// updateCache points the cache references at img: the default cache tag in
+// the target repository (when the spec names no cache_from: TensorFlow
+// Cloud's "the image is the cache"), and --cache-to.
+func (b *session) updateCache(ctx context.Context, img v1.Image) error {
+	var refs []name.Reference
+	if b.o.UpdateCache && b.p.Spec.CacheFrom == "" {
+		if ref, ok := b.cacheRef(); ok {
+			refs = append(refs, ref)
+		}
+	}
+	if b.o.CacheTo != "" {
+		ref, err := name.ParseReference(b.o.CacheTo, b.o.Auth.NameOptions()...)
+		if err != nil {
+			return fmt.Errorf("--cache-to %q: %w", b.o.CacheTo, err)
+		}
+		refs = append(refs, ref)
+	}
+	for _, ref := range refs {
+		if err := remote.Write(ref, img, b.remoteOpts...); err != nil {
+			return fmt.Errorf("update the cache %s: %w", ref, err)
+		}
+		b.o.logf("cache: %s now records this build", ref)
+	}
+	return nil
 }
 
 func resolveParent(ctx context.Context, p *Plan, a auth.Options, remoteOpts []remote.Option) (*resolve.Parent, error) {
@@ -152,13 +208,15 @@ type builtLayer struct {
 }
 
 // buildLayer returns the cached layer for src's key, building it on a miss.
-func buildLayer(ctx context.Context, o Options, src layer.Source) (v1.Layer, bool, error) {
+func buildLayer(ctx context.Context, o Options, src layer.Source) (cache.LayerInfo, bool, error) {
 	h := sha256.Sum256([]byte(src.Key() + "\x00" + o.Compression.String()))
 	key := hex.EncodeToString(h[:])
-	if info, ok, err := o.Cache.LookupLayer(key); err != nil {
-		return nil, false, err
-	} else if ok {
-		return o.Cache.Layer(info), true, nil
+	if !o.Refresh {
+		if info, ok, err := o.Cache.LookupLayer(key); err != nil {
+			return cache.LayerInfo{}, false, err
+		} else if ok {
+			return info, true, nil
+		}
 	}
 	info, err := o.Cache.BuildLayer(key, o.Compression, func(w io.Writer) error {
 		tw := tar.NewWriter(w)
@@ -168,9 +226,9 @@ func buildLayer(ctx context.Context, o Options, src layer.Source) (v1.Layer, boo
 		return tw.Close()
 	})
 	if err != nil {
-		return nil, false, err
+		return cache.LayerInfo{}, false, err
 	}
-	return o.Cache.Layer(info), false, nil
+	return info, false, nil
 }
 
 // IsNotFound reports whether err is a registry's "no such manifest".

@@ -1,7 +1,11 @@
 package build
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -37,7 +41,7 @@ type countingRegistry struct {
 func newRegistry(t *testing.T) *countingRegistry {
 	t.Helper()
 	cr := &countingRegistry{}
-	h := registry.New()
+	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cr.mu.Lock()
 		cr.reqs = append(cr.reqs, r.Method+" "+r.URL.Path)
@@ -128,7 +132,7 @@ func runBuild(t *testing.T, s *spec.Spec, epoch time.Time, cacheDir string) *Res
 	must(t, err)
 	c, err := cache.Open(cacheDir)
 	must(t, err)
-	res, err := Run(ctx, p, Options{Cache: c, Publisher: push.NewRegistry(), CheckExists: true})
+	res, err := Run(ctx, p, Options{Cache: c, Publisher: push.NewRegistry(), CheckExists: true, UpdateCache: true})
 	must(t, err)
 	return res
 }
@@ -314,4 +318,126 @@ func TestExists(t *testing.T) {
 	if ok, err := Exists(context.Background(), p2, auth.Options{}); err == nil {
 		t.Errorf("Exists on a dead registry = %v, nil; want an error", ok)
 	}
+}
+
+func TestZstdReproducibleAndDistinct(t *testing.T) {
+	reg := newRegistry(t)
+	pushParent(t, reg.host+"/base:1", "amd64")
+	dir := appDir(t)
+	yaml := "name: app\nregistry: " + reg.host + "\nbase_image: " + reg.host + "/base:1\nsource_root: app\n"
+	digests := map[string]string{}
+	for _, comp := range []cache.Compression{{Algorithm: "gzip"}, {Algorithm: "zstd"}} {
+		for i := 0; i < 2; i++ {
+			p, err := NewPlan(context.Background(), loadSpec(t, dir, yaml), PlanOptions{Epoch: time.Unix(0, 0)})
+			must(t, err)
+			c, err := cache.Open(t.TempDir())
+			must(t, err)
+			res, err := Run(context.Background(), p, Options{Cache: c, Compression: comp, Publisher: push.NewRegistry(), Force: true})
+			must(t, err)
+			if prev, ok := digests[comp.Algorithm]; ok && prev != res.Ref.DigestStr() {
+				t.Errorf("%s: two builds of the same inputs gave %s and %s", comp.Algorithm, prev, res.Ref.DigestStr())
+			}
+			digests[comp.Algorithm] = res.Ref.DigestStr()
+			if comp.Algorithm == "zstd" {
+				layers, err := res.Image.Layers()
+				must(t, err)
+				mt, _ := layers[len(layers)-1].MediaType()
+				if !strings.Contains(string(mt), "zstd") {
+					t.Errorf("zstd build's layer has media type %s", mt)
+				}
+			}
+		}
+	}
+	if digests["gzip"] == digests["zstd"] {
+		t.Error("gzip and zstd builds share a digest")
+	}
+}
+
+func TestConcurrentBuildsShareACache(t *testing.T) {
+	reg := newRegistry(t)
+	pushParent(t, reg.host+"/base:1", "amd64")
+	cacheDir := t.TempDir()
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		dir := appDir(t)
+		// Two pairs of identical trees: pairs race on the same cache keys.
+		must(t, os.WriteFile(filepath.Join(dir, "app", "n.txt"), []byte(fmt.Sprint(i%2)), 0o644))
+		s := loadSpec(t, dir, "name: app\nregistry: "+reg.host+"\nbase_image: "+reg.host+"/base:1\nsource_root: app\n")
+		go func() {
+			p, err := NewPlan(context.Background(), s, PlanOptions{Epoch: time.Unix(0, 0)})
+			if err != nil {
+				errs <- err
+				return
+			}
+			c, err := cache.Open(cacheDir)
+			if err != nil {
+				errs <- err
+				return
+			}
+			l, err := c.Share()
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer l.Release()
+			_, err = Run(context.Background(), p, Options{Cache: c, Publisher: push.NewRegistry(), Force: true})
+			errs <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent build: %v", err)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(cacheDir, "tmp")); len(entries) != 0 {
+		t.Errorf("temporary files left: %v", entries)
+	}
+}
+
+func TestRemoteCacheReusesLayersOnAFreshMachine(t *testing.T) {
+	reg := newRegistry(t)
+	parent := pushParent(t, reg.host+"/base:1", "amd64")
+	dir := appDir(t)
+	must(t, os.WriteFile(filepath.Join(dir, "big.bin"), bytes.Repeat([]byte("model"), 1<<16), 0o644))
+	yaml := "name: app\nregistry: " + reg.host + "\nbase_image: " + reg.host + "/base:1\nsource_root: app\ncopy: {big.bin: /opt/model/}\n"
+	first := runBuild(t, loadSpec(t, dir, yaml), time.Unix(0, 0), t.TempDir())
+	if first.Built == 0 {
+		t.Fatal("the first build built nothing")
+	}
+	// The default cache tag now points at the first build.
+	if _, err := remote.Head(mustTag(t, reg.host+"/app:"+DefaultCacheTag)); err != nil {
+		t.Fatalf("no %s tag after the first build: %v", DefaultCacheTag, err)
+	}
+	// Same inputs, fresh cache: the code step comes from the registry.
+	reg.reset()
+	p, err := NewPlan(context.Background(), loadSpec(t, dir, yaml), PlanOptions{Epoch: time.Unix(0, 0)})
+	must(t, err)
+	c, err := cache.Open(t.TempDir())
+	must(t, err)
+	var log bytes.Buffer
+	res, err := Run(context.Background(), p, Options{Cache: c, Publisher: push.NewRegistry(), Force: true, Explain: true, Log: &log})
+	must(t, err)
+	if res.ReusedRemote == 0 || res.Built != 0 {
+		t.Errorf("fresh machine: built %d, reused %d from the registry; want everything from the registry\n%s", res.Built, res.ReusedRemote, log.String())
+	}
+	if res.Ref.DigestStr() != first.Ref.DigestStr() {
+		t.Errorf("reusing layers changed the digest: %s vs %s", res.Ref.DigestStr(), first.Ref.DigestStr())
+	}
+	parentCfg, err := parent.ConfigName()
+	must(t, err)
+	cacheCfg, err := first.Image.ConfigName()
+	must(t, err)
+	if gets := reg.blobGETs(parentCfg.String(), cacheCfg.String()); len(gets) > 0 {
+		t.Errorf("reusing from the registry downloaded blobs other than configs: %v", gets)
+	}
+	if !strings.Contains(log.String(), "explain: code") || !strings.Contains(log.String(), HowRemote) {
+		t.Errorf("--explain did not say where the code layer came from:\n%s", log.String())
+	}
+}
+
+func mustTag(t *testing.T, s string) name.Tag {
+	t.Helper()
+	tag, err := name.NewTag(s)
+	must(t, err)
+	return tag
 }

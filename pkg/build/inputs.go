@@ -11,16 +11,16 @@ import (
 	"github.com/kiln-build/kiln/pkg/resolve/rootfs"
 )
 
-// inputs are a build's pinned inputs beyond the parent.
+// inputs are a build's pinned inputs beyond the parent, filled in as the
+// steps that need them run.
 type inputs struct {
 	// fs is the parent's filesystem, read only when a step needs it.
-	fs parentFiles
-	// debs are the Debian packages to install, in order.
+	fs *rootfs.FS
+	// debs are the Debian packages to install, in order (nil until pinned).
 	debs []lock.Deb
-	// wheels are the wheels to install, sorted by name (nil until
-	// resolved).
+	// wheels are the wheels to install, sorted by name (nil until pinned).
 	wheels []lock.Wheel
-	// requirements is the SHA-256 of the requirements files read.
+	// requirements is the digest of the requirements files read.
 	requirements string
 }
 
@@ -28,45 +28,67 @@ type inputs struct {
 // when debParentFiles or the selector changes so old caches are not used.
 const parentFSVersion = "parentfs-v1"
 
-// resolveInputs pins the spec's packages: from the lock when the plan has
-// one (no index is fetched), else by resolving against the indices.
-func resolveInputs(ctx context.Context, p *Plan, o Options, parent *resolve.Parent) (*inputs, error) {
+// checkLock fails when the spec asks for other packages than the lock pins.
+func checkLock(p *Plan) error {
+	if p.Lock == nil {
+		return nil
+	}
 	s := p.Spec
-	in := &inputs{}
-	if p.Lock != nil {
-		if !slices.Equal(p.Lock.AptPackages, s.AptPackages) {
-			return nil, fmt.Errorf("kiln.lock is stale: it pins apt_packages %v but the spec asks for %v; run kiln lock again", p.Lock.AptPackages, s.AptPackages)
-		}
-		if !slices.Equal(p.Lock.Packages, s.Packages) {
-			return nil, fmt.Errorf("kiln.lock is stale: it pins packages %v but the spec asks for %v; run kiln lock again", p.Lock.Packages, s.Packages)
-		}
-		in.debs = p.Lock.Debs
-		in.wheels = p.Lock.Wheels
+	if !slices.Equal(p.Lock.AptPackages, s.AptPackages) {
+		return fmt.Errorf("kiln.lock is stale: it pins apt_packages %v but the spec asks for %v; run kiln lock again", p.Lock.AptPackages, s.AptPackages)
 	}
-	if len(s.AptPackages) == 0 && len(in.debs) == 0 && !needsPython(s) {
-		return in, nil
+	if !slices.Equal(p.Lock.Packages, s.Packages) {
+		return fmt.Errorf("kiln.lock is stale: it pins packages %v but the spec asks for %v; run kiln lock again", p.Lock.Packages, s.Packages)
 	}
-	if parent.Scratch() {
-		if needsPython(s) {
+	return nil
+}
+
+// wantsDebs reports whether the build installs Debian packages.
+func wantsDebs(p *Plan) bool {
+	return len(p.Spec.AptPackages) > 0 || (p.Lock != nil && len(p.Lock.Debs) > 0)
+}
+
+// parentFS reads (once, through the cache) the parent files later steps
+// need.
+func (b *session) parentFS(ctx context.Context) (*rootfs.FS, error) {
+	if b.in.fs != nil {
+		return b.in.fs, nil
+	}
+	if b.parent.Scratch() {
+		if needsPython(b.p.Spec) {
 			return nil, fmt.Errorf("packages: base_image is scratch, which has no Python; use a parent with python3")
 		}
 		return nil, fmt.Errorf("apt_packages: base_image is scratch, which has no Debian system to install into; use a Debian or Ubuntu parent")
 	}
-	fs, err := rootfs.Cached(ctx, filepath.Join(o.Cache.Dir(), "parents"), parent.Image, rootfs.DefaultSelect, parentFSVersion)
+	fs, err := rootfs.Cached(ctx, filepath.Join(b.o.Cache.Dir(), "parents"), b.parent.Image, rootfs.DefaultSelect, parentFSVersion)
 	if err != nil {
 		return nil, fmt.Errorf("read the parent's files: %w", err)
 	}
-	in.fs = fs
-	if p.Lock != nil || len(s.AptPackages) == 0 {
-		return in, nil
+	b.in.fs = fs
+	return fs, nil
+}
+
+// pinDebs takes the Debian packages from the lock, or resolves them.
+func (b *session) pinDebs(ctx context.Context) error {
+	if b.in.debs != nil || !wantsDebs(b.p) {
+		return nil
 	}
-	plat, err := s.TargetPlatform()
+	if b.p.Lock != nil {
+		b.in.debs = b.p.Lock.Debs
+		return nil
+	}
+	fs, err := b.parentFS(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	in.debs, err = resolveDebs(ctx, p, o, fs, resolve.DebianArch(plat.Architecture, plat.Variant))
+	plat, err := b.p.Spec.TargetPlatform()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return in, nil
+	debs, err := resolveDebs(ctx, b.p, b.o, fs, resolve.DebianArch(plat.Architecture, plat.Variant))
+	if err != nil {
+		return err
+	}
+	b.in.debs = debs
+	return nil
 }

@@ -2,10 +2,12 @@ package build
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/lock"
 	"github.com/kiln-build/kiln/pkg/resolve"
@@ -13,19 +15,24 @@ import (
 )
 
 // session carries one build's state from stage to stage: the resolved
-// parent, the pinned inputs and the layers built so far.
+// parent, the pinned inputs, the remote cache and the steps built so far.
 type session struct {
 	p          *Plan
 	o          Options
 	remoteOpts []remote.Option
 	parent     *resolve.Parent
-	in         *inputs
+	in         inputs
+	remote     *remoteCache
+	steps      []*step
 	built      []builtLayer
 	// python is the target interpreter, once detected.
 	python *pytarget.Target
 }
 
 func newSession(ctx context.Context, p *Plan, o Options, remoteOpts []remote.Option) (*session, error) {
+	if err := checkLock(p); err != nil {
+		return nil, err
+	}
 	parent, err := resolveParent(ctx, p, o.Auth, remoteOpts)
 	if err != nil {
 		return nil, err
@@ -36,48 +43,31 @@ func newSession(ctx context.Context, p *Plan, o Options, remoteOpts []remote.Opt
 	return &session{p: p, o: o, remoteOpts: remoteOpts, parent: parent}, nil
 }
 
-// pin resolves the Debian packages (or takes them from the lock) and builds
-// their layer, which later stages may need to look into.
-func (b *session) pin(ctx context.Context) error {
-	in, err := resolveInputs(ctx, b.p, b.o, b.parent)
-	if err != nil {
+// runSteps builds (or reuses) every step's layers, in image order.
+func (b *session) runSteps(ctx context.Context) error {
+	b.loadRemoteCache(ctx)
+	if err := b.aptStep(ctx); err != nil {
 		return err
 	}
-	b.in = in
-	if len(in.debs) == 0 {
-		return nil
-	}
-	dl, err := debLayer(ctx, b.o, b.parent, in.fs, in.debs, b.p)
-	if err != nil {
+	if err := b.pythonStep(ctx); err != nil {
 		return err
 	}
-	return b.add(ctx, dl)
+	return b.codeStep(ctx)
 }
 
-// add builds src through the cache and appends it to the image's layers.
-func (b *session) add(ctx context.Context, src layer.Source) error {
-	l, reused, err := buildLayer(ctx, b.o, src)
-	if err != nil {
-		return err
-	}
-	d, _ := l.Digest()
-	how := "built"
-	if reused {
-		how = "reused from local cache"
-	}
-	b.o.logf("layer %s: %s (%s)", src.Description(), d.String()[:19], how)
-	if dl, ok := src.(*layer.Debs); ok && !reused {
-		for _, w := range dl.Report.Warnings {
-			b.o.logf("apt: warning: %s", w)
+// buildLayers builds each source through the per-layer cache.
+func (b *session) buildLayers(ctx context.Context, srcs ...layer.Source) ([]builtLayer, []cache.LayerInfo, error) {
+	var layers []builtLayer
+	var infos []cache.LayerInfo
+	for _, src := range srcs {
+		info, _, err := buildLayer(ctx, b.o, src)
+		if err != nil {
+			return nil, nil, err
 		}
-		for _, pr := range dl.Report.Packages {
-			for _, w := range pr.Warnings {
-				b.o.logf("apt: warning: %s: %s", pr.Name, w)
-			}
-		}
+		layers = append(layers, builtLayer{layer: b.o.Cache.Layer(info), desc: src.Description(), kind: kindOf(src)})
+		infos = append(infos, info)
 	}
-	b.built = append(b.built, builtLayer{layer: l, desc: src.Description(), kind: kindOf(src)})
-	return nil
+	return layers, infos, nil
 }
 
 func kindOf(src layer.Source) string {
@@ -90,19 +80,137 @@ func kindOf(src layer.Source) string {
 	return "files"
 }
 
+// aptStep installs the Debian packages.
+func (b *session) aptStep(ctx context.Context) error {
+	if !wantsDebs(b.p) {
+		return nil
+	}
+	s := b.p.Spec
+	in := b.baseInputs()
+	in["apt_packages"] = listValue(s.AptPackages)
+	in["apt_sources"] = hashValue(listValue(s.AptSources))
+	in["apt_install_recommends"] = fmt.Sprint(s.AptInstallRecommends)
+	if b.p.Lock != nil {
+		in["lock"] = jsonHash(b.p.Lock.Debs)
+	}
+	st := newStep(StepApt, in)
+	if hit, err := b.reuse(st); err != nil || hit {
+		return err
+	}
+	if err := b.pinDebs(ctx); err != nil {
+		return err
+	}
+	fs, err := b.parentFS(ctx)
+	if err != nil {
+		return err
+	}
+	dl, err := debLayer(ctx, b.o, b.parent, fs, b.in.debs, b.p)
+	if err != nil {
+		return err
+	}
+	layers, infos, err := b.buildLayers(ctx, dl)
+	if err != nil {
+		return err
+	}
+	for _, w := range dl.Report.Warnings {
+		b.o.logf("apt: warning: %s", w)
+	}
+	for _, pr := range dl.Report.Packages {
+		for _, w := range pr.Warnings {
+			b.o.logf("apt: warning: %s: %s", pr.Name, w)
+		}
+	}
+	return b.record(st, layers, infos)
+}
+
+// pythonStep installs the wheels into the virtualenv (and checks
+// python_version).
+func (b *session) pythonStep(ctx context.Context) error {
+	s := b.p.Spec
+	if !needsPython(s) {
+		return nil
+	}
+	if !wantsPython(s) {
+		_, err := b.detectPython(ctx)
+		return err
+	}
+	digest, err := requirementsDigest(s)
+	if err != nil {
+		return err
+	}
+	in := b.baseInputs()
+	for _, st := range b.steps {
+		if st.name == StepApt {
+			in["apt_step"] = st.key // the interpreter may come from apt_packages
+		}
+	}
+	in["packages"] = listValue(s.Packages)
+	in["requirements"] = digest
+	in["pip_index"] = urlsValue([]string{s.PipIndex})
+	in["pip_extra_index_url"] = urlsValue(s.PipExtraIndexURL)
+	in["python_version"] = s.PythonVersion
+	if b.p.Lock != nil {
+		in["lock"] = jsonHash(b.p.Lock.Wheels)
+	}
+	st := newStep(StepPython, in)
+	if hit, err := b.reuse(st); err != nil || hit {
+		return err
+	}
+	srcs, err := b.wheelSources(ctx)
+	if err != nil {
+		return err
+	}
+	layers, infos, err := b.buildLayers(ctx, srcs...)
+	if err != nil {
+		return err
+	}
+	return b.record(st, layers, infos)
+}
+
+// codeStep ships source_root and copy. Its key does not depend on the
+// parent, so a new parent does not rebuild the code layer.
+func (b *session) codeStep(ctx context.Context) error {
+	code := b.p.Code
+	if code == nil {
+		return nil
+	}
+	in := map[string]string{
+		"epoch":       fmt.Sprint(b.p.Epoch.Unix()),
+		"compression": b.o.Compression.String(),
+	}
+	for _, f := range code.Entries {
+		in["file:/"+f.Path] = fmt.Sprintf("%o %s%s", uint32(f.Mode), f.SHA256, f.Link)
+	}
+	st := newStep(StepCode, in)
+	if hit, err := b.reuse(st); err != nil || hit {
+		return err
+	}
+	layers, infos, err := b.buildLayers(ctx, code)
+	if err != nil {
+		return err
+	}
+	return b.record(st, layers, infos)
+}
+
+func jsonHash(v any) string {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return "unencodable"
+	}
+	return hashValue(string(data))
+}
+
 // lock returns the lock pinning everything this session resolved.
 func (b *session) lock() *lock.Lock {
 	s := b.p.Spec
 	l := &lock.Lock{
-		Version:     lock.Version,
-		Platform:    s.Platform,
-		AptPackages: s.AptPackages,
-		Packages:    s.Packages,
-		Debs:        b.in.debs,
-		Wheels:      b.in.wheels,
-	}
-	if b.in.requirements != "" {
-		l.Requirements = b.in.requirements
+		Version:      lock.Version,
+		Platform:     s.Platform,
+		AptPackages:  s.AptPackages,
+		Packages:     s.Packages,
+		Requirements: b.in.requirements,
+		Debs:         b.in.debs,
+		Wheels:       b.in.wheels,
 	}
 	if b.parent.Scratch() {
 		l.Parent = lock.Parent{Ref: "scratch", Digest: "scratch"}
@@ -113,8 +221,8 @@ func (b *session) lock() *lock.Lock {
 }
 
 // Lock resolves every input of the plan and returns the lock that pins them.
-// Debian packages are downloaded (the target Python may come from them);
-// no image is assembled or pushed.
+// Debian packages are downloaded and their layer built (the target Python may
+// come from them); no image is assembled or pushed.
 func Lock(ctx context.Context, p *Plan, o Options) (*lock.Lock, error) {
 	remoteOpts, err := o.Auth.RemoteOptions(ctx)
 	if err != nil {
@@ -126,14 +234,14 @@ func Lock(ctx context.Context, p *Plan, o Options) (*lock.Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := b.pin(ctx); err != nil {
+	if err := b.aptStep(ctx); err != nil {
+		return nil, err
+	}
+	if err := b.pinDebs(ctx); err != nil {
 		return nil, err
 	}
 	if err := b.pinWheels(ctx); err != nil {
 		return nil, err
-	}
-	if b.in.wheels == nil && len(p.Spec.Packages) > 0 {
-		return nil, fmt.Errorf("lock: internal error: packages were not resolved")
 	}
 	return b.lock(), nil
 }

@@ -85,15 +85,14 @@ func (b *session) detectPython(ctx context.Context) (*pytarget.Target, error) {
 	if b.python != nil {
 		return b.python, nil
 	}
-	fs, ok := b.in.fs.(*rootfs.FS)
-	if !ok {
-		return nil, fmt.Errorf("packages: internal error: the parent's files were not read")
+	fs, err := b.parentFS(ctx)
+	if err != nil {
+		return nil, err
 	}
 	for _, bl := range b.built {
 		if bl.kind != "debs" {
 			continue
 		}
-		var err error
 		fs, err = fs.Overlay(ctx, rootfs.DefaultSelect, bl.layer.Uncompressed)
 		if err != nil {
 			return nil, fmt.Errorf("read the Debian packages' layer: %w", err)
@@ -152,6 +151,7 @@ func (b *session) pinWheels(ctx context.Context) error {
 		if b.p.Lock.Requirements != digest {
 			return fmt.Errorf("kiln.lock is stale: the requirements file changed since it was made; run kiln lock again")
 		}
+		b.in.wheels = b.p.Lock.Wheels
 		return nil
 	}
 	lines, opts, err := requirementsLines(s)
@@ -227,29 +227,22 @@ func wheelTarget(t *pytarget.Target) wheeltag.Target {
 	}
 }
 
-// buildPythonLayers pins the wheels, downloads them into the cache and
-// builds their layers: one per big wheel, the rest with the virtualenv.
-func (b *session) buildPythonLayers(ctx context.Context) error {
+// wheelSources pins the wheels, downloads them into the cache and describes
+// their layers: one per big wheel, the rest with the virtualenv.
+func (b *session) wheelSources(ctx context.Context) ([]layer.Source, error) {
 	if err := b.pinWheels(ctx); err != nil {
-		return err
-	}
-	if !wantsPython(b.p.Spec) {
-		return nil
+		return nil, err
 	}
 	t := b.python
 	files, err := b.downloadWheels(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pyver := fmt.Sprintf("%d.%d", t.Major, t.Minor)
 	scheme := wheelinstall.VenvScheme(strings.TrimPrefix(VenvPrefix, "/"), pyver)
 	var big, small []layer.WheelFile
 	for _, f := range files {
-		fi, err := os.Stat(f.Path)
-		if err != nil {
-			return fmt.Errorf("install %s: %w", f.Filename, err)
-		}
-		if fi.Size() >= BigWheel {
+		if sizeOf(f) >= BigWheel {
 			big = append(big, f)
 		} else {
 			small = append(small, f)
@@ -264,10 +257,9 @@ func (b *session) buildPythonLayers(ctx context.Context) error {
 		sort.Slice(big, func(i, j int) bool { return big[i].Name < big[j].Name })
 		sort.Slice(small, func(i, j int) bool { return small[i].Name < small[j].Name })
 	}
+	var srcs []layer.Source
 	for _, w := range big {
-		if err := b.add(ctx, &layer.Wheels{Scheme: scheme, Wheels: []layer.WheelFile{w}, Epoch: b.p.Epoch, Desc: fmt.Sprintf("wheel %s %s", w.Name, w.Version)}); err != nil {
-			return err
-		}
+		srcs = append(srcs, &layer.Wheels{Scheme: scheme, Wheels: []layer.WheelFile{w}, Epoch: b.p.Epoch, Desc: fmt.Sprintf("wheel %s %s", w.Name, w.Version)})
 	}
 	venv := &wheelinstall.VenvOptions{
 		Prefix:            strings.TrimPrefix(VenvPrefix, "/"),
@@ -275,7 +267,8 @@ func (b *session) buildPythonLayers(ctx context.Context) error {
 		PythonFullVersion: t.Version,
 		Interpreter:       t.Interpreter,
 	}
-	return b.add(ctx, &layer.Wheels{Venv: venv, Scheme: scheme, Wheels: small, Epoch: b.p.Epoch, Desc: fmt.Sprintf("virtualenv %s with %d wheels", VenvPrefix, len(small))})
+	srcs = append(srcs, &layer.Wheels{Venv: venv, Scheme: scheme, Wheels: small, Epoch: b.p.Epoch, Desc: fmt.Sprintf("virtualenv %s with %d wheels", VenvPrefix, len(small))})
+	return srcs, nil
 }
 
 func sizeOf(w layer.WheelFile) int64 {

@@ -81,7 +81,7 @@ var fields = []field{
 	{key: "workdir", kind: kindString, doc: "working directory, default /root", str: func(s *Spec) *string { return &s.Workdir }},
 	{key: "user", kind: kindString, doc: "user (and group) the container runs as", str: func(s *Spec) *string { return &s.User }},
 	{key: "labels", kind: kindMap, doc: "image labels K=V", kv: func(s *Spec) *[]KV { return &s.Labels }},
-	{key: "cache_from", kind: kindString, doc: "image whose layers are reused (DockerConfig cache_from)", unsupported: "layer reuse from a cache image comes with the caching work", str: func(s *Spec) *string { return &s.CacheFrom }},
+	{key: "cache_from", kind: kindString, doc: "image whose layers are reused (DockerConfig cache_from)", str: func(s *Spec) *string { return &s.CacheFrom }},
 	{key: "registry_config", kind: kindString, path: true, doc: "Docker config JSON with registry credentials (ImageSpec registry_config)", str: func(s *Spec) *string { return &s.RegistryConfig }},
 	{key: "python_version", kind: kindString, doc: "Python version the image must have (ImageSpec python_version)", str: func(s *Spec) *string { return &s.PythonVersion }},
 	{key: "packages", kind: kindList, doc: "Python requirements (ImageSpec packages)", list: func(s *Spec) *[]string { return &s.Packages }},

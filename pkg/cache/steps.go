@@ -1,0 +1,117 @@
+package cache
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// StepLayer is one layer a build step produced.
+type StepLayer struct {
+	LayerInfo
+	// Description says what the layer holds (it becomes history).
+	Description string `json:"description"`
+	// Kind is "debs", "wheels" or "files".
+	Kind string `json:"kind"`
+}
+
+// Step records what a build step with a given key produced: its layers and
+// the inputs that made up the key, so a later miss can say which changed.
+type Step struct {
+	// Name is the step's name ("apt_packages", "packages", "code").
+	Name string `json:"name"`
+	// Key is the hash of Inputs.
+	Key string `json:"key"`
+	// Inputs are the key's inputs, by name.
+	Inputs map[string]string `json:"inputs,omitempty"`
+	// Layers are the step's layers, in image order.
+	Layers []StepLayer `json:"layers"`
+}
+
+func (c *Cache) stepPath(key string) string {
+	return filepath.Join(c.root, "steps", key[:2], key+".json")
+}
+
+func (c *Cache) lastPath(scope, name string) string {
+	return filepath.Join(c.root, "last", safeName(scope)+"."+safeName(name)+".json")
+}
+
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// LookupStep returns the step recorded under key if every one of its layer
+// blobs is present.
+func (c *Cache) LookupStep(key string) (Step, bool, error) {
+	if len(key) < 3 || strings.ContainsAny(key, `/\.`) {
+		return Step{}, false, fmt.Errorf("cache: bad key %q", key)
+	}
+	data, err := os.ReadFile(c.stepPath(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Step{}, false, nil
+	}
+	if err != nil {
+		return Step{}, false, fmt.Errorf("cache: read step %s: %w", key, err)
+	}
+	var st Step
+	if err := json.Unmarshal(data, &st); err != nil || st.Key != key {
+		return Step{}, false, nil // unreadable entries are misses
+	}
+	for _, l := range st.Layers {
+		fi, err := os.Stat(c.BlobPath(l.Digest))
+		if err != nil || fi.Size() != l.Size {
+			return Step{}, false, nil
+		}
+		c.touch(c.BlobPath(l.Digest))
+	}
+	return st, true, nil
+}
+
+// RecordStep records st under st.Key, and as the last step of its name in
+// scope (for explaining the next miss).
+func (c *Cache) RecordStep(scope string, st Step) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("cache: record step: %w", err)
+	}
+	for _, p := range []string{c.stepPath(st.Key), c.lastPath(scope, st.Name)} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("cache: record step: %w", err)
+		}
+		if err := c.writeAtomic(p, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LastStep returns the step of the given name last recorded in scope.
+func (c *Cache) LastStep(scope, name string) (Step, bool) {
+	data, err := os.ReadFile(c.lastPath(scope, name))
+	if err != nil {
+		return Step{}, false
+	}
+	var st Step
+	if json.Unmarshal(data, &st) != nil {
+		return Step{}, false
+	}
+	return st, true
+}
+
+// touch marks a blob as used, for pruning by least recent use.
+func (c *Cache) touch(p string) {
+	now := time.Now()
+	os.Chtimes(p, now, now)
+}
