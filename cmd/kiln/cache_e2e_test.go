@@ -1,0 +1,85 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kiln-build/kiln/pkg/testenv"
+)
+
+// TestE2ECacheFromFreshRunner is the CI case: a fresh machine (empty cache)
+// rebuilds after a one-line code change and uploads only the code layer,
+// reusing the wheel layer from the registry without resolving anything.
+func TestE2ECacheFromFreshRunner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	testenv.Require(t, "podman", "docker-registry", "debootstrap", "setpriv")
+	testenv.RequireRoot(t)
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	proxy := testenv.NewCountingProxy(t, reg)
+	testenv.ParentImage(t, reg)
+	index := testenv.StartWheelIndex(t, filepath.Join(testenv.RepoRoot(t), "..", "shared", "fixtures", "wheels", "pypi"), testenv.WheelIndexOptions{})
+	base := proxy.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
+	spec := "name: cached\nregistry: " + proxy.Host + "\nbase_image: " + base + "\npackages: [six]\npip_index: " + index.URL + "\nsource_root: app\nentrypoint: [python3, /root/main.py]\n"
+	app := map[string]string{"app/main.py": "import six\nprint('version', 1, six.__name__)\n"}
+
+	first := writeSpec(t, spec, app)
+	ref1, res1 := buildRef(t, testenv.RunOptions{Dir: first})
+	show(t, "$ kiln build   (first runner)", res1.Stderr)
+
+	// A one-line change on a fresh runner: new checkout, empty cache.
+	app["app/main.py"] = "import six\nprint('version', 2, six.__name__)\n"
+	second := writeSpec(t, spec, app)
+	proxy.Reset()
+	indexBefore := len(index.Requests())
+	ref2, res2 := buildRef(t, testenv.RunOptions{Dir: second}, "--explain")
+	show(t, "$ kiln build --explain   (fresh runner, one-line change)", res2.Stderr)
+	if ref1 == ref2 {
+		t.Fatal("the code change did not change the image")
+	}
+	c := proxy.Counts()
+	// The code layer and the config are new; everything else is in place.
+	if c.UploadPost != 2 {
+		t.Errorf("the fresh runner started %d blob uploads, want 2 (the code layer and the config)\n%+v", c.UploadPost, c)
+	}
+	if n := len(index.Requests()) - indexBefore; n != 0 {
+		t.Errorf("the fresh runner asked the package index %d times; a cache hit must resolve nothing", n)
+	}
+	for _, want := range []string{"explain: packages", "reused from cache_from", "explain: code", "miss: changed since the last build: file:/root/main.py"} {
+		if !strings.Contains(res2.Stderr, want) {
+			t.Errorf("--explain output lacks %q:\n%s", want, res2.Stderr)
+		}
+	}
+	if strings.Contains(res2.Stderr, "python: resolved") {
+		t.Errorf("the fresh runner resolved packages:\n%s", res2.Stderr)
+	}
+
+	podman := testenv.NewPodman(t)
+	out, err := podman.Run(ref2)
+	if err != nil || strings.TrimSpace(out) != "version 2 six" {
+		t.Errorf("podman run %s = %q, %v", ref2, out, err)
+	}
+
+	// Nothing changed: the tag exists, kiln does no work.
+	again := testenv.RunKiln(t, testenv.RunOptions{Dir: second}, "build")
+	if again.Code != 0 || !strings.Contains(again.Stderr, "already exists") {
+		t.Errorf("rebuild with nothing changed: %s", again)
+	}
+
+	// kiln cache prune shrinks the cache.
+	home := testenv.UserDir(t)
+	if r := testenv.RunKiln(t, testenv.RunOptions{Dir: second, Home: home}, "build", "--force"); r.Code != 0 {
+		t.Fatalf("build: %s", r)
+	}
+	pr := testenv.RunKiln(t, testenv.RunOptions{Dir: second, Home: home}, "cache", "prune", "--max-size", "0")
+	if pr.Code != 0 || !strings.Contains(pr.Stderr, "removed") {
+		t.Errorf("kiln cache prune: %s", pr)
+	}
+	blobs, _ := os.ReadDir(filepath.Join(home, ".cache", "kiln", "blobs", "sha256"))
+	if len(blobs) != 0 {
+		t.Errorf("prune to 0 left %d blobs", len(blobs))
+	}
+}
