@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/pflag"
 
 	"github.com/kiln-build/kiln/pkg/auth"
@@ -345,10 +346,22 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	var dests []push.Interface
 	registry := s.HasRegistry()
+	var uploads *uploadCounter
+	var live *pushProgress
 	if registry {
 		opts, err := a.RemoteOptions(ctx)
 		if err != nil {
 			return usageError{err}
+		}
+		t, err := a.Transport()
+		if err != nil {
+			return usageError{err}
+		}
+		uploads = &uploadCounter{base: t}
+		opts = append(opts, remote.WithTransport(uploads))
+		if !*quiet && isTerminal(stderr) {
+			live = newPushProgress(stderr)
+			opts = append(opts, remote.WithProgress(live.updates))
 		}
 		dests = append(dests, push.NewRegistry(opts...))
 	}
@@ -382,6 +395,12 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	})
 	if err != nil {
 		return err
+	}
+	if live != nil && !res.Skipped {
+		live.Wait()
+	}
+	if uploads != nil && !*quiet && !res.Skipped {
+		fmt.Fprintf(stderr, "uploaded %s to %s\n", humanBytes(uploads.bytes.Load()), res.Ref.Context().RegistryStr())
 	}
 	if defaultLayout != "" && !*quiet {
 		fmt.Fprintf(stderr, "no registry given: wrote an OCI image layout to %s (try: podman run oci:%s:%s)\n", defaultLayout, defaultLayout, tagOf(p))
