@@ -294,6 +294,15 @@ func (w *layerWriter) unpack(ctx context.Context, p *pkgState) error {
 		isConf[c] = true
 	}
 	regular := map[string]string{} // shipped path -> final path
+	// ownLinks holds the final paths of the symlinks this package shipped.
+	// dpkg-deb builds data.tar from a directory tree, where nothing can be
+	// below a symlink, so an entry through one of them is a hostile archive
+	// (a -> /etc, then a/passwd), not a package.
+	ownLinks := map[string]bool{}
+	sums, err := parseMD5Sums(p.arch.members["md5sums"])
+	if err != nil {
+		return fmt.Errorf("control member md5sums: %w", err)
+	}
 	tr := tar.NewReader(rc)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -317,7 +326,9 @@ func (w *layerWriter) unpack(ctx context.Context, p *pkgState) error {
 		switch h.Typeflag {
 		case tar.TypeChar, tar.TypeBlock:
 			return fmt.Errorf("entry %q: device nodes are not allowed in image layers", h.Name)
-		case tar.TypeDir, tar.TypeReg, tar.TypeSymlink, tar.TypeLink, tar.TypeFifo:
+		case tar.TypeFifo:
+			return fmt.Errorf("entry %q: FIFOs are not allowed in packages kiln installs", h.Name)
+		case tar.TypeDir, tar.TypeReg, tar.TypeSymlink, tar.TypeLink:
 		default:
 			return fmt.Errorf("entry %q: unsupported tar entry type %q", h.Name, h.Typeflag)
 		}
@@ -334,7 +345,7 @@ func (w *layerWriter) unpack(ctx context.Context, p *pkgState) error {
 			sort.Strings(xattrs)
 			p.warnf("%s: extended attributes %s dropped", h.Name, strings.Join(xattrs, ", "))
 		}
-		final, err := w.res.resolve(shipped, h.Typeflag == tar.TypeDir)
+		final, err := w.res.resolveOwn(shipped, h.Typeflag == tar.TypeDir, ownLinks)
 		if err != nil {
 			return fmt.Errorf("entry %q: %w", h.Name, err)
 		}
@@ -369,6 +380,7 @@ func (w *layerWriter) unpack(ctx context.Context, p *pkgState) error {
 			}
 			out.Linkname = h.Linkname
 			w.res.links[final] = strings.TrimSuffix(h.Linkname, "/")
+			ownLinks[final] = true
 		case tar.TypeLink:
 			t, err := cleanMember(h.Linkname)
 			if err != nil {
@@ -389,8 +401,16 @@ func (w *layerWriter) unpack(ctx context.Context, p *pkgState) error {
 			} else {
 				body = tr
 			}
+			want, listed := sums[shipped]
+			sum := md5.New()
+			if listed {
+				body = io.TeeReader(body, sum)
+			}
 			if err := w.put(out, body, p.name); err != nil {
-				return err
+				return fmt.Errorf("entry %q: %w", h.Name, err)
+			}
+			if got := hex.EncodeToString(sum.Sum(nil)); listed && got != want {
+				return fmt.Errorf("entry %q: md5sum %s, but the package's md5sums says %s: the .deb is corrupt or tampered with", h.Name, got, want)
 			}
 			if buf != nil {
 				if isConf["/"+shipped] {
@@ -410,6 +430,32 @@ func (w *layerWriter) unpack(ctx context.Context, p *pkgState) error {
 		}
 		p.report.Files++
 	}
+}
+
+// parseMD5Sums parses a control.tar md5sums member ("<md5>  <path>" lines,
+// paths without the leading "/") into a map from cleaned path to digest.
+func parseMD5Sums(b []byte) (map[string]string, error) {
+	out := map[string]string{}
+	for i, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSuffix(l, "\r")
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		sum, name, ok := strings.Cut(l, " ")
+		name = strings.TrimLeft(name, " *")
+		if !ok || len(sum) != 32 || name == "" {
+			return nil, fmt.Errorf("line %d: %q is not \"<md5>  <path>\"", i+1, l)
+		}
+		if _, err := hex.DecodeString(sum); err != nil {
+			return nil, fmt.Errorf("line %d: %q is not an MD5 digest", i+1, sum)
+		}
+		p, err := cleanMember(name)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
+		}
+		out[p] = strings.ToLower(sum)
+	}
+	return out, nil
 }
 
 // writeDpkgDB writes var/lib/dpkg/info/* and var/lib/dpkg/status.

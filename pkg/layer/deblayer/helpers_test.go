@@ -39,7 +39,7 @@ type testPkg struct {
 	dataExt string // "", ".gz"
 }
 
-func tarBytes(t *testing.T, ents []ent) []byte {
+func tarBytes(t testing.TB, ents []ent) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -61,7 +61,7 @@ func tarBytes(t *testing.T, ents []ent) []byte {
 	return buf.Bytes()
 }
 
-func gz(t *testing.T, b []byte) []byte {
+func gz(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)

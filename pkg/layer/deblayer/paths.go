@@ -43,6 +43,12 @@ type resolver struct {
 // unless full is set, and returns the resulting root-relative path. It
 // fails if a symlink leads above the root.
 func (r *resolver) resolve(p string, full bool) (string, error) {
+	return r.resolveOwn(p, full, nil)
+}
+
+// resolveOwn is resolve, failing when p passes through one of the symlinks
+// in own (layer paths).
+func (r *resolver) resolveOwn(p string, full bool, own map[string]bool) (string, error) {
 	todo := strings.Split(p, "/")
 	var last string
 	if !full {
@@ -69,6 +75,9 @@ func (r *resolver) resolve(p string, full bool) (string, error) {
 		if !ok {
 			out = append(out, c)
 			continue
+		}
+		if own[cand] {
+			return "", fmt.Errorf("path %q goes through the symlink /%s the same package ships", p, cand)
 		}
 		hops++
 		if hops > maxSymlinkHops {

@@ -311,6 +311,9 @@ func parseHTMLPage(pageURL *url.URL, body []byte) ([]File, error) {
 			if err != nil {
 				return nil, err
 			}
+			if !plainFilename(f.Filename) {
+				continue // a link to a directory or the site root, not a file
+			}
 			f.RequiresPython = strings.TrimSpace(attrs["data-requires-python"])
 			if reason, ok := attrs["data-yanked"]; ok {
 				f.Yanked, f.YankedReason = true, reason
@@ -328,6 +331,13 @@ func parseHTMLPage(pageURL *url.URL, body []byte) ([]File, error) {
 			files = append(files, f)
 		}
 	}
+}
+
+// plainFilename reports whether name can be a distribution file's name: a
+// single path element, so a hostile index cannot make it name a directory
+// or climb out of one.
+func plainFilename(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\\\x00")
 }
 
 // parseJSONPage parses a PEP 691 project page.
@@ -361,6 +371,9 @@ func parseJSONPage(pageURL *url.URL, body []byte) ([]File, error) {
 		}
 		if jf.Filename != "" {
 			f.Filename = jf.Filename
+		}
+		if !plainFilename(f.Filename) {
+			continue // not a distribution file name; never used as a path
 		}
 		if s := jf.Hashes["sha256"]; s != "" {
 			f.SHA256 = strings.ToLower(s)

@@ -32,7 +32,7 @@ func file(name, body string) ent   { return ent{name: name, body: body} }
 func symlink(name, to string) ent  { return ent{name: name, typ: tar.TypeSymlink, body: to} }
 func hardlink(name, to string) ent { return ent{name: name, typ: tar.TypeLink, body: to} }
 
-func tarBytes(t *testing.T, ents ...ent) []byte {
+func tarBytes(t testing.TB, ents ...ent) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
