@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/docker/cli/cli/config"
 	"github.com/docker/cli/cli/config/configfile"
@@ -30,6 +31,8 @@ type Options struct {
 	Insecure bool
 	// CAFiles are extra PEM CA bundles to trust.
 	CAFiles []string
+	// Retry is how flaky registries are retried.
+	Retry RetryPolicy
 }
 
 // Keychain returns the keychain for o.
@@ -49,8 +52,20 @@ func (o Options) Keychain() (authn.Keychain, error) {
 	return &fileKeychain{cf: cf}, nil
 }
 
-// Transport returns the HTTP transport for o.
+// Transport returns the HTTP transport for o: TLS verified against the
+// system roots plus CAFiles (unless Insecure), plain HTTP refused for
+// registries off the loopback interface (unless Insecure), stalled requests
+// abandoned, Retry-After honoured and replayable requests retried per
+// o.Retry.
 func (o Options) Transport() (http.RoundTripper, error) {
+	t, err := o.httpTransport()
+	if err != nil {
+		return nil, err
+	}
+	return newRegistryTransport(t, o.Retry, o.Insecure), nil
+}
+
+func (o Options) httpTransport() (*http.Transport, error) {
 	t := remote.DefaultTransport.(*http.Transport).Clone()
 	if o.Insecure {
 		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user asked for --insecure
@@ -84,7 +99,11 @@ func (o Options) NameOptions() []name.Option {
 	return nil
 }
 
-// RemoteOptions returns remote options carrying o's keychain and transport.
+// RemoteOptions returns remote options carrying o's keychain and transport
+// (see Transport). go-containerregistry's own per-request retry is left to
+// that transport; its retry of whole blob uploads (HEAD, POST, PATCH, PUT
+// again, as a PATCH cannot be replayed) is kept short, on the errors
+// Temporary accepts: push.Registry retries longer, within o.Retry's bound.
 func (o Options) RemoteOptions(ctx context.Context) ([]remote.Option, error) {
 	kc, err := o.Keychain()
 	if err != nil {
@@ -94,7 +113,14 @@ func (o Options) RemoteOptions(ctx context.Context) ([]remote.Option, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithTransport(t)}, nil
+	return []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(kc),
+		remote.WithTransport(t),
+		remote.WithRetryStatusCodes(),
+		remote.WithRetryPredicate(func(err error) bool { return ctx.Err() == nil && Temporary(err) }),
+		remote.WithRetryBackoff(remote.Backoff{Duration: 250 * time.Millisecond, Factor: 2, Jitter: 1, Steps: 4}),
+	}, nil
 }
 
 // fileKeychain resolves credentials from one Docker config file, including
