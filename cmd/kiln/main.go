@@ -15,10 +15,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
-	"syscall"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/pflag"
@@ -67,11 +66,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	sig := watchSignals(context.Background(), stderr)
+	defer sig.stop()
+	ctx := sig.ctx
 
 	var err error
 	switch args[0] {
@@ -82,7 +79,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "lock":
 		err = cmdLock(ctx, args[1:], stdout, stderr)
 	case "exists":
-		return cmdExists(ctx, args[1:], stdout, stderr)
+		code := cmdExists(ctx, args[1:], stdout, stderr)
+		if c, ok := sig.exitCode(); ok && code != exitOK {
+			return c
+		}
+		return code
 	case "cache":
 		err = cmdCache(args[1:], stdout, stderr)
 	default:
@@ -94,16 +95,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if errors.Is(err, pflag.ErrHelp) {
 		return exitOK
 	}
-	if ctx.Err() != nil {
+	if c, ok := sig.exitCode(); ok {
 		fmt.Fprintln(stderr, "kiln: interrupted; temporary files removed")
-		select {
-		case s := <-sigs:
-			if s == syscall.SIGTERM {
-				return exitSIGTERM
-			}
-		default:
-		}
-		return exitSIGINT
+		return c
 	}
 	fmt.Fprintln(stderr, "kiln:", err)
 	var se *spec.Error
@@ -125,6 +119,8 @@ type common struct {
 	lockFile string
 	locked   bool
 	cacheDir string
+
+	registryTimeout, stallTimeout time.Duration
 }
 
 func newCommon(cmd string, stderr io.Writer) *common {
@@ -134,6 +130,8 @@ func newCommon(cmd string, stderr io.Writer) *common {
 	c.fs.StringVarP(&c.file, "file", "f", "", "spec file (default ./kiln.yaml; with no file, flags alone describe the image)")
 	c.fs.BoolVar(&c.insecure, "insecure", false, "allow plain HTTP and self-signed certificates for registries")
 	c.fs.StringArrayVar(&c.caFiles, "registry-ca", nil, "PEM file of extra CAs to trust for registries (repeatable)")
+	c.fs.DurationVar(&c.registryTimeout, "registry-timeout", auth.DefaultTimeout, "give up on a failing registry after retrying an operation this long")
+	c.fs.DurationVar(&c.stallTimeout, "registry-stall-timeout", auth.DefaultStallTimeout, "abandon and retry a registry request that transfers nothing for this long")
 	c.fs.StringVar(&c.lockFile, "lock", "", "lock file (default kiln.lock beside the spec)")
 	c.fs.BoolVar(&c.locked, "locked", false, "install exactly what the lock file pins, fetching no index")
 	c.fs.StringVar(&c.cacheDir, "cache-dir", "", "cache directory (default $XDG_CACHE_HOME/kiln)")
@@ -174,7 +172,8 @@ func (c *common) load(args []string) (*spec.Spec, auth.Options, error) {
 	if err := s.Validate(); err != nil {
 		return nil, auth.Options{}, err
 	}
-	a := auth.Options{RegistryConfig: s.RegistryConfig, Insecure: c.insecure, CAFiles: c.caFiles}
+	a := auth.Options{RegistryConfig: s.RegistryConfig, Insecure: c.insecure, CAFiles: c.caFiles,
+		Retry: auth.RetryPolicy{Timeout: c.registryTimeout, StallTimeout: c.stallTimeout, Log: c.fs.Output()}}
 	if env := os.Getenv("SSL_CERT_FILE"); env != "" {
 		a.CAFiles = append(a.CAFiles, env)
 	}
@@ -363,7 +362,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			live = newPushProgress(stderr)
 			opts = append(opts, remote.WithProgress(live.updates))
 		}
-		dests = append(dests, push.NewRegistry(opts...))
+		dests = append(dests, push.NewRegistry(opts...).WithRetry(a.Retry))
 	}
 	if *layoutDir != "" {
 		dests = append(dests, &push.Layout{Dir: *layoutDir})
