@@ -304,6 +304,7 @@ func (w *layerWriter) unpack(ctx context.Context, p *pkgState) error {
 		return fmt.Errorf("control member md5sums: %w", err)
 	}
 	tr := tar.NewReader(rc)
+	prev := "" // the last entry read, to place a read error
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -313,8 +314,12 @@ func (w *layerWriter) unpack(ctx context.Context, p *pkgState) error {
 			return nil
 		}
 		if err != nil {
+			if prev != "" {
+				return fmt.Errorf("read %s after entry %q: %w", p.arch.dataTar.name, prev, err)
+			}
 			return fmt.Errorf("read %s: %w", p.arch.dataTar.name, err)
 		}
+		prev = h.Name
 		shipped, err := cleanMember(h.Name)
 		if err != nil {
 			return fmt.Errorf("entry %q: %w", h.Name, err)
@@ -434,6 +439,8 @@ func (w *layerWriter) unpack(ctx context.Context, p *pkgState) error {
 
 // parseMD5Sums parses a control.tar md5sums member ("<md5>  <path>" lines,
 // paths without the leading "/") into a map from cleaned path to digest.
+// Lines naming impossible paths are ignored: the data.tar entry they could
+// describe is refused anyway.
 func parseMD5Sums(b []byte) (map[string]string, error) {
 	out := map[string]string{}
 	for i, l := range strings.Split(string(b), "\n") {
@@ -451,7 +458,7 @@ func parseMD5Sums(b []byte) (map[string]string, error) {
 		}
 		p, err := cleanMember(name)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", i+1, err)
+			continue // no data.tar entry can have this name
 		}
 		out[p] = strings.ToLower(sum)
 	}

@@ -490,6 +490,9 @@ func checkEntryName(zf *zip.File) error {
 		case ".", "..":
 			return errors.New(`path contains "." or ".."`)
 		}
+		if strings.HasPrefix(c, ".wh.") {
+			return errors.New("a name starting with .wh. is an OCI whiteout and would delete files of the parent image")
+		}
 	}
 	return nil
 }

@@ -122,6 +122,7 @@ func (f *FS) apply(ctx context.Context, i int, s source, sel Select) error {
 		opaques   []string
 	)
 	tr := tar.NewReader(rc)
+	prev := "" // the last member read, to place a read error
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -131,8 +132,12 @@ func (f *FS) apply(ctx context.Context, i int, s source, sel Select) error {
 			break
 		}
 		if err != nil {
+			if prev != "" {
+				return fmt.Errorf("read %s after member %q: %w", s.name, prev, err)
+			}
 			return fmt.Errorf("read %s: %w", s.name, err)
 		}
+		prev = hdr.Name
 		name := memberName(hdr.Name)
 		if name == "" {
 			continue // the root itself
