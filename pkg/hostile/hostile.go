@@ -136,7 +136,11 @@ func buildWheel(dist string, ents []zent) ([]byte, error) {
 		if e.badHash {
 			sum = b64sum(append([]byte("not "), e.data...))
 		}
-		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", e.name, sum, len(e.data))
+		size := uint64(len(e.data))
+		if e.declared != 0 {
+			size = e.declared // RECORD agrees with the lying zip headers
+		}
+		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", e.name, sum, size)
 	}
 	record.WriteString(info + "RECORD,,\n")
 	all = append(all, zent{name: info + "RECORD", data: []byte(record.String())})
@@ -171,6 +175,9 @@ func buildWheel(dist string, ents []zent) ([]byte, error) {
 			CompressedSize64:   uint64(comp.Len()),
 			UncompressedSize64: size,
 		}
+		if !isASCII(e.name) {
+			h.Flags |= 0x800 // the name is UTF-8
+		}
 		w, err := zw.CreateRaw(h)
 		if err != nil {
 			return nil, err
@@ -183,6 +190,15 @@ func buildWheel(dist string, ents []zent) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func wheels() ([]Case, error) {
