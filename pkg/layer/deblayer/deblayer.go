@@ -8,6 +8,18 @@
 // (update-alternatives, system users and groups, the CA certificate
 // bundle) without running them. Everything else a maintainer script does
 // is reported as a warning.
+//
+// A .deb is untrusted input even after its SHA-256 matched a signed index.
+// Write refuses, naming the .deb and the entry: absolute member names and
+// ".." components; symlinks whose relative target climbs above the image
+// root (absolute targets are kept: inside the container they resolve in the
+// image root, like /etc/alternatives links); entries written through a
+// symlink the same package ships (dpkg-deb cannot produce them); hard links
+// to anything but an earlier regular file of the same package; device nodes
+// and FIFOs; .wh. names, which are OCI whiteouts; regular files whose MD5
+// differs from the package's md5sums; truncated or corrupt ar, tar, gzip,
+// xz or zstd streams. Nothing is ever extracted to disk. Write streams, so
+// on error the layer written so far must be discarded.
 package deblayer
 
 import (

@@ -5,6 +5,21 @@
 //
 // Lookups follow symlinks as the kernel would inside a chroot at the image
 // root: absolute targets start at the root and ".." never climbs above it.
+//
+// Parent layers are untrusted input, but reading them is confined by
+// construction: the tree lives in memory, nothing is written to disk, and
+// no symlink is ever resolved against the host's file system. Read therefore
+// accepts what a container runtime would unpack, and puts it where the
+// runtime would: member names are cleaned against the image root ("/etc/x",
+// "../../etc/x" and "./etc/x" are all "etc/x"), a member written through a
+// symlink lands at the symlink's target inside the image (a -> /etc, then
+// a/passwd, is etc/passwd), device nodes and FIFOs are kept as entries
+// (real images have them in /dev), and .wh. whiteouts apply only to lower
+// layers. Read fails, naming the layer and the last member read, only on
+// what cannot be unpacked: a truncated or corrupt tar (including a size
+// field that does not match the data), or a hard link whose target is in
+// no layer. Memory is bounded by the Select (content) and by the number of
+// members (one small node each).
 package rootfs
 
 import (
