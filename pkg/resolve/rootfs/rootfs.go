@@ -18,8 +18,8 @@
 // layers. Read fails, naming the layer and the last member read, only on
 // what cannot be unpacked: a truncated or corrupt tar (including a size
 // field that does not match the data), or a hard link whose target is in
-// no layer. Memory is bounded by the Select (content) and by the number of
-// members (one small node each).
+// no layer. Kept content is bounded by the Select; the tree itself grows
+// with the number of members (one small node each), which is not capped.
 package rootfs
 
 import (
