@@ -371,7 +371,7 @@ func debFile(name string) string { return name + "_1.0_all.deb" }
 // compressed with ext; md5sums lists every regular file with its real
 // digest, except those in badMD5, and truncData cuts data.tar's
 // compressed stream in half.
-func buildDeb(name, ext string, ents []tent, badMD5 map[string]bool, truncData bool) ([]byte, error) {
+func buildDeb(name, ext, extraControl string, ents []tent, badMD5 map[string]bool, truncData bool) ([]byte, error) {
 	var sums strings.Builder
 	for _, e := range ents {
 		if e.typ != tar.TypeReg || e.declared != 0 {
@@ -385,7 +385,7 @@ func buildDeb(name, ext string, ents []tent, badMD5 map[string]bool, truncData b
 	}
 	ctrl, err := buildTar([]tent{
 		dir("./"),
-		file("./control", "Package: "+name+"\nVersion: 1.0\nArchitecture: all\nMaintainer: kiln <kiln@example.com>\nDescription: hostile test package\n"),
+		file("./control", "Package: "+name+"\nVersion: 1.0\nArchitecture: all\n"+extraControl+"Maintainer: kiln <kiln@example.com>\nDescription: hostile test package\n"),
 		file("./md5sums", sums.String()),
 	})
 	if err != nil {
@@ -427,6 +427,7 @@ func debs() ([]Case, error) {
 		badMD5                    map[string]bool
 		truncData, truncAr        bool
 		ext                       string
+		control                   string // extra control fields
 	}
 	list := []dc{
 		{name: "abs-path", what: "absolute member path", entry: CanaryDir + "/abs",
@@ -457,6 +458,8 @@ func debs() ([]Case, error) {
 			ents: []tent{dir("./usr/"), {name: "./usr/lie", typ: tar.TypeReg, data: bytes.Repeat([]byte("A"), 1500), declared: 5}}},
 		{name: "md5-mismatch", what: "a file whose md5 differs from md5sums", entry: "./usr/bin/tool",
 			ents: []tent{dir("./usr/"), dir("./usr/bin/"), file("./usr/bin/tool", "#!/bin/sh\necho hostile\n")}, badMD5: map[string]bool{"./usr/bin/tool": true}},
+		{name: "bomb", what: "100 MiB of zeros in a package whose Installed-Size says 1 KiB", entry: "./usr/zeros", ext: ".zst", control: "Installed-Size: 1\n",
+			ents: []tent{dir("./usr/"), {name: "./usr/zeros", typ: tar.TypeReg, data: make([]byte, 100<<20)}}},
 		{name: "truncated-ar", what: "a .deb cut in half", truncAr: true,
 			ents: []tent{dir("./usr/"), file("./usr/f", strings.Repeat("x", 3000))}},
 	}
@@ -464,7 +467,10 @@ func debs() ([]Case, error) {
 	exts := []string{".gz", ".xz", ".zst"}
 	for i, c := range list {
 		ext := exts[i%len(exts)]
-		b, err := buildDeb(c.name, ext, c.ents, c.badMD5, false)
+		if c.ext != "" {
+			ext = c.ext
+		}
+		b, err := buildDeb(c.name, ext, c.control, c.ents, c.badMD5, false)
 		if err != nil {
 			return nil, fmt.Errorf("deb %s: %w", c.name, err)
 		}
@@ -475,7 +481,7 @@ func debs() ([]Case, error) {
 	}
 	for _, ext := range exts {
 		name := "truncated-data" + strings.ReplaceAll(ext, ".", "-")
-		b, err := buildDeb(name, ext, []tent{dir("./usr/"), file("./usr/f", strings.Repeat("kiln ", 4000))}, nil, true)
+		b, err := buildDeb(name, ext, "", []tent{dir("./usr/"), file("./usr/f", strings.Repeat("kiln ", 4000))}, nil, true)
 		if err != nil {
 			return nil, fmt.Errorf("deb %s: %w", name, err)
 		}

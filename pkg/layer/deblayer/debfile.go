@@ -167,6 +167,7 @@ func (a *debArchive) readControlTar(m arMember) error {
 	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
+	var total int64
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -177,6 +178,10 @@ func (a *debArchive) readControlTar(m arMember) error {
 		}
 		if h.Typeflag != tar.TypeReg {
 			continue
+		}
+		total += h.Size
+		if total > maxControl {
+			return fmt.Errorf("control members larger than %d bytes in all (decompression bomb?)", maxControl)
 		}
 		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
 		if strings.Contains(name, "/") || name == "." || name == ".." {

@@ -32,6 +32,7 @@ import (
 	"io"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -91,6 +92,18 @@ type PackageReport struct {
 	// not reproduced.
 	Skipped []string
 }
+
+// Bounds against decompression bombs and memory exhaustion.
+const (
+	// maxDataSize bounds the regular files of a package without an
+	// Installed-Size field.
+	maxDataSize = 16 << 30
+	// maxKept bounds a file whose content Write keeps in memory (CA
+	// certificates, ld.so.conf files).
+	maxKept = 16 << 20
+	// maxControl bounds the sum of a control.tar's members.
+	maxControl = 64 << 20
+)
 
 // pkgState is one package being installed.
 type pkgState struct {
@@ -315,6 +328,13 @@ func (w *layerWriter) unpack(ctx context.Context, p *pkgState) error {
 	if err != nil {
 		return fmt.Errorf("control member md5sums: %w", err)
 	}
+	// The regular files' sizes are bounded by twice Installed-Size (KiB,
+	// which dpkg-gencontrol rounds up per file) plus slack, against
+	// decompression bombs.
+	limit, total := int64(maxDataSize), int64(0)
+	if n, err := strconv.ParseInt(p.arch.control.get("Installed-Size"), 10, 64); err == nil && n >= 0 && n < 1<<40 {
+		limit = 2*n<<10 + 64<<20
+	}
 	tr := tar.NewReader(rc)
 	prev := "" // the last entry read, to place a read error
 	for {
@@ -411,32 +431,35 @@ func (w *layerWriter) unpack(ctx context.Context, p *pkgState) error {
 			regular[shipped] = ft
 		case tar.TypeReg:
 			out.Size = h.Size
-			var buf *bytes.Buffer
-			if isConf["/"+shipped] || w.wantKeep(final) {
-				buf = &bytes.Buffer{}
-				body = io.TeeReader(tr, buf)
-			} else {
-				body = tr
+			total += h.Size
+			if total > limit {
+				return fmt.Errorf("entry %q: data.tar holds more than %d bytes, twice the package's Installed-Size (decompression bomb?)", h.Name, limit)
 			}
+			body = tr
+			var buf *bytes.Buffer
+			if w.wantKeep(final) {
+				if h.Size > maxKept {
+					return fmt.Errorf("entry %q: %d bytes, more than %d for a CA certificate or ld.so.conf file", h.Name, h.Size, maxKept)
+				}
+				buf = &bytes.Buffer{}
+				body = io.TeeReader(body, buf)
+			}
+			// One MD5 serves md5sums and the conffile record.
 			want, listed := sums[shipped]
 			sum := md5.New()
-			if listed {
-				body = io.TeeReader(body, sum)
-			}
+			body = io.TeeReader(body, sum)
 			if err := w.put(out, body, p.name); err != nil {
 				return fmt.Errorf("entry %q: %w", h.Name, err)
 			}
-			if got := hex.EncodeToString(sum.Sum(nil)); listed && got != want {
+			got := hex.EncodeToString(sum.Sum(nil))
+			if listed && got != want {
 				return fmt.Errorf("entry %q: md5sum %s, but the package's md5sums says %s: the .deb is corrupt or tampered with", h.Name, got, want)
 			}
+			if isConf["/"+shipped] {
+				p.confMD5["/"+shipped] = got
+			}
 			if buf != nil {
-				if isConf["/"+shipped] {
-					sum := md5.Sum(buf.Bytes())
-					p.confMD5["/"+shipped] = hex.EncodeToString(sum[:])
-				}
-				if w.wantKeep(final) {
-					w.keep[final] = buf.Bytes()
-				}
+				w.keep[final] = buf.Bytes()
 			}
 			regular[shipped] = final
 			p.report.Files++
