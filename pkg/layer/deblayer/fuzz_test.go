@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -47,6 +49,13 @@ func FuzzWrite(f *testing.F) {
 		data := tarBytes(f, s)
 		f.Add(data)
 		f.Add(arDeb(ctrl, "data.tar.gz", gz(f, data)))
+	}
+	// The hostile corpus (pkg/hostile).
+	hostile, _ := filepath.Glob(filepath.Join("..", "..", "..", "testdata", "hostile", "*.deb"))
+	for _, p := range hostile {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
 	}
 	parent := Parent{
 		Symlinks: map[string]string{"bin": "usr/bin", "lib": "usr/lib", "var/run": "/run"},

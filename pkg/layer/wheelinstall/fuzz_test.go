@@ -27,6 +27,13 @@ func FuzzInstall(f *testing.F) {
 	if b, err := os.ReadFile(filepath.Join("testdata", "simplewheel-1.0-py2.py3-none-any.whl")); err == nil {
 		f.Add(b)
 	}
+	// The hostile corpus (pkg/hostile).
+	hostile, _ := filepath.Glob(filepath.Join("..", "..", "..", "testdata", "hostile", "*.whl"))
+	for _, p := range hostile {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, name := range []string{"pkg-1.0-py3-none-any.whl", "data_full-1.0-py3-none-any.whl", "uni_pkg-2.0-py3-none-any.whl"} {
 			checkInstall(t, data, name)

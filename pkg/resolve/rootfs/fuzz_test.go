@@ -3,6 +3,8 @@ package rootfs
 import (
 	"archive/tar"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -25,6 +27,13 @@ func FuzzReadTars(f *testing.F) {
 			b[i] = tarBytes(f, l...)
 		}
 		f.Add(b[0], b[1])
+	}
+	// The hostile corpus (pkg/hostile).
+	hostile, _ := filepath.Glob(filepath.Join("..", "..", "..", "testdata", "hostile", "layer-*.tar"))
+	for _, p := range hostile {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b, []byte(nil))
+		}
 	}
 	f.Fuzz(func(t *testing.T, l0, l1 []byte) {
 		sel := func(name string, size int64) int64 { return min(size, 1<<16) }
