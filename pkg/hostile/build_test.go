@@ -54,18 +54,13 @@ func pythonParent(t *testing.T) []byte {
 	return b
 }
 
-// TestHostileWheelBuild installs each hostile wheel of the corpus with
-// build.Run from a local index, and checks the build fails naming the
-// wheel and leaves no cached layer holding its files and nothing in the
-// cache's tmp/.
-func TestHostileWheelBuild(t *testing.T) {
-	cases, err := Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
+// startParent starts an in-process registry holding pythonParent and
+// returns the registry's host and the parent's reference.
+func startParent(t *testing.T) (host, base string) {
+	t.Helper()
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
+	host = strings.TrimPrefix(srv.URL, "http://")
 	parent := pythonParent(t)
 	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(parent)), nil })
 	if err != nil {
@@ -92,6 +87,20 @@ func TestHostileWheelBuild(t *testing.T) {
 	if err := remote.Write(ref, img); err != nil {
 		t.Fatal(err)
 	}
+	return host, ref.String()
+
+}
+
+// TestHostileWheelBuild installs each hostile wheel of the corpus with
+// build.Run from a local index, and checks the build fails naming the
+// wheel and leaves no cached layer holding its files and nothing in the
+// cache's tmp/.
+func TestHostileWheelBuild(t *testing.T) {
+	cases, err := Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, base := startParent(t)
 
 	ran := 0
 	for _, c := range cases {
@@ -109,34 +118,16 @@ func TestHostileWheelBuild(t *testing.T) {
 			}
 			index := testenv.StartWheelIndex(t, wheels, testenv.WheelIndexOptions{})
 			dir := t.TempDir()
-			yaml := "name: hostile\nregistry: " + host + "\nbase_image: " + ref.String() + "\npackages: [" + dist + "]\npip_index: " + index.URL + "\n"
-			s, err := spec.Parse("kiln.yaml", dir, []byte(yaml))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			ctx := context.Background()
-			p, err := build.NewPlan(ctx, s, build.PlanOptions{Epoch: time.Unix(0, 0)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			cacheDir := filepath.Join(t.TempDir(), "cache")
-			cc, err := cache.Open(cacheDir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var logBuf bytes.Buffer
-			_, err = build.Run(ctx, p, build.Options{Cache: cc, Publisher: push.NewRegistry(), Force: true, Log: &logBuf})
+			yaml := "name: hostile\nregistry: " + host + "\nbase_image: " + base + "\npackages: [" + dist + "]\npip_index: " + index.URL + "\n"
+			log, err := runHostileBuild(t, dir, yaml)
 			if err == nil {
-				t.Fatalf("the build installed %s (%s)\n%s", c.File, c.What, logBuf.String())
+				t.Fatalf("the build installed %s (%s)\n%s", c.File, c.What, log)
 			}
 			t.Logf("build error: %v", err)
 			if !strings.Contains(err.Error(), c.File) {
 				t.Errorf("build error %q does not name %s", err, c.File)
 			}
-			checkCacheClean(t, cacheDir, dist)
+			checkCacheClean(t, filepath.Join(dir, "cache"), "/"+dist+"/")
 		})
 	}
 	if ran == 0 {
@@ -145,8 +136,8 @@ func TestHostileWheelBuild(t *testing.T) {
 }
 
 // checkCacheClean fails if cacheDir's tmp/ holds anything or a cached
-// blob is a layer with files of dist.
-func checkCacheClean(t *testing.T, cacheDir, dist string) {
+// blob is a gzip layer with an entry whose name contains marker.
+func checkCacheClean(t *testing.T, cacheDir, marker string) {
 	t.Helper()
 	tmp, err := os.ReadDir(filepath.Join(cacheDir, "tmp"))
 	if err != nil && !os.IsNotExist(err) {
@@ -175,10 +166,89 @@ func checkCacheClean(t *testing.T, cacheDir, dist string) {
 			if err != nil {
 				return nil
 			}
-			if strings.Contains(h.Name, "/"+dist) {
-				t.Errorf("cached layer %s holds %s from the rejected wheel", p, h.Name)
+			if strings.Contains(h.Name, marker) {
+				t.Errorf("cached layer %s holds %s from the rejected archive", p, h.Name)
 				return nil
 			}
 		}
 	})
+}
+
+// TestHostileDebBuild installs each rejected .deb of the corpus with
+// build.Run from a signed local apt repository, and checks the build fails
+// naming it and leaves no cached layer of it and nothing in tmp/.
+func TestHostileDebBuild(t *testing.T) {
+	testenv.Require(t, "apt-ftparchive", "xz")
+	cases, err := Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	debDir := t.TempDir()
+	var debs []string
+	var run []Case
+	for _, c := range cases {
+		// apt-ftparchive cannot index a truncated .deb.
+		if c.Kind != Deb || c.Want != Reject || strings.HasPrefix(c.File, "truncated") {
+			continue
+		}
+		p := filepath.Join(debDir, c.File)
+		if err := os.WriteFile(p, c.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		debs = append(debs, p)
+		run = append(run, c)
+	}
+	if len(run) == 0 {
+		t.Fatal("no hostile .deb in the corpus")
+	}
+	repo := testenv.StartAptRepo(t, debs...)
+	key, err := os.ReadFile(repo.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, base := startParent(t)
+	for _, c := range run {
+		t.Run(c.File, func(t *testing.T) {
+			pkg, _, _ := strings.Cut(c.File, "_")
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, filepath.Base(repo.KeyFile)), key, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			yaml := "name: hostile\nregistry: " + host + "\nbase_image: " + base + "\napt_packages: [" + pkg + "]\napt_sources:\n  - " + repo.Line + "\n"
+			log, err := runHostileBuild(t, dir, yaml)
+			if err == nil {
+				t.Fatalf("the build installed %s (%s)\n%s", c.File, c.What, log)
+			}
+			t.Logf("build error: %v", err)
+			if !strings.Contains(err.Error(), c.File) {
+				t.Errorf("build error %q does not name %s", err, c.File)
+			}
+			checkCacheClean(t, filepath.Join(dir, "cache"), "dpkg/info/"+pkg+".")
+		})
+	}
+}
+
+// runHostileBuild builds the spec yaml in dir with the cache dir/cache and
+// returns build.Run's log and error.
+func runHostileBuild(t *testing.T, dir, yaml string) (string, error) {
+	t.Helper()
+	s, err := spec.Parse("kiln.yaml", dir, []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, err := build.NewPlan(ctx, s, build.PlanOptions{Epoch: time.Unix(0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := cache.Open(filepath.Join(dir, "cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	_, err = build.Run(ctx, p, build.Options{Cache: cc, Publisher: push.NewRegistry(), Force: true, Log: &log})
+	return log.String(), err
 }
