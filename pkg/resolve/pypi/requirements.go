@@ -3,6 +3,7 @@ package pypi
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path"
@@ -115,6 +116,9 @@ type logicalLine struct {
 	no   int
 }
 
+// maxRequirementsFile bounds the size of one requirements file.
+const maxRequirementsFile = 32 << 20
+
 func readLogicalLines(path string) ([]logicalLine, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -122,7 +126,9 @@ func readLogicalLines(path string) ([]logicalLine, error) {
 	}
 	defer f.Close()
 	var out []logicalLine
-	sc := bufio.NewScanner(f)
+	// A bound, for -r naming a device or a pipe that never ends.
+	lr := &io.LimitedReader{R: f, N: maxRequirementsFile + 1}
+	sc := bufio.NewScanner(lr)
 	sc.Buffer(make([]byte, 0, 64*1024), 4<<20)
 	var cur strings.Builder
 	start, n := 0, 0
@@ -142,6 +148,9 @@ func readLogicalLines(path string) ([]logicalLine, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
+	}
+	if lr.N == 0 {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxRequirementsFile)
 	}
 	if cur.Len() > 0 {
 		out = append(out, logicalLine{cur.String(), start})

@@ -188,3 +188,34 @@ func TestParseRequirementsErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRequirementsFileBound checks that a requirements file that never
+// ends (here: one just over the bound) is refused rather than read whole.
+func TestRequirementsFileBound(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		size    int
+		wantErr bool
+	}{
+		{"at the bound", maxRequirementsFile, false},
+		{"over the bound", maxRequirementsFile + 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			line := "# padding padding padding padding padding padding padding padding\n"
+			b := []byte(strings.Repeat(line, tt.size/len(line)+1))[:tt.size]
+			p := filepath.Join(dir, "requirements.txt")
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := ParseRequirements(p)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("ParseRequirements of %d bytes: err = %v, want error %v", tt.size, err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "larger than") {
+				t.Errorf("error %q does not say the file is too large", err)
+			}
+		})
+	}
+}
