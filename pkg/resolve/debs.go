@@ -130,7 +130,7 @@ func ResolveDebs(ctx context.Context, req DebRequest) ([]lock.Deb, []string, err
 			}
 			for _, comp := range comps {
 				for _, arch := range []string{req.Arch, "all"} {
-					if arch == "all" && (rel.NoSupportForArchitectureAll == "" || !contains(rel.Architectures, "all")) {
+					if arch == "all" && (rel.NoSupportForArchitectureAll == "Packages" || !contains(rel.Architectures, "all")) {
 						continue // arch: all packages are in the native index
 					}
 					idx, err := aptrepo.FetchPackages(gctx, req.Fetcher, rel, comp, arch)
