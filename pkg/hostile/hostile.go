@@ -21,6 +21,7 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash/crc32"
@@ -364,6 +365,24 @@ func compress(ext string, b []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// hugeXZDict rewrites the first block header of the xz stream b to ask
+// for a 4 GiB LZMA2 dictionary, which a decoder allocates up front.
+func hugeXZDict(b []byte) ([]byte, error) {
+	b = bytes.Clone(b)
+	if len(b) < 13 {
+		return nil, fmt.Errorf("xz stream too short")
+	}
+	hs := (int(b[12]) + 1) * 4
+	hdr := b[12 : 12+hs]
+	i := bytes.Index(hdr, []byte{0x21, 0x01}) // LZMA2, one property byte
+	if i < 0 {
+		return nil, fmt.Errorf("no LZMA2 filter in the block header")
+	}
+	hdr[i+2] = 40 // 4 GiB - 1
+	binary.LittleEndian.PutUint32(hdr[hs-4:], crc32.ChecksumIEEE(hdr[:hs-4]))
+	return b, nil
+}
+
 // debFile returns the .deb file name of package name.
 func debFile(name string) string { return name + "_1.0_all.deb" }
 
@@ -403,6 +422,11 @@ func buildDeb(name, ext, extraControl string, ents []tent, badMD5 map[string]boo
 	}
 	if truncData {
 		data = data[:len(data)/2]
+	}
+	if strings.Contains(extraControl, "X-Hostile: xz-dict") {
+		if data, err = hugeXZDict(data); err != nil {
+			return nil, err
+		}
 	}
 	var buf bytes.Buffer
 	buf.WriteString("!<arch>\n")
@@ -460,6 +484,8 @@ func debs() ([]Case, error) {
 			ents: []tent{dir("./usr/"), dir("./usr/bin/"), file("./usr/bin/tool", "#!/bin/sh\necho hostile\n")}, badMD5: map[string]bool{"./usr/bin/tool": true}},
 		{name: "bomb", what: "100 MiB of zeros in a package whose Installed-Size says 1 KiB", entry: "./usr/zeros", ext: ".zst", control: "Installed-Size: 1\n",
 			ents: []tent{dir("./usr/"), {name: "./usr/zeros", typ: tar.TypeReg, data: make([]byte, 100<<20)}}},
+		{name: "xz-dict", what: "a data.tar.xz whose header asks for a 4 GiB dictionary", ext: ".xz", control: "X-Hostile: xz-dict\n",
+			ents: []tent{dir("./usr/"), file("./usr/f", "x")}},
 		{name: "truncated-ar", what: "a .deb cut in half", truncAr: true,
 			ents: []tent{dir("./usr/"), file("./usr/f", strings.Repeat("x", 3000))}},
 	}

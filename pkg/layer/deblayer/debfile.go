@@ -97,13 +97,18 @@ func decompress(m arMember) (io.ReadCloser, error) {
 		}
 		return zr, nil
 	case ".xz":
+		if err := checkXZ(m.data, m.data.Size()); err != nil {
+			return nil, err
+		}
 		xr, err := xz.NewReader(bufio.NewReader(m.data))
 		if err != nil {
 			return nil, err
 		}
 		return io.NopCloser(xr), nil
 	case ".zst":
-		zr, err := zstd.NewReader(m.data)
+		// Bound the window (zstd --long uses 128 MiB; dpkg-deb 8 MiB) so a
+		// frame header cannot make the decoder allocate gigabytes.
+		zr, err := zstd.NewReader(m.data, zstd.WithDecoderMaxWindow(128<<20), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
 		if err != nil {
 			return nil, err
 		}
