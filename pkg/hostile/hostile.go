@@ -12,6 +12,8 @@
 //	go test ./pkg/hostile -run TestHostileCorpus -update
 package hostile
 
+//go:generate go test -run ^TestHostileCorpus$ -update
+
 import (
 	"archive/tar"
 	"archive/zip"
