@@ -355,6 +355,7 @@ func (f *FS) fill(ctx context.Context, srcs []source, sel Select) error {
 			}
 			defer rc.Close()
 			tr := tar.NewReader(rc)
+			prev := ""
 			for {
 				if err := ctx.Err(); err != nil {
 					return err
@@ -364,8 +365,12 @@ func (f *FS) fill(ctx context.Context, srcs []source, sel Select) error {
 					return nil
 				}
 				if err != nil {
+					if prev != "" {
+						return fmt.Errorf("read %s after member %q: %w", s.name, prev, err)
+					}
 					return fmt.Errorf("read %s: %w", s.name, err)
 				}
+				prev = hdr.Name
 				w := need[i][memberName(hdr.Name)]
 				if w == nil || !isReg(hdr) {
 					continue
