@@ -158,13 +158,12 @@ func (e *PlainHTTPError) Error() string {
 
 // statusError is a retryable HTTP status seen by the transport.
 type statusError struct {
-	method, path string
-	code         int
-	retryAfter   time.Duration
+	code       int
+	retryAfter time.Duration
 }
 
 func (e *statusError) Error() string {
-	s := fmt.Sprintf("%s %s: %d %s", e.method, e.path, e.code, http.StatusText(e.code))
+	s := fmt.Sprintf("%d %s", e.code, http.StatusText(e.code))
 	if e.retryAfter > 0 {
 		s += fmt.Sprintf(" (Retry-After %s)", e.retryAfter)
 	}
@@ -329,7 +328,7 @@ func (t *registryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			}
 			failure = err
 		case retryStatus(resp.StatusCode):
-			se := &statusError{method: req.Method, path: req.URL.Path, code: resp.StatusCode}
+			se := &statusError{code: resp.StatusCode}
 			if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 				se.retryAfter = min(ra, MaxRetryAfter)
 				t.delayHost(host, se.retryAfter)
@@ -349,7 +348,8 @@ func (t *registryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		}
 		wait = max(wait, t.policy.Backoff(attempt))
 		if time.Now().Add(wait).After(deadline) {
-			return nil, &GiveUpError{Registry: host, Attempts: attempt, Elapsed: time.Since(start), Last: failure}
+			return nil, &GiveUpError{Registry: host, Attempts: attempt, Elapsed: time.Since(start),
+				Last: fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, conciseError(failure))}
 		}
 		t.policy.Logf("registry %s: %s %s: %v; retrying in %s", host, req.Method, req.URL.Path, conciseError(failure), wait.Round(10*time.Millisecond))
 		if err := Sleep(ctx, wait); err != nil {

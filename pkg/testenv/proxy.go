@@ -150,6 +150,7 @@ type Proxy struct {
 
 	target *Registry
 	srv    *httptest.Server
+	closed chan struct{} // closed when the test ends, to end delays
 
 	mu       sync.Mutex
 	counts   map[RequestKind]int
@@ -166,7 +167,7 @@ func NewCountingProxy(t testing.TB, target *Registry) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{target: target, counts: map[RequestKind]int{}}
+	p := &Proxy{target: target, counts: map[RequestKind]int{}, closed: make(chan struct{})}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(u)
@@ -183,6 +184,10 @@ func NewCountingProxy(t testing.TB, target *Registry) *Proxy {
 		p.serve(w, r, rp)
 	}))
 	t.Cleanup(p.srv.Close)
+	// Runs before srv.Close (cleanups run last-in first-out), so that a
+	// stalled request whose client left without the server noticing (an
+	// unread request body hides the disconnect) does not hold Close up.
+	t.Cleanup(func() { close(p.closed) })
 	p.Host = strings.TrimPrefix(p.srv.URL, "http://")
 	return p
 }
@@ -275,6 +280,8 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		select {
 		case <-time.After(f.Delay):
 		case <-r.Context().Done():
+			return
+		case <-p.closed:
 			return
 		}
 	}
