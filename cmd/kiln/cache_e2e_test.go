@@ -2,9 +2,12 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kiln-build/kiln/pkg/testenv"
 )
@@ -81,5 +84,73 @@ func TestE2ECacheFromFreshRunner(t *testing.T) {
 	blobs, _ := os.ReadDir(filepath.Join(home, ".cache", "kiln", "blobs", "sha256"))
 	if len(blobs) != 0 {
 		t.Errorf("prune to 0 left %d blobs", len(blobs))
+	}
+}
+
+// TestE2EKilledBuildLeavesNothingTrusted kills kiln (SIGKILL: no cleanup)
+// while it compresses a large layer into the cache, then checks that a
+// rerun builds the same image as a build in a fresh cache.
+func TestE2EKilledBuildLeavesNothingTrusted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "app"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// 256 MiB of incompressible-ish data: long enough to be caught mid-layer.
+	big := make([]byte, 1<<20)
+	f, err := os.Create(filepath.Join(dir, "app", "weights.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 256; i++ {
+		for j := range big {
+			big[j] = byte((i*7919 + j*31) ^ (j >> 3))
+		}
+		f.Write(big)
+	}
+	f.Close()
+	spec := filepath.Join(dir, "kiln.yaml")
+	os.WriteFile(spec, []byte("name: big\nbase_image: scratch\nsource_root: app\n"), 0o644)
+	cacheDir := filepath.Join(dir, "cache")
+	kiln := testenv.KilnBinary(t)
+
+	cmd := exec.Command(kiln, "build", "-f", spec, "--cache-dir", cacheDir, "--oci-layout", filepath.Join(dir, "killed"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until a layer is being written into the cache, then kill.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		entries, _ := os.ReadDir(filepath.Join(cacheDir, "tmp"))
+		if len(entries) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("kiln never started writing a layer")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if _, err := os.Stat(filepath.Join(dir, "killed")); err == nil {
+		t.Error("a killed build left an OCI layout behind")
+	}
+
+	// The rerun on the same cache completes, with the digest of a clean build.
+	rerun := exec.Command(kiln, "build", "-f", spec, "--cache-dir", cacheDir, "--oci-layout", filepath.Join(dir, "rerun"))
+	out1, err := rerun.Output()
+	if err != nil {
+		t.Fatalf("rerun after the kill: %v", err)
+	}
+	clean := exec.Command(kiln, "build", "-f", spec, "--cache-dir", filepath.Join(dir, "fresh"), "--oci-layout", filepath.Join(dir, "clean"))
+	out2, err := clean.Output()
+	if err != nil {
+		t.Fatalf("clean build: %v", err)
+	}
+	if lastLine(string(out1)) != lastLine(string(out2)) {
+		t.Errorf("after a kill the build gave %s, a clean build %s", lastLine(string(out1)), lastLine(string(out2)))
 	}
 }
