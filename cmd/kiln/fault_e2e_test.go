@@ -236,7 +236,7 @@ func TestE2EFaultsGiveUp(t *testing.T) {
 		}, "503 Service Unavailable"},
 		{"every upload reset", func(_ *http.Request, k testenv.RequestKind, _ int) testenv.Fault {
 			return testenv.Fault{Reset: k == testenv.KindUploadPatch}
-		}, "connection reset"},
+		}, "connection"},
 		{"every upload stalls", func(_ *http.Request, k testenv.RequestKind, _ int) testenv.Fault {
 			if k == testenv.KindUploadPatch {
 				return testenv.Fault{Delay: stallFor}
