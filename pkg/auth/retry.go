@@ -33,6 +33,11 @@ const (
 
 	firstBackoff = 500 * time.Millisecond
 	maxBackoff   = 15 * time.Second
+
+	// maxRefusedAttempts bounds retries of a refused connection: a
+	// registry that restarts is back within seconds, while a mistyped
+	// host or port should fail fast rather than after Timeout.
+	maxRefusedAttempts = 4
 )
 
 // RetryPolicy is how kiln retries a flaky registry: exponential backoff with
@@ -325,6 +330,10 @@ func (t *registryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		case err != nil:
 			if !Temporary(err) || ctx.Err() != nil {
 				return nil, err
+			}
+			if errors.Is(err, syscall.ECONNREFUSED) && attempt >= maxRefusedAttempts {
+				return nil, &GiveUpError{Registry: host, Attempts: attempt, Elapsed: time.Since(start),
+					Last: fmt.Errorf("nothing accepts connections there (check the host and port): %w", conciseError(err))}
 			}
 			failure = err
 		case retryStatus(resp.StatusCode):
