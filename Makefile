@@ -3,7 +3,7 @@
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 
-.PHONY: all build test unit e2e demo deps bench fuzz vet clean
+.PHONY: all build test unit e2e soak demo deps bench vet clean
 
 all: build
 
@@ -28,6 +28,10 @@ unit:
 ## e2e: the end-to-end tests only
 e2e:
 	$(GO) test -count=1 -timeout 45m -v -run 'E2E' ./cmd/kiln
+
+## soak: 50 builds through a registry proxy that injects faults (20% of requests)
+soak:
+	KILN_SOAK=1 $(GO) test -count=1 -timeout 60m -v -run 'Soak' ./cmd/kiln
 
 ## demo: build examples/hello with kiln (as nobody), push it to a local
 ## docker-registry and run it with podman, showing what each step printed
