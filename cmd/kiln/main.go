@@ -66,6 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
+	defer startProfiling(stderr)()
 	sig := watchSignals(context.Background(), stderr)
 	defer sig.stop()
 	ctx := sig.ctx

@@ -60,7 +60,7 @@ func (b *session) parentFS(ctx context.Context) (*rootfs.FS, error) {
 		}
 		return nil, fmt.Errorf("apt_packages: base_image is scratch, which has no Debian system to install into; use a Debian or Ubuntu parent")
 	}
-	fs, err := rootfs.Cached(ctx, filepath.Join(b.o.Cache.Dir(), "parents"), b.parent.Image, rootfs.DefaultSelect, parentFSVersion)
+	fs, err := rootfs.Cached(ctx, filepath.Join(b.o.Cache.Dir(), "parents"), b.o.Cache.Image(ctx, b.parent.Image), rootfs.DefaultSelect, parentFSVersion)
 	if err != nil {
 		return nil, fmt.Errorf("read the parent's files: %w", err)
 	}

@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -166,23 +168,102 @@ func (l *cachedLayer) Uncompressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	var r io.ReadCloser
-	if l.info.MediaType == types.OCILayerZStd {
-		d, err := zstd.NewReader(f)
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("cache: read layer %s: %w", l.info.Digest, err)
-		}
-		r = d.IOReadCloser()
-	} else {
-		g, err := gzip.NewReader(f)
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("cache: read layer %s: %w", l.info.Digest, err)
-		}
-		r = g
+	r, err := decompress(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cache: read layer %s: %w", l.info.Digest, err)
 	}
-	return &closeBoth{ReadCloser: r, f: f}, nil
+	return r, nil
+}
+
+// decompress returns the tar stream inside rc, recognising gzip and zstd by
+// their magic numbers (parent layers come in every flavour); closing it
+// closes rc.
+func decompress(rc io.ReadCloser) (io.ReadCloser, error) {
+	br := bufio.NewReader(rc)
+	magic, _ := br.Peek(4)
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		g, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, err
+		}
+		return &closeBoth{ReadCloser: g, f: rc}, nil
+	case len(magic) == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd:
+		d, err := zstd.NewReader(br)
+		if err != nil {
+			return nil, err
+		}
+		return &closeBoth{ReadCloser: d.IOReadCloser(), f: rc}, nil
+	}
+	return &closeBoth{ReadCloser: io.NopCloser(br), f: rc}, nil
+}
+
+// Image wraps img so that reading a layer fetches its compressed blob into
+// the cache once (checked against its digest) and reads it from disk from
+// then on: a step that reads the parent's layers twice, or a later build on
+// the same parent, downloads nothing again.
+func (c *Cache) Image(ctx context.Context, img v1.Image) v1.Image {
+	return &localImage{Image: img, c: c, ctx: ctx}
+}
+
+type localImage struct {
+	v1.Image
+	c   *Cache
+	ctx context.Context
+}
+
+func (li *localImage) Layers() ([]v1.Layer, error) {
+	ls, err := li.Image.Layers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]v1.Layer, len(ls))
+	for i, l := range ls {
+		out[i] = &localLayer{Layer: l, c: li.c, ctx: li.ctx}
+	}
+	return out, nil
+}
+
+type localLayer struct {
+	v1.Layer
+	c   *Cache
+	ctx context.Context
+}
+
+func (l *localLayer) Compressed() (io.ReadCloser, error) {
+	d, err := l.Layer.Digest()
+	if err != nil {
+		return nil, err
+	}
+	size, err := l.Layer.Size()
+	if err != nil {
+		return nil, err
+	}
+	if d.Algorithm != "sha256" {
+		return l.Layer.Compressed()
+	}
+	p, _, err := l.c.Fetch(l.ctx, "layer "+d.String(), d.Hex, size, func(context.Context) (io.ReadCloser, error) {
+		return l.Layer.Compressed()
+	})
+	if err != nil {
+		return nil, err
+	}
+	l.c.touch(p)
+	return os.Open(p)
+}
+
+func (l *localLayer) Uncompressed() (io.ReadCloser, error) {
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	r, err := decompress(rc)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
 type closeBoth struct {

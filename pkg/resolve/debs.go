@@ -100,7 +100,7 @@ func ResolveDebs(ctx context.Context, req DebRequest) ([]lock.Deb, []string, err
 		}
 		for _, p := range st {
 			if p.Installed() {
-				installed = append(installed, toSolve(p))
+				installed = append(installed, toSolve(&p))
 			}
 		}
 	}
@@ -150,11 +150,15 @@ func ResolveDebs(ctx context.Context, req DebRequest) ([]lock.Deb, []string, err
 	if err := g.Wait(); err != nil {
 		return nil, nil, err
 	}
-	var universe []debsolve.Package
-	for _, idx := range indices {
-		for _, p := range idx {
-			universe = append(universe, toSolve(p))
+	var all []*aptrepo.Package
+	for i := range indices {
+		for j := range indices[i] {
+			all = append(all, &indices[i][j])
 		}
+	}
+	var universe []debsolve.Package
+	for _, p := range reachable(all, req.Packages, req.InstallRecommends) {
+		universe = append(universe, toSolve(p))
 	}
 	res, err := debsolve.Solve(debsolve.Request{
 		Universe:          universe,
@@ -168,7 +172,7 @@ func ResolveDebs(ctx context.Context, req DebRequest) ([]lock.Deb, []string, err
 	}
 	var out []lock.Deb
 	for _, st := range res.Install {
-		p, ok := st.Package.Ref.(aptrepo.Package)
+		p, ok := st.Package.Ref.(*aptrepo.Package)
 		if !ok {
 			return nil, nil, fmt.Errorf("apt_packages: internal error: %s has no index entry", st.Package.Name)
 		}
@@ -177,12 +181,75 @@ func ResolveDebs(ctx context.Context, req DebRequest) ([]lock.Deb, []string, err
 	return out, res.Notes, nil
 }
 
-func toSolve(p aptrepo.Package) debsolve.Package {
+func toSolve(p *aptrepo.Package) debsolve.Package {
 	return debsolve.Package{
 		Name: p.Package, Version: p.Version, Architecture: p.Architecture, MultiArch: p.MultiArch,
 		Depends: p.Depends, PreDepends: p.PreDepends, Recommends: p.Recommends, Provides: p.Provides,
 		Conflicts: p.Conflicts, Breaks: p.Breaks, Essential: p.Essential, Ref: p,
 	}
+}
+
+// reachable returns the packages whose names the requested ones can reach
+// through Depends, Pre-Depends (and Recommends when asked for) and
+// Provides: the only ones a solution can contain. Solving over them instead
+// of the whole archive (60k packages) keeps a cold build fast and small;
+// conflicts of packages that cannot be installed do not matter.
+func reachable(all []*aptrepo.Package, requested []string, recommends bool) []*aptrepo.Package {
+	byName := map[string][]*aptrepo.Package{}
+	for _, p := range all {
+		byName[p.Package] = append(byName[p.Package], p)
+		for _, v := range depNames(p.Provides) {
+			byName[v] = append(byName[v], p)
+		}
+	}
+	seen := map[string]bool{}
+	picked := map[*aptrepo.Package]bool{}
+	var queue []string
+	for _, r := range requested {
+		name, _, _ := strings.Cut(r, "=")
+		name, _, _ = strings.Cut(name, ":")
+		queue = append(queue, strings.TrimSpace(name))
+	}
+	var out []*aptrepo.Package
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		for _, p := range byName[n] {
+			if picked[p] {
+				continue
+			}
+			picked[p] = true
+			out = append(out, p)
+			queue = append(queue, p.Package)
+			queue = append(queue, depNames(p.Depends)...)
+			queue = append(queue, depNames(p.PreDepends)...)
+			if recommends {
+				queue = append(queue, depNames(p.Recommends)...)
+			}
+		}
+	}
+	return out
+}
+
+// depNames returns the package names in a dependency field such as
+// "a (>= 1) | b:any, c [amd64] <!nocheck>".
+func depNames(field string) []string {
+	var out []string
+	for _, alt := range strings.FieldsFunc(field, func(r rune) bool { return r == ',' || r == '|' }) {
+		name := strings.TrimSpace(alt)
+		if i := strings.IndexAny(name, " (\t[<"); i >= 0 {
+			name = name[:i]
+		}
+		name, _, _ = strings.Cut(name, ":")
+		if name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 func contains(list []string, s string) bool {

@@ -64,3 +64,11 @@ func TestDebianArch(t *testing.T) {
 		}
 	}
 }
+
+func TestDepNames(t *testing.T) {
+	got := depNames("a (>= 1) | b:any, c [amd64] <!nocheck>,\n d\t(<< 2)")
+	want := []string{"a", "b", "c", "d"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("depNames = %v, want %v", got, want)
+	}
+}

@@ -3,12 +3,10 @@ package aptrepo
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
-
-	"pault.ag/go/debian/control"
+	"unicode"
 )
 
 // stanza is one deb822 paragraph as it appeared in its file.
@@ -25,7 +23,8 @@ type stanza struct {
 
 // stanzaScanner splits a deb822 stream into paragraphs, checking the syntax
 // of every line so that errors can name the line they occur on. The field
-// values themselves are parsed by pault.ag/go/debian/control.
+// values themselves are parsed by fields, with the rules of
+// pault.ag/go/debian/control.
 type stanzaScanner struct {
 	r          *bufio.Reader
 	line       int
@@ -148,29 +147,71 @@ func validFieldName(name []byte) bool {
 	return true
 }
 
-// fields parses the paragraph with pault.ag/go/debian/control and returns
-// its fields keyed by lower-cased name, plus the names in file order.
+// fields parses the paragraph and returns its fields keyed by lower-cased
+// name, plus the names in file order. It follows the rules of
+// pault.ag/go/debian/control's ParagraphReader (continuation lines lose
+// their first blank, " ." is an empty line, values are trimmed), without its
+// per-paragraph buffers: a Packages index has tens of thousands of
+// paragraphs, and this is the hot path of a cold build.
 func (st *stanza) fields() (map[string]string, []string, error) {
-	pr, err := control.NewParagraphReader(bytes.NewReader(st.raw), nil)
-	if err != nil {
-		return nil, nil, &lineError{st.line, err.Error()}
-	}
-	p, err := pr.Next()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, nil, &lineError{st.line, "empty paragraph"}
+	m := make(map[string]string, 24)
+	var order []string
+	var lastKey string
+	var cont strings.Builder // continuation lines of lastKey
+	flush := func() {
+		if lastKey == "" || cont.Len() == 0 {
+			return
 		}
-		return nil, nil, &lineError{st.line, err.Error()}
+		lk := strings.ToLower(lastKey)
+		v := m[lk]
+		if v != "" && !strings.HasSuffix(v, "\n") {
+			v += "\n"
+		}
+		m[lk] = strings.TrimRight(v+cont.String(), "\n")
+		cont.Reset()
 	}
-	m := make(map[string]string, len(p.Order))
-	order := make([]string, 0, len(p.Order))
-	for _, k := range p.Order {
-		lk := strings.ToLower(k)
+	data := st.raw
+	for len(data) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		switch {
+		case len(line) == 0:
+			continue
+		case line[0] == '#':
+			continue
+		case line[0] == ' ' || line[0] == '\t':
+			if lastKey == "" {
+				return nil, nil, &lineError{st.line, fmt.Sprintf("Bad line: '%s' has no ':'", line)}
+			}
+			c := strings.TrimRightFunc(string(line[1:]), unicode.IsSpace)
+			if c == "." {
+				c = ""
+			}
+			cont.WriteString(c)
+			cont.WriteByte('\n')
+			continue
+		}
+		flush()
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return nil, nil, &lineError{st.line, fmt.Sprintf("Bad line: '%s' has no ':'", line)}
+		}
+		lastKey = strings.TrimSpace(string(k))
+		lk := strings.ToLower(lastKey)
 		if _, dup := m[lk]; dup {
-			return nil, nil, &lineError{st.line, fmt.Sprintf("duplicate field %q", k)}
+			return nil, nil, &lineError{st.line, fmt.Sprintf("duplicate field %q", lastKey)}
 		}
-		m[lk] = strings.TrimRight(p.Values[k], "\n")
-		order = append(order, k)
+		m[lk] = strings.TrimSpace(string(v))
+		order = append(order, lastKey)
+	}
+	flush()
+	if len(order) == 0 {
+		return nil, nil, &lineError{st.line, "empty paragraph"}
 	}
 	return m, order, nil
 }
