@@ -38,6 +38,10 @@ soak:
 demo: build
 	KILN_DEMO=1 $(GO) test -count=1 -timeout 30m -v -run 'TestE2EBuildPushRun' ./cmd/kiln
 
+## bench: kiln vs buildah on the same workload (as root, ~10 min); Markdown table on stdout
+bench:
+	$(GO) run ./bench
+
 ## deps: install the packages the tests and demo use (Debian, as root)
 deps:
 	bash scripts/install-deps.sh
