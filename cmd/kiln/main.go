@@ -217,6 +217,20 @@ func (c *common) cache() (*cache.Cache, error) {
 	return cache.Open(dir)
 }
 
+// sharedCache opens the cache and takes its shared lock, which a build
+// holds so that kiln cache prune waits for it.
+func (c *common) sharedCache() (*cache.Cache, *cache.Lock, error) {
+	store, err := c.cache()
+	if err != nil {
+		return nil, nil, err
+	}
+	held, err := store.Share()
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, held, nil
+}
+
 func cmdLock(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommon("lock", stderr)
 	s, a, err := c.load(args)
@@ -230,11 +244,7 @@ func cmdLock(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	store, err := c.cache()
-	if err != nil {
-		return err
-	}
-	held, err := store.Share()
+	store, held, err := c.sharedCache()
 	if err != nil {
 		return err
 	}
@@ -334,11 +344,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	store, err := c.cache()
-	if err != nil {
-		return err
-	}
-	held, err := store.Share()
+	store, held, err := c.sharedCache()
 	if err != nil {
 		return err
 	}

@@ -57,32 +57,18 @@ func resolveDebs(ctx context.Context, p *Plan, o Options, fs parentFiles, arch s
 // checked against its SHA-256 and size) and describes their layer.
 func debLayer(ctx context.Context, o Options, parent *resolve.Parent, fs parentFiles, debs []lock.Deb, p *Plan) (*layer.Debs, error) {
 	files := make([]layer.DebFile, len(debs))
-	hits := make([]bool, len(debs))
 	client := &http.Client{Transport: o.HTTPTransport}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i, d := range debs {
-		g.Go(func() error {
-			name := fmt.Sprintf("%s_%s_%s.deb", d.Name, d.Version, d.Architecture)
-			path, hit, err := o.Cache.Fetch(gctx, name, d.SHA256, d.Size, func(ctx context.Context) (io.ReadCloser, error) {
-				return httpGet(ctx, client, d.URL)
-			})
-			if err != nil {
-				return err
-			}
-			files[i] = layer.DebFile{Name: d.Name, Version: d.Version, Architecture: d.Architecture, SHA256: d.SHA256, Path: path}
-			hits[i] = hit
-			return nil
+	cached, err := fetchParallel(ctx, len(debs), func(ctx context.Context, i int) (bool, error) {
+		d := debs[i]
+		name := fmt.Sprintf("%s_%s_%s.deb", d.Name, d.Version, d.Architecture)
+		path, hit, err := o.Cache.Fetch(ctx, name, d.SHA256, d.Size, func(ctx context.Context) (io.ReadCloser, error) {
+			return httpGet(ctx, client, d.URL)
 		})
-	}
-	if err := g.Wait(); err != nil {
+		files[i] = layer.DebFile{Name: d.Name, Version: d.Version, Architecture: d.Architecture, SHA256: d.SHA256, Path: path}
+		return hit, err
+	})
+	if err != nil {
 		return nil, err
-	}
-	cached := 0
-	for _, h := range hits {
-		if h {
-			cached++
-		}
 	}
 	o.logf("apt: %d packages: %d downloaded, %d from the local cache", len(debs), len(debs)-cached, cached)
 
@@ -102,6 +88,31 @@ func debLayer(ctx context.Context, o Options, parent *resolve.Parent, fs parentF
 		}
 	}
 	return &layer.Debs{ParentDigest: parent.Digest.DigestStr(), Parent: dp, Packages: files, Epoch: p.Epoch}, nil
+}
+
+// fetchParallel runs fetch for 0..n-1, at most 8 at once, and returns how
+// many of the files were already in the cache.
+func fetchParallel(ctx context.Context, n int, fetch func(ctx context.Context, i int) (hit bool, err error)) (int, error) {
+	hits := make([]bool, n)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i := range n {
+		g.Go(func() error {
+			hit, err := fetch(gctx, i)
+			hits[i] = hit
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	cached := 0
+	for _, h := range hits {
+		if h {
+			cached++
+		}
+	}
+	return cached, nil
 }
 
 func httpGet(ctx context.Context, client *http.Client, url string) (io.ReadCloser, error) {

@@ -12,8 +12,6 @@ import (
 	"sort"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/layer/wheelinstall"
@@ -292,44 +290,31 @@ func (b *session) downloadWheels(ctx context.Context) ([]layer.WheelFile, error)
 	}
 	client := &http.Client{Transport: b.o.HTTPTransport}
 	files := make([]layer.WheelFile, len(b.in.wheels))
-	hits := make([]bool, len(b.in.wheels))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i, w := range b.in.wheels {
-		g.Go(func() error {
-			var path string
-			var hit bool
-			var err error
-			if strings.HasPrefix(w.URL, "file:") || len(idx) == 0 {
-				path, hit, err = b.o.Cache.Fetch(gctx, w.Filename, w.SHA256, w.Size, func(ctx context.Context) (io.ReadCloser, error) {
-					if p, ok := strings.CutPrefix(w.URL, "file://"); ok {
-						return os.Open(filepath.FromSlash(p))
-					}
-					return httpGet(ctx, client, w.URL)
-				})
-			} else {
-				// Through an index, so that its credentials (URL or netrc)
-				// are used for its host.
-				if path, hit = b.o.Cache.Has(w.SHA256, w.Size); !hit {
-					path, err = idx[indexFor(idx, w.URL)].Download(gctx, pypi.File{Filename: w.Filename, URL: w.URL, SHA256: w.SHA256, Size: w.Size})
+	cached, err := fetchParallel(ctx, len(b.in.wheels), func(ctx context.Context, i int) (bool, error) {
+		w := b.in.wheels[i]
+		var path string
+		var hit bool
+		var err error
+		if strings.HasPrefix(w.URL, "file:") || len(idx) == 0 {
+			path, hit, err = b.o.Cache.Fetch(ctx, w.Filename, w.SHA256, w.Size, func(ctx context.Context) (io.ReadCloser, error) {
+				if p, ok := strings.CutPrefix(w.URL, "file://"); ok {
+					return os.Open(filepath.FromSlash(p))
 				}
-			}
-			if err != nil {
-				return fmt.Errorf("download %s: %w", w.Filename, err)
-			}
-			files[i] = layer.WheelFile{Name: w.Name, Version: w.Version, Filename: w.Filename, SHA256: w.SHA256, Path: path, Requested: w.Requested}
-			hits[i] = hit
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	cached := 0
-	for _, h := range hits {
-		if h {
-			cached++
+				return httpGet(ctx, client, w.URL)
+			})
+		} else if path, hit = b.o.Cache.Has(w.SHA256, w.Size); !hit {
+			// Through an index, so that its credentials (URL or netrc) are
+			// used for its host.
+			path, err = idx[indexFor(idx, w.URL)].Download(ctx, pypi.File{Filename: w.Filename, URL: w.URL, SHA256: w.SHA256, Size: w.Size})
 		}
+		if err != nil {
+			return false, fmt.Errorf("download %s: %w", w.Filename, err)
+		}
+		files[i] = layer.WheelFile{Name: w.Name, Version: w.Version, Filename: w.Filename, SHA256: w.SHA256, Path: path, Requested: w.Requested}
+		return hit, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	b.o.logf("python: %d wheels: %d downloaded, %d from the local cache", len(files), len(files)-cached, cached)
 	return files, nil

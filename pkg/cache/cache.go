@@ -71,25 +71,43 @@ func (c *Cache) keyPath(key string) string {
 // LookupLayer returns the layer recorded under key, if its blob is present
 // with the recorded size.
 func (c *Cache) LookupLayer(key string) (LayerInfo, bool, error) {
-	if len(key) < 3 || strings.ContainsAny(key, `/\.`) {
-		return LayerInfo{}, false, fmt.Errorf("cache: bad key %q", key)
-	}
-	data, err := os.ReadFile(c.keyPath(key))
-	if errors.Is(err, fs.ErrNotExist) {
-		return LayerInfo{}, false, nil
-	}
-	if err != nil {
-		return LayerInfo{}, false, fmt.Errorf("cache: read key %s: %w", key, err)
-	}
 	var info LayerInfo
-	if err := json.Unmarshal(data, &info); err != nil {
-		return LayerInfo{}, false, nil // unreadable entries are misses
+	if ok, err := c.readRecord(c.keyPath, key, &info); !ok || err != nil {
+		return LayerInfo{}, false, err
 	}
-	fi, err := os.Stat(c.BlobPath(info.Digest))
-	if err != nil || fi.Size() != info.Size {
+	if !c.present(info) {
 		return LayerInfo{}, false, nil
 	}
 	return info, true, nil
+}
+
+// readRecord reads the JSON record for key at path(key) into v. A missing
+// or unreadable record is a miss (false), never an error: a killed build
+// may have left anything.
+func (c *Cache) readRecord(path func(string) string, key string, v any) (bool, error) {
+	if len(key) < 3 || strings.ContainsAny(key, `/\.`) {
+		return false, fmt.Errorf("cache: bad key %q", key)
+	}
+	data, err := os.ReadFile(path(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("cache: read record %s: %w", key, err)
+	}
+	return json.Unmarshal(data, v) == nil, nil
+}
+
+// present reports whether the blob info describes is in the cache with its
+// recorded size, and marks it used.
+func (c *Cache) present(info LayerInfo) bool {
+	p := c.BlobPath(info.Digest)
+	fi, err := os.Stat(p)
+	if err != nil || fi.Size() != info.Size {
+		return false
+	}
+	c.touch(p)
+	return true
 }
 
 // RecordLayer records that key built the layer info describes.

@@ -2,10 +2,8 @@ package cache
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,26 +53,14 @@ func safeName(s string) string {
 // LookupStep returns the step recorded under key if every one of its layer
 // blobs is present.
 func (c *Cache) LookupStep(key string) (Step, bool, error) {
-	if len(key) < 3 || strings.ContainsAny(key, `/\.`) {
-		return Step{}, false, fmt.Errorf("cache: bad key %q", key)
-	}
-	data, err := os.ReadFile(c.stepPath(key))
-	if errors.Is(err, fs.ErrNotExist) {
-		return Step{}, false, nil
-	}
-	if err != nil {
-		return Step{}, false, fmt.Errorf("cache: read step %s: %w", key, err)
-	}
 	var st Step
-	if err := json.Unmarshal(data, &st); err != nil || st.Key != key {
-		return Step{}, false, nil // unreadable entries are misses
+	if ok, err := c.readRecord(c.stepPath, key, &st); !ok || err != nil || st.Key != key {
+		return Step{}, false, err
 	}
 	for _, l := range st.Layers {
-		fi, err := os.Stat(c.BlobPath(l.Digest))
-		if err != nil || fi.Size() != l.Size {
+		if !c.present(l.LayerInfo) {
 			return Step{}, false, nil
 		}
-		c.touch(c.BlobPath(l.Digest))
 	}
 	return st, true, nil
 }
