@@ -406,7 +406,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		live.Wait()
 	}
 	if uploads != nil && !*quiet && !res.Skipped {
-		fmt.Fprintf(stderr, "uploaded %s to %s\n", humanBytes(uploads.bytes.Load()), res.Ref.Context().RegistryStr())
+		fmt.Fprintf(stderr, "uploaded %s to %s\n", build.HumanBytes(uploads.bytes.Load()), res.Ref.Context().RegistryStr())
 	}
 	if defaultLayout != "" && !*quiet {
 		fmt.Fprintf(stderr, "no registry given: wrote an OCI image layout to %s (try: podman run oci:%s:%s)\n", defaultLayout, defaultLayout, tagOf(p))
@@ -467,7 +467,7 @@ func cmdCache(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "removed %d files (%s); the cache now holds %s\n", res.Removed, humanBytes(res.RemovedBytes), humanBytes(res.KeptBytes))
+	fmt.Fprintf(stderr, "removed %d files (%s); the cache now holds %s\n", res.Removed, build.HumanBytes(res.RemovedBytes), build.HumanBytes(res.KeptBytes))
 	return nil
 }
 
@@ -495,16 +495,4 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size; write e.g. 500M or 10G", s)
 	}
 	return n * mult, nil
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

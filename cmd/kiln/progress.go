@@ -11,6 +11,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kiln-build/kiln/pkg/build"
 )
 
 // isTerminal reports whether w is a terminal (a character device).
@@ -70,7 +72,7 @@ func newPushProgress(w io.Writer) *pushProgress {
 				continue
 			}
 			last = time.Now()
-			fmt.Fprintf(p.w, "\r\033[Kpushing: %s / %s", humanBytes(u.Complete), humanBytes(u.Total))
+			fmt.Fprintf(p.w, "\r\033[Kpushing: %s / %s", build.HumanBytes(u.Complete), build.HumanBytes(u.Total))
 			drawn = true
 		}
 		if drawn {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sort"
 
 	"golang.org/x/sync/errgroup"
@@ -58,19 +59,19 @@ func resolveDebs(ctx context.Context, p *Plan, o Options, fs parentFiles, arch s
 func debLayer(ctx context.Context, o Options, parent *resolve.Parent, fs parentFiles, debs []lock.Deb, p *Plan) (*layer.Debs, error) {
 	files := make([]layer.DebFile, len(debs))
 	client := &http.Client{Transport: o.HTTPTransport}
-	cached, err := fetchParallel(ctx, len(debs), func(ctx context.Context, i int) (bool, error) {
+	got, err := fetchParallel(ctx, len(debs), func(ctx context.Context, i int) (bool, string, error) {
 		d := debs[i]
 		name := fmt.Sprintf("%s_%s_%s.deb", d.Name, d.Version, d.Architecture)
 		path, hit, err := o.Cache.Fetch(ctx, name, d.SHA256, d.Size, func(ctx context.Context) (io.ReadCloser, error) {
 			return httpGet(ctx, client, d.URL)
 		})
 		files[i] = layer.DebFile{Name: d.Name, Version: d.Version, Architecture: d.Architecture, SHA256: d.SHA256, Path: path}
-		return hit, err
+		return hit, path, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	o.logf("apt: %d packages: %d downloaded, %d from the local cache", len(debs), len(debs)-cached, cached)
+	o.logf("apt: %d packages: %s", len(debs), got)
 
 	dp := deblayer.Parent{Symlinks: fs.TopLevelSymlinks(), Files: map[string][]byte{}}
 	for _, pat := range debParentFiles {
@@ -90,29 +91,58 @@ func debLayer(ctx context.Context, o Options, parent *resolve.Parent, fs parentF
 	return &layer.Debs{ParentDigest: parent.Digest.DigestStr(), Parent: dp, Packages: files, Epoch: p.Epoch}, nil
 }
 
-// fetchParallel runs fetch for 0..n-1, at most 8 at once, and returns how
-// many of the files were already in the cache.
-func fetchParallel(ctx context.Context, n int, fetch func(ctx context.Context, i int) (hit bool, err error)) (int, error) {
+// fetched counts what fetchParallel found in the cache and downloaded.
+type fetched struct {
+	cached, downloaded int
+	bytes              int64
+}
+
+func (f fetched) String() string {
+	return fmt.Sprintf("%d downloaded (%s), %d from the local cache", f.downloaded, HumanBytes(f.bytes), f.cached)
+}
+
+// fetchParallel runs fetch for 0..n-1, at most 8 at once; fetch returns
+// whether its file was already in the cache and the file's path.
+func fetchParallel(ctx context.Context, n int, fetch func(ctx context.Context, i int) (hit bool, path string, err error)) (fetched, error) {
 	hits := make([]bool, n)
+	paths := make([]string, n)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i := range n {
 		g.Go(func() error {
-			hit, err := fetch(gctx, i)
-			hits[i] = hit
+			var err error
+			hits[i], paths[i], err = fetch(gctx, i)
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return 0, err
+		return fetched{}, err
 	}
-	cached := 0
-	for _, h := range hits {
+	var f fetched
+	for i, h := range hits {
 		if h {
-			cached++
+			f.cached++
+			continue
+		}
+		f.downloaded++
+		if fi, err := os.Stat(paths[i]); err == nil {
+			f.bytes += fi.Size()
 		}
 	}
-	return cached, nil
+	return f, nil
+}
+
+// HumanBytes formats a byte count for people: "3.7 MiB".
+func HumanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 func httpGet(ctx context.Context, client *http.Client, url string) (io.ReadCloser, error) {

@@ -273,7 +273,8 @@ func (b *session) finish(st *step) {
 	b.built = append(b.built, st.layers...)
 	for _, l := range st.layers {
 		d, _ := l.layer.Digest()
-		b.o.logf("layer %s: %s (%s)", l.desc, shortDigest(d), st.how)
+		size, _ := l.layer.Size()
+		b.o.logf("layer %s: %s, %s (%s)", l.desc, shortDigest(d), HumanBytes(size), st.how)
 	}
 }
 

@@ -290,7 +290,7 @@ func (b *session) downloadWheels(ctx context.Context) ([]layer.WheelFile, error)
 	}
 	client := &http.Client{Transport: b.o.HTTPTransport}
 	files := make([]layer.WheelFile, len(b.in.wheels))
-	cached, err := fetchParallel(ctx, len(b.in.wheels), func(ctx context.Context, i int) (bool, error) {
+	got, err := fetchParallel(ctx, len(b.in.wheels), func(ctx context.Context, i int) (bool, string, error) {
 		w := b.in.wheels[i]
 		var path string
 		var hit bool
@@ -308,15 +308,15 @@ func (b *session) downloadWheels(ctx context.Context) ([]layer.WheelFile, error)
 			path, err = idx[indexFor(idx, w.URL)].Download(ctx, pypi.File{Filename: w.Filename, URL: w.URL, SHA256: w.SHA256, Size: w.Size})
 		}
 		if err != nil {
-			return false, fmt.Errorf("download %s: %w", w.Filename, err)
+			return false, "", fmt.Errorf("download %s: %w", w.Filename, err)
 		}
 		files[i] = layer.WheelFile{Name: w.Name, Version: w.Version, Filename: w.Filename, SHA256: w.SHA256, Path: path, Requested: w.Requested}
-		return hit, nil
+		return hit, path, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	b.o.logf("python: %d wheels: %d downloaded, %d from the local cache", len(files), len(files)-cached, cached)
+	b.o.logf("python: %d wheels: %s", len(files), got)
 	return files, nil
 }
 
