@@ -140,8 +140,8 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 			}
 		}
 	}
-	o.logf("%d new layers: %d built, %d reused from the local cache, %d from cache_from; done in %.1fs",
-		res.Built+res.ReusedLocal+res.ReusedRemote, res.Built, res.ReusedLocal, res.ReusedRemote, time.Since(start).Seconds())
+	o.logf("layers: %d built, %d reused from the local cache, %d from cache_from; done in %.1fs",
+		res.Built, res.ReusedLocal, res.ReusedRemote, time.Since(start).Seconds())
 	return res, nil
 }
 
