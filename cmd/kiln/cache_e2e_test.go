@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,5 +154,49 @@ func TestE2EKilledBuildLeavesNothingTrusted(t *testing.T) {
 	}
 	if lastLine(string(out1)) != lastLine(string(out2)) {
 		t.Errorf("after a kill the build gave %s, a clean build %s", lastLine(string(out1)), lastLine(string(out2)))
+	}
+}
+
+// TestE2ETwoProcessesShareACache runs two kiln processes at once on one
+// cache directory, building overlapping layers; both must succeed.
+func TestE2ETwoProcessesShareACache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	kiln := testenv.KilnBinary(t)
+	root := t.TempDir()
+	cacheDir := filepath.Join(root, "cache")
+	var cmds []*exec.Cmd
+	for i := 0; i < 2; i++ {
+		dir := filepath.Join(root, fmt.Sprint(i))
+		// A shared 32 MiB file (same layer content in part) plus a distinct one.
+		if err := os.MkdirAll(filepath.Join(dir, "app"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "app", "shared.bin"), bytes.Repeat([]byte("kiln"), 8<<20), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "app", "own.txt"), []byte(fmt.Sprint(i)), 0o644)
+		os.WriteFile(filepath.Join(dir, "kiln.yaml"), []byte("name: twin\nbase_image: scratch\nsource_root: app\n"), 0o644)
+		cmd := exec.Command(kiln, "build", "-f", filepath.Join(dir, "kiln.yaml"), "--cache-dir", cacheDir, "--oci-layout", filepath.Join(dir, "out"))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("kiln %d stderr:\n%s", i, stderr.String())
+			}
+		})
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("kiln %d: %v", i, err)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(cacheDir, "tmp")); len(entries) != 0 {
+		t.Errorf("temporary files left in the shared cache: %d", len(entries))
 	}
 }
