@@ -6,7 +6,6 @@ package spec
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -161,14 +160,4 @@ func setKV(kvs []KV, k, v string) []KV {
 		}
 	}
 	return append(kvs, KV{Key: k, Value: v})
-}
-
-// sortedKeys returns the keys of m in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
