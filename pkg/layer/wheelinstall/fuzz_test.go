@@ -52,6 +52,9 @@ func FuzzInstallWellFormed(f *testing.F) {
 		if name1 == name2 {
 			return
 		}
+		if content != "" && (strings.HasSuffix(name1, "/") || strings.HasSuffix(name2, "/")) {
+			return // zip.Writer cannot store data under a directory name
+		}
 		w := simple(zfile{name: name1, data: content, mode: mode}, zfile{name: name2, data: content})
 		w.entryPoints = entryPoints
 		checkInstall(t, w.build(t), w.filename())
