@@ -3,7 +3,7 @@
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 
-.PHONY: all build test unit e2e soak demo deps bench vet clean
+.PHONY: all build test unit e2e soak fuzz demo deps bench vet clean
 
 all: build
 
@@ -32,6 +32,21 @@ e2e:
 ## soak: 50 builds through a registry proxy that injects faults (20% of requests)
 soak:
 	KILN_SOAK=1 $(GO) test -count=1 -timeout 60m -v -run 'Soak' ./cmd/kiln
+
+## fuzz: run every fuzz target for FUZZTIME each (their seed corpora run in make test)
+FUZZTIME ?= 1m
+FUZZ_TARGETS = pkg/spec:FuzzParse pkg/pep440:FuzzParseVersion pkg/pep440:FuzzParseSpecifierSet \
+	pkg/pep508:FuzzParseRequirement pkg/pep508:FuzzParseMarker pkg/wheeltag:FuzzParseWheelFilename \
+	pkg/resolve/aptrepo:FuzzParsePackages pkg/resolve/aptrepo:FuzzParseRelease pkg/resolve/aptrepo:FuzzParseSourcesList \
+	pkg/resolve/pypi:FuzzParseIndexPages pkg/resolve/pypi:FuzzParseMetadata pkg/resolve/pypi:FuzzParseRequirements \
+	pkg/resolve/rootfs:FuzzReadTars pkg/layer/deblayer:FuzzWrite \
+	pkg/layer/wheelinstall:FuzzInstall pkg/layer/wheelinstall:FuzzInstallWellFormed
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -parallel 1 ./$$pkg || exit 1; \
+	done
 
 ## demo: build examples/hello with kiln (as nobody), push it to a local
 ## docker-registry and run it with podman, showing what each step printed

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(podman runc skopeo umoci docker-registry debootstrap uidmap fakeroot
-          dpkg-dev apt-utils gnupg util-linux make git ca-certificates)
+          dpkg-dev apt-utils gnupg util-linux make git ca-certificates xz-utils)
 
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: run as root (sudo make deps)" >&2
