@@ -1,45 +1,21 @@
 package pep440
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/pkg/pyoracle"
 )
 
 // runOracle sends req to testdata/oracle.py and decodes its answer into
-// resp. It skips the test when python3 or packaging is unavailable.
+// resp (see pyoracle.Run).
 func runOracle(t *testing.T, req, resp any) {
 	t.Helper()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not on PATH; differential tests against pypa/packaging skipped")
-	}
-	if os.Getenv("KILN_PACKAGING_PATH") == "" {
-		if err := exec.Command(py, "-c", "from pip._vendor.packaging.version import Version").Run(); err != nil {
-			t.Skip("pip's vendored packaging is not importable by python3; differential tests skipped")
-		}
-	}
-	in, err := json.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(py, "testdata/oracle.py")
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("oracle.py: %v\n%s", err, stderr.String())
-	}
-	if err := json.Unmarshal(out, resp); err != nil {
-		t.Fatalf("decode oracle output: %v", err)
-	}
+	pyoracle.Run(t, "testdata/oracle.py", "from pip._vendor.packaging.version import Version", req, resp)
 }
 
 // gen produces random version and specifier strings from the PEP 440
