@@ -125,37 +125,6 @@ func scanSpecifier(s string) (Specifier, int, string) {
 	return sp, p.pos, ""
 }
 
-// head parses [v][N!]N(.N)* and stops.
-func (p *vparser) head() (Version, error) {
-	var v Version
-	if p.peek() == 'v' {
-		p.pos++
-	}
-	n, ok, err := p.digits()
-	if err != nil {
-		return v, err
-	}
-	if !ok {
-		return v, p.fail("expected a release number")
-	}
-	if p.peek() == '!' {
-		p.pos++
-		v.epoch = n
-		if n, ok, err = p.digits(); err != nil || !ok {
-			return v, p.fail("expected a release number after the epoch")
-		}
-	}
-	v.release = append(v.release, n)
-	for p.peek() == '.' && p.pos+1 < len(p.s) && isDigit(p.s[p.pos+1]) {
-		p.pos++
-		if n, _, err = p.digits(); err != nil {
-			return v, err
-		}
-		v.release = append(v.release, n)
-	}
-	return v, nil
-}
-
 // ParseSpecifier parses a single clause such as ">=1.0" or "== 1.2.*",
 // accepting exactly what packaging.specifiers.Specifier accepts.
 func ParseSpecifier(s string) (Specifier, error) {

@@ -167,6 +167,7 @@ func matchWord(s string, i int, words []string) string {
 var (
 	preWords  = []string{"alpha", "a", "beta", "b", "preview", "pre", "rc", "c"}
 	postWords = []string{"post", "rev", "r"}
+	devWords  = []string{"dev"}
 )
 
 // normPre maps a pre-release spelling to its normal form.
@@ -182,9 +183,8 @@ func normPre(w string) string {
 	return w
 }
 
-// parse parses everything after leading whitespace: [v][N!]N(.N)*[pre][post][dev][+local].
-// allowLocal is false when the caller forbids a local segment.
-func (p *vparser) parse(allowLocal bool) (Version, error) {
+// head parses [v][N!]N(.N)* and stops.
+func (p *vparser) head() (Version, error) {
 	var v Version
 	if p.peek() == 'v' {
 		p.pos++
@@ -199,8 +199,7 @@ func (p *vparser) parse(allowLocal bool) (Version, error) {
 	if p.peek() == '!' {
 		p.pos++
 		v.epoch = n
-		n, ok, err = p.digits()
-		if err != nil {
+		if n, ok, err = p.digits(); err != nil {
 			return v, err
 		}
 		if !ok {
@@ -210,11 +209,20 @@ func (p *vparser) parse(allowLocal bool) (Version, error) {
 	v.release = append(v.release, n)
 	for p.peek() == '.' && p.pos+1 < len(p.s) && isDigit(p.s[p.pos+1]) {
 		p.pos++
-		n, _, err = p.digits()
-		if err != nil {
+		if n, _, err = p.digits(); err != nil {
 			return v, err
 		}
 		v.release = append(v.release, n)
+	}
+	return v, nil
+}
+
+// parse parses everything after leading whitespace: [v][N!]N(.N)*[pre][post][dev][+local].
+// allowLocal is false when the caller forbids a local segment.
+func (p *vparser) parse(allowLocal bool) (Version, error) {
+	v, err := p.head()
+	if err != nil {
+		return v, err
 	}
 	if err := p.suffixes(&v); err != nil {
 		return v, err
@@ -228,22 +236,31 @@ func (p *vparser) parse(allowLocal bool) (Version, error) {
 	return v, nil
 }
 
-// suffixes parses the optional pre, post and dev segments.
-func (p *vparser) suffixes(v *Version) error {
-	// Pre-release: [-_.]? label [-_.]? N?
+// labelled parses [-_.]? word [-_.]? N? for the first of words found, and
+// reports whether one was.
+func (p *vparser) labelled(words []string) (word string, n uint64, ok bool, err error) {
 	i := p.pos
 	if i < len(p.s) && isSep(p.s[i]) {
 		i++
 	}
-	if w := matchWord(p.s, i, preWords); w != "" {
-		p.pos = i + len(w)
-		if isSep(p.peek()) {
-			p.pos++
-		}
-		n, _, err := p.digits()
-		if err != nil {
-			return err
-		}
+	w := matchWord(p.s, i, words)
+	if w == "" {
+		return "", 0, false, nil
+	}
+	p.pos = i + len(w)
+	if isSep(p.peek()) {
+		p.pos++
+	}
+	n, _, err = p.digits()
+	return w, n, err == nil, err
+}
+
+// suffixes parses the optional pre, post and dev segments.
+func (p *vparser) suffixes(v *Version) error {
+	// Pre-release: [-_.]? label [-_.]? N?
+	if w, n, ok, err := p.labelled(preWords); err != nil {
+		return err
+	} else if ok {
 		v.pre = preRelease{label: normPre(w), n: n}
 	}
 	// Post-release: -N | [-_.]? (post|rev|r) [-_.]? N?
@@ -254,37 +271,15 @@ func (p *vparser) suffixes(v *Version) error {
 			return err
 		}
 		v.post = optNum{n, true}
-	} else {
-		i = p.pos
-		if i < len(p.s) && isSep(p.s[i]) {
-			i++
-		}
-		if w := matchWord(p.s, i, postWords); w != "" {
-			p.pos = i + len(w)
-			if isSep(p.peek()) {
-				p.pos++
-			}
-			n, _, err := p.digits()
-			if err != nil {
-				return err
-			}
-			v.post = optNum{n, true}
-		}
+	} else if _, n, ok, err := p.labelled(postWords); err != nil {
+		return err
+	} else if ok {
+		v.post = optNum{n, true}
 	}
 	// Dev release: [-_.]? dev [-_.]? N?
-	i = p.pos
-	if i < len(p.s) && isSep(p.s[i]) {
-		i++
-	}
-	if hasPrefixAt(p.s, i, "dev") {
-		p.pos = i + 3
-		if isSep(p.peek()) {
-			p.pos++
-		}
-		n, _, err := p.digits()
-		if err != nil {
-			return err
-		}
+	if _, n, ok, err := p.labelled(devWords); err != nil {
+		return err
+	} else if ok {
 		v.dev = optNum{n, true}
 	}
 	return nil
