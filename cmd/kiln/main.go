@@ -140,8 +140,9 @@ func newCommon(cmd string, stderr io.Writer) *common {
 	return c
 }
 
-// load parses args, reads the spec and applies flag overrides.
-func (c *common) load(args []string) (*spec.Spec, auth.Options, error) {
+// load parses args, reads the spec and applies flag overrides. Reading the
+// spec stops when ctx is done (a FIFO nobody writes).
+func (c *common) load(ctx context.Context, args []string) (*spec.Spec, auth.Options, error) {
 	if err := c.fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil, auth.Options{}, err
@@ -151,6 +152,14 @@ func (c *common) load(args []string) (*spec.Spec, auth.Options, error) {
 	if c.fs.NArg() > 0 {
 		return nil, auth.Options{}, usageError{fmt.Errorf("unexpected argument %q; name the spec file with -f", c.fs.Arg(0))}
 	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"registry-timeout", c.registryTimeout}, {"registry-stall-timeout", c.stallTimeout}} {
+		if d.v <= 0 {
+			return nil, auth.Options{}, usageError{fmt.Errorf("--%s %s: give a positive duration, e.g. --%s %s", d.flag, d.v, d.flag, c.fs.Lookup(d.flag).DefValue)}
+		}
+	}
 	cwd, err := os.Getwd()
 	if err != nil {
 		return nil, auth.Options{}, err
@@ -158,9 +167,9 @@ func (c *common) load(args []string) (*spec.Spec, auth.Options, error) {
 	var s *spec.Spec
 	switch {
 	case c.file != "":
-		s, err = spec.Load(c.file)
+		s, err = spec.LoadContext(ctx, c.file)
 	case fileExists(spec.DefaultFile):
-		s, err = spec.Load(spec.DefaultFile)
+		s, err = spec.LoadContext(ctx, spec.DefaultFile)
 	default:
 		s = &spec.Spec{Dir: cwd}
 	}
@@ -181,7 +190,14 @@ func (c *common) load(args []string) (*spec.Spec, auth.Options, error) {
 	return s, a, nil
 }
 
+// plan reads the lock (with --locked) and makes the build's plan. It reads
+// only local files, but they may be FIFOs or huge trees: it returns as soon
+// as ctx is done.
 func (c *common) plan(ctx context.Context, s *spec.Spec, a auth.Options) (*build.Plan, error) {
+	return interruptible(ctx, func() (*build.Plan, error) { return c.planFiles(ctx, s, a) })
+}
+
+func (c *common) planFiles(ctx context.Context, s *spec.Spec, a auth.Options) (*build.Plan, error) {
 	epoch, err := build.EpochFromEnv()
 	if err != nil {
 		return nil, usageError{err}
@@ -233,7 +249,7 @@ func (c *common) sharedCache() (*cache.Cache, *cache.Lock, error) {
 
 func cmdLock(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommon("lock", stderr)
-	s, a, err := c.load(args)
+	s, a, err := c.load(ctx, args)
 	if err != nil {
 		return err
 	}
@@ -264,7 +280,7 @@ func cmdLock(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 func cmdName(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommon("name", stderr)
-	s, a, err := c.load(args)
+	s, a, err := c.load(ctx, args)
 	if err != nil {
 		return err
 	}
@@ -278,7 +294,7 @@ func cmdName(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 func cmdExists(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newCommon("exists", stderr)
-	s, a, err := c.load(args)
+	s, a, err := c.load(ctx, args)
 	if errors.Is(err, pflag.ErrHelp) {
 		return exitOK
 	}
@@ -332,7 +348,7 @@ func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
 func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, bf := newBuildFlags(stderr)
 	layoutDir, tarPath, force, quiet := &bf.layoutDir, &bf.tarPath, &bf.force, &bf.quiet
-	s, a, err := c.load(args)
+	s, a, err := c.load(ctx, args)
 	if err != nil {
 		return err
 	}

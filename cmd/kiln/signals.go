@@ -95,3 +95,27 @@ func signalName(s os.Signal) string {
 	}
 	return "SIGINT"
 }
+
+// interruptible runs f and returns its result, or ctx's error as soon as
+// ctx is done, whichever comes first: reading a spec, requirements file or
+// .dockerignore that is a FIFO nobody writes, or walking a huge tree, must
+// not outlive the first SIGINT. When ctx wins, f's goroutine is abandoned,
+// still blocked; the process is about to exit.
+func interruptible[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := f()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}

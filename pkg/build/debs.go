@@ -61,6 +61,9 @@ func debLayer(ctx context.Context, o Options, parent *resolve.Parent, fs parentF
 		path, hit, err := o.Cache.Fetch(ctx, name, d.SHA256, d.Size, func(ctx context.Context) (io.ReadCloser, error) {
 			return httpGet(ctx, client, d.URL)
 		})
+		if err != nil && p.Lock != nil {
+			err = lockPinned(err)
+		}
 		files[i] = layer.DebFile{Name: d.Name, Version: d.Version, Architecture: d.Architecture, SHA256: d.SHA256, Path: path}
 		return hit, path, err
 	})

@@ -102,7 +102,7 @@ func NewPlan(ctx context.Context, s *spec.Spec, po PlanOptions) (*Plan, error) {
 		}
 		io.WriteString(h, "lock="+d+"\x00")
 	}
-	p.Hash = hex.EncodeToString(h.Sum(nil))[:32]
+	p.Hash = hex.EncodeToString(h.Sum(nil))[:spec.HashLen]
 	ref, err := s.Reference(p.Hash, po.NameOptions...)
 	if err != nil {
 		return nil, err

@@ -307,6 +307,9 @@ func (b *session) downloadWheels(ctx context.Context) ([]layer.WheelFile, error)
 			// used for its host.
 			path, err = idx[indexFor(idx, w.URL)].Download(ctx, pypi.File{Filename: w.Filename, URL: w.URL, SHA256: w.SHA256, Size: w.Size})
 		}
+		if err != nil && b.p.Lock != nil {
+			err = lockPinned(err)
+		}
 		if err != nil {
 			return false, "", fmt.Errorf("download %s: %w", w.Filename, err)
 		}

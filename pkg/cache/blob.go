@@ -55,11 +55,8 @@ func (c *Cache) Fetch(ctx context.Context, name, sum string, size int64, open Op
 		return "", false, fmt.Errorf("fetch %s: %w", name, err)
 	}
 	got := hex.EncodeToString(d.Sum(nil))
-	if size > 0 && n != size {
-		return "", false, fmt.Errorf("fetch %s: got %d bytes (sha256:%s), want %d bytes (sha256:%s); the mirror or index serves a different file than it promised", name, n, got, size, sum)
-	}
-	if got != sum {
-		return "", false, fmt.Errorf("fetch %s: sha256 mismatch: got sha256:%s, want sha256:%s; the mirror or index serves a different file than it promised", name, got, sum)
+	if (size > 0 && n != size) || got != sum {
+		return "", false, &MismatchError{Name: name, Got: got, Want: sum, GotSize: n, WantSize: size}
 	}
 	if err := f.Close(); err != nil {
 		return "", false, fmt.Errorf("fetch %s: %w", name, err)
@@ -99,4 +96,21 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// MismatchError is a download that is not the file Fetch was asked for: its
+// size (when one was given) or its SHA-256 differs.
+type MismatchError struct {
+	Name              string // what the file is
+	Got, Want         string // hex SHA-256s
+	GotSize, WantSize int64  // WantSize is 0 when unknown
+}
+
+// Error implements error, blaming the mirror or the index, which promised
+// the file.
+func (e *MismatchError) Error() string {
+	if e.WantSize > 0 && e.GotSize != e.WantSize {
+		return fmt.Sprintf("fetch %s: got %d bytes (sha256:%s), want %d bytes (sha256:%s); the mirror or index serves a different file than it promised", e.Name, e.GotSize, e.Got, e.WantSize, e.Want)
+	}
+	return fmt.Sprintf("fetch %s: sha256 mismatch: got sha256:%s, want sha256:%s; the mirror or index serves a different file than it promised", e.Name, e.Got, e.Want)
 }

@@ -68,6 +68,9 @@ func (fl *Flags) Apply(s *Spec, cwd string) error {
 		}
 		pos := Pos{Flag: name}
 		s.setPos(f.key, pos)
+		if f.kind != kindMap {
+			s.clearEntryPos(f.key) // the file's entries are replaced
+		}
 		switch f.kind {
 		case kindString:
 			v := *fl.str[f.key]
@@ -94,6 +97,7 @@ func (fl *Flags) Apply(s *Spec, cwd string) error {
 					return &Error{Pos: pos, Key: f.key, Msg: fmt.Sprintf("%q is not KEY=VALUE", a), Hint: fmt.Sprintf("write --%s KEY=VALUE", name)}
 				}
 				kvs = setKV(kvs, k, v)
+				s.setPos(f.key+"."+k, pos)
 			}
 			*f.kv(s) = kvs
 		case kindBool:

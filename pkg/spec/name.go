@@ -24,6 +24,21 @@ func (s *Spec) Normalized() []byte {
 	for _, c := range s.Copy {
 		copies = append(copies, copyDest{Dest: c.Dest})
 	}
+	// A list or mapping given as [] or {} means what an absent one does,
+	// and hashes the same; only entrypoint and cmd tell [] ("clear the
+	// parent's") from absent ("keep it").
+	none := func(v []string) []string {
+		if len(v) == 0 {
+			return nil
+		}
+		return v
+	}
+	noKV := func(v []KV) []KV {
+		if len(v) == 0 {
+			return nil
+		}
+		return v
+	}
 	norm := struct {
 		Version          string     `json:"v"`
 		BaseImage        string     `json:"base_image"`
@@ -49,23 +64,23 @@ func (s *Spec) Normalized() []byte {
 		Version:          hashVersion,
 		BaseImage:        s.BaseImage,
 		Platform:         firstNonEmpty(s.Platform, DefaultPlatform),
-		Env:              s.Env,
+		Env:              noKV(s.Env),
 		SourceRoot:       s.SourceRoot != "",
 		Copy:             copies,
 		Entrypoint:       s.Entrypoint,
 		Cmd:              s.Cmd,
 		Workdir:          s.Workdir,
 		User:             s.User,
-		Labels:           s.Labels,
+		Labels:           noKV(s.Labels),
 		PythonVersion:    s.PythonVersion,
-		Packages:         s.Packages,
+		Packages:         none(s.Packages),
 		Requirements:     s.Requirements != "",
 		PipIndex:         s.PipIndex,
-		PipExtraIndexURL: s.PipExtraIndexURL,
-		AptPackages:      s.AptPackages,
-		AptSources:       s.AptSources,
+		PipExtraIndexURL: none(s.PipExtraIndexURL),
+		AptPackages:      none(s.AptPackages),
+		AptSources:       none(s.AptSources),
 		AptRecommends:    s.AptInstallRecommends,
-		Commands:         s.Commands,
+		Commands:         none(s.Commands),
 	}
 	b, err := json.Marshal(norm)
 	if err != nil {
@@ -103,9 +118,12 @@ func (s *Spec) Reference(specHash string, opts ...name.Option) (name.Reference, 
 	if s.Registry != "" {
 		repo = strings.TrimSuffix(s.Registry, "/") + "/" + s.Name
 	}
+	if _, err := name.NewRepository(repo, opts...); err != nil {
+		return nil, s.errorf("name", "check name and registry", "%q is not a valid repository: %v", repo, err)
+	}
 	t, err := name.NewTag(repo+":"+tag, opts...)
 	if err != nil {
-		return nil, s.errorf("name", "check name, registry and tag_format", "%q is not a valid reference: %v", repo+":"+tag, err)
+		return nil, s.errorf("tag_format", fmt.Sprintf("tags are at most %d letters, digits, _ . and -", maxTagLen), "the tag %q (%d characters) is not a valid tag: %v", tag, len(tag), err)
 	}
 	return t, nil
 }

@@ -100,6 +100,16 @@ func (s *Spec) Position(key string) Pos {
 	return Pos{File: s.File}
 }
 
+// clearEntryPos forgets where the entries of key (key[i], key.name) were
+// written, when a flag replaces them.
+func (s *Spec) clearEntryPos(key string) {
+	for k := range s.pos {
+		if strings.HasPrefix(k, key+"[") || strings.HasPrefix(k, key+".") {
+			delete(s.pos, k)
+		}
+	}
+}
+
 func (s *Spec) setPos(key string, p Pos) {
 	if s.pos == nil {
 		s.pos = map[string]Pos{}

@@ -3,15 +3,20 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kiln-build/kiln/pkg/resolve/debsolve"
+	"github.com/kiln-build/kiln/pkg/resolve/pypi"
 )
 
 // DefaultPlatform is the platform built when the spec names none.
@@ -20,10 +25,24 @@ const DefaultPlatform = "linux/amd64"
 // Scratch is the base_image value for an image with no parent.
 const Scratch = "scratch"
 
+// HashLen is the number of hex digits of the spec hash in a tag.
+const HashLen = 32
+
+// The distribution spec's limits: a tag is at most 128 characters, and a
+// repository name (with its registry) at most 255.
+const (
+	maxTagLen  = 128
+	maxRepoLen = 255
+)
+
 var (
-	repoComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
-	tagPattern    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	placeholder   = regexp.MustCompile(`\{[^{}]*\}`)
+	// pythonVersion is python_version's form: 3, 3.11 or 3.11.4.
+	pythonVersion = regexp.MustCompile(`^[0-9]+(?:\.[0-9]+){0,2}$`)
+	// domainComponent is one label of a registry host name, lowercase.
+	domainComponent = regexp.MustCompile(`^(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])$`)
+	repoComponent   = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+	tagPattern      = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	placeholder     = regexp.MustCompile(`\{[^{}]*\}`)
 )
 
 // Validate checks every key's value, fills in defaults (platform, name) and
@@ -35,6 +54,9 @@ func (s *Spec) Validate() error {
 		if f.unsupported != "" && s.isSet(f) {
 			return s.errorf(f.key, f.unsupported, "not supported yet")
 		}
+	}
+	if err := s.checkNUL(); err != nil {
+		return err
 	}
 	if s.Platform == "" {
 		s.Platform = DefaultPlatform
@@ -49,15 +71,28 @@ func (s *Spec) Validate() error {
 		if _, err := name.ParseReference(s.BaseImage); err != nil {
 			return s.errorf("base_image", "write a reference like registry.example/repo:tag or repo@sha256:...", "%q is not a valid image reference", s.BaseImage)
 		}
+		if msg, hint := checkReference(s.BaseImage); msg != "" {
+			return s.errorf("base_image", hint, "%q is not a valid image reference: %s", s.BaseImage, msg)
+		}
 	}
 	if s.CacheFrom != "" {
 		if _, err := name.ParseReference(s.CacheFrom); err != nil {
 			return s.errorf("cache_from", "write a reference like registry.example/repo:tag", "%q is not a valid image reference", s.CacheFrom)
 		}
+		if msg, hint := checkReference(s.CacheFrom); msg != "" {
+			return s.errorf("cache_from", hint, "%q is not a valid image reference: %s", s.CacheFrom, msg)
+		}
 	}
 	if s.Image != "" {
-		if _, err := name.ParseReference(s.Image); err != nil {
+		ref, err := name.ParseReference(s.Image)
+		if err != nil {
 			return s.errorf("image", "write a reference like registry.example/repo:tag", "%q is not a valid image reference", s.Image)
+		}
+		if _, ok := ref.(name.Digest); ok {
+			return s.errorf("image", "give a tag, image: "+ref.Context().String()+":v1, or none, image: "+ref.Context().String()+", for the content hash as the tag", "%q names a digest, which kiln cannot choose: the digest is computed when the image is built", s.Image)
+		}
+		if msg, hint := checkReference(s.Image); msg != "" {
+			return s.errorf("image", hint, "%q is not a valid image reference: %s", s.Image, msg)
 		}
 	}
 	if s.Name == "" && s.Image == "" {
@@ -67,8 +102,14 @@ func (s *Spec) Validate() error {
 		return s.errorf("name", "use lowercase letters, digits and . _ - / separators, e.g. my-app", "%q is not a valid image name", s.Name)
 	}
 	if s.Registry != "" {
+		if msg, hint := checkRegistry(s.Registry); msg != "" {
+			return s.errorf("registry", hint, "%q is not a valid registry: %s", s.Registry, msg)
+		}
 		if _, err := name.NewRepository(s.Registry + "/" + firstNonEmpty(s.Name, "x")); err != nil {
 			return s.errorf("registry", "write a host with an optional namespace, e.g. localhost:5000 or ghcr.io/org", "%q is not a valid registry", s.Registry)
+		}
+		if repo := strings.TrimSuffix(s.Registry, "/") + "/" + s.Name; s.Name != "" && len(repo) > maxRepoLen {
+			return s.errorf("name", "shorten name or registry", "%q is %d characters long; image names are at most %d", repo, len(repo), maxRepoLen)
 		}
 	}
 	if s.TagFormat != "" {
@@ -77,18 +118,36 @@ func (s *Spec) Validate() error {
 				return s.errorf("tag_format", "the only placeholder is {spec_hash}", "unknown placeholder %s", ph)
 			}
 		}
-		if t := strings.ReplaceAll(s.TagFormat, "{spec_hash}", "0"); !tagPattern.MatchString(t) {
-			return s.errorf("tag_format", "tags are up to 128 letters, digits, _ . and -", "%q does not make a valid tag", s.TagFormat)
+		// The tag as it will be, with a hash of its real length.
+		t := strings.ReplaceAll(s.TagFormat, "{spec_hash}", strings.Repeat("0", HashLen))
+		if len(t) > maxTagLen {
+			return s.errorf("tag_format", fmt.Sprintf("shorten it to at most %d characters besides {spec_hash}, which becomes %d", maxTagLen-HashLen, HashLen), "%q makes a tag of %d characters; tags are at most %d", s.TagFormat, len(t), maxTagLen)
+		}
+		if !tagPattern.MatchString(t) {
+			return s.errorf("tag_format", "tags are up to 128 letters, digits, _ . and -, not starting with . or -", "%q does not make a valid tag", s.TagFormat)
 		}
 	}
 	for _, kv := range s.Env {
 		if kv.Key == "" || strings.ContainsAny(kv.Key, "=\x00") {
-			return s.errorf("env", "names are non-empty and contain no '='", "%q is not a valid variable name", kv.Key)
+			return &Error{Pos: s.mapPos("env", kv.Key), Key: "env", Msg: fmt.Sprintf("%q is not a valid variable name", kv.Key), Hint: "names are non-empty and contain no '='"}
 		}
 	}
 	for _, kv := range s.Labels {
 		if kv.Key == "" {
-			return s.errorf("labels", "give every label a name", "empty label name")
+			return &Error{Pos: s.mapPos("labels", kv.Key), Key: "labels", Msg: "empty label name", Hint: "give every label a name"}
+		}
+	}
+	if v := s.PythonVersion; v != "" && !pythonVersion.MatchString(v) {
+		return s.errorf("python_version", `write the major, major.minor or full version, e.g. "3.11"`, "%q is not a Python version", v)
+	}
+	for i, p := range s.Packages {
+		if _, err := pypi.ParseRequirement(p, s.Dir); err != nil {
+			return &Error{Pos: s.entryPos("packages", i), Key: fmt.Sprintf("packages[%d]", i), Msg: fmt.Sprintf("%q: %v", p, err), Hint: `write a requirement such as "flask>=3" or "requests[socks]"`}
+		}
+	}
+	for i, p := range s.AptPackages {
+		if _, err := debsolve.ParseTarget(p); err != nil {
+			return &Error{Pos: s.entryPos("apt_packages", i), Key: fmt.Sprintf("apt_packages[%d]", i), Msg: err.Error(), Hint: "write name, name=version or name:arch, e.g. jq or jq=1.6-2.1"}
 		}
 	}
 	if s.Workdir != "" && !path.IsAbs(s.Workdir) {
@@ -133,6 +192,149 @@ func (s *Spec) Validate() error {
 		}
 	}
 	return nil
+}
+
+// entryPos is where entry i of list key was written, or where the key was
+// set when the entry's line is not known (a flag).
+func (s *Spec) entryPos(key string, i int) Pos {
+	if p, ok := s.pos[fmt.Sprintf("%s[%d]", key, i)]; ok {
+		return p
+	}
+	return s.Position(key)
+}
+
+// mapPos is where entry k of mapping key was written, or where the key was
+// set.
+func (s *Spec) mapPos(key, k string) Pos {
+	if p, ok := s.pos[key+"."+k]; ok {
+		return p
+	}
+	return s.Position(key)
+}
+
+// checkNUL refuses a NUL byte in any value: neither the image config nor
+// the kernel (an environment, argv, a path) can carry one.
+func (s *Spec) checkNUL() error {
+	const hint = "remove the NUL byte (\\0)"
+	has := func(v string) bool { return strings.IndexByte(v, 0) >= 0 }
+	for i := range fields {
+		f := &fields[i]
+		switch f.kind {
+		case kindString:
+			if v := *f.str(s); has(v) {
+				return s.errorf(f.key, hint, "%q contains a NUL byte", v)
+			}
+		case kindList, kindArgv:
+			for j, v := range *f.list(s) {
+				if has(v) {
+					return &Error{Pos: s.entryPos(f.key, j), Key: fmt.Sprintf("%s[%d]", f.key, j), Msg: fmt.Sprintf("%q contains a NUL byte", v), Hint: hint}
+				}
+			}
+		case kindMap:
+			for _, kv := range *f.kv(s) {
+				switch {
+				case has(kv.Key):
+					return &Error{Pos: s.mapPos(f.key, kv.Key), Key: f.key, Msg: fmt.Sprintf("name %q contains a NUL byte", kv.Key), Hint: hint}
+				case has(kv.Value):
+					return &Error{Pos: s.mapPos(f.key, kv.Key), Key: f.key + "." + kv.Key, Msg: fmt.Sprintf("value %q contains a NUL byte", kv.Value), Hint: hint}
+				}
+			}
+		case kindCopy:
+			for j, c := range *f.copy(s) {
+				if has(c.Src) || has(c.Dest) {
+					return &Error{Pos: s.entryPos(f.key, j), Key: f.key, Msg: fmt.Sprintf("%q: %q contains a NUL byte", c.Src, c.Dest), Hint: hint}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// checkRegistry checks the registry key, host[:port][/namespace], against
+// the reference grammar. It returns what is wrong and the fix, or "".
+func checkRegistry(r string) (msg, hint string) {
+	if strings.Contains(r, "://") {
+		return "a registry is a host, not a URL", "write the host without the scheme, e.g. ghcr.io/org or localhost:5000"
+	}
+	if strings.Contains(r, "//") || strings.HasPrefix(r, "/") {
+		return "it has an empty path component (//)", "write one / between the host and each namespace, e.g. localhost:5000/team"
+	}
+	host, ns, _ := strings.Cut(strings.TrimSuffix(r, "/"), "/")
+	if msg, hint := checkHost(host); msg != "" {
+		return msg, hint
+	}
+	if ns != "" && !repoComponent.MatchString(ns) {
+		return fmt.Sprintf("namespace %q is not lowercase letters, digits and . _ - separators", ns), "write a namespace such as org or team/ml"
+	}
+	return "", ""
+}
+
+// checkReference checks what go-containerregistry lets through in an image
+// reference: the registry host (as checkHost) and empty or upper-case path
+// components. It returns what is wrong and the fix, or "".
+func checkReference(ref string) (msg, hint string) {
+	repo, _, _ := strings.Cut(ref, "@")
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+	path := repo
+	if first, rest, ok := strings.Cut(repo, "/"); ok && (first == "localhost" || strings.ContainsAny(first, ".:")) {
+		if msg, hint := checkHost(first); msg != "" {
+			return msg, hint
+		}
+		path = rest
+	}
+	if !repoComponent.MatchString(path) {
+		return fmt.Sprintf("repository %q is not lowercase path components separated by single slashes", path), "write a reference like registry.example/team/app:tag"
+	}
+	if len(repo) > maxRepoLen {
+		return fmt.Sprintf("the repository is %d characters long; image names are at most %d", len(repo), maxRepoLen), "shorten it"
+	}
+	return "", ""
+}
+
+// checkHost checks a registry host[:port] against the reference grammar:
+// lowercase domain components (or an IPv4 address, or an IPv6 one in
+// brackets) and a port from 1 to 65535. It returns what is wrong and the
+// fix, or "".
+func checkHost(h string) (msg, hint string) {
+	host, port, hasPort := h, "", false
+	if strings.HasPrefix(h, "[") {
+		end := strings.Index(h, "]")
+		if end < 0 || !strings.Contains(h[1:end], ":") || net.ParseIP(h[1:end]) == nil {
+			return fmt.Sprintf("host %q is not an IPv6 address in brackets", h), "write e.g. [::1]:5000"
+		}
+		host = h[:end+1]
+		if rest := h[end+1:]; rest != "" {
+			if !strings.HasPrefix(rest, ":") {
+				return fmt.Sprintf("host %q has %q after the address", h, rest), "write e.g. [::1]:5000"
+			}
+			port, hasPort = rest[1:], true
+		}
+	} else if i := strings.LastIndex(h, ":"); i >= 0 {
+		host, port, hasPort = h[:i], h[i+1:], true
+	}
+	if hasPort {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || strings.TrimLeft(port, "0123456789") != "" {
+			return fmt.Sprintf("port %q is not a number from 1 to 65535", port), "write host:port with a port such as 5000, or leave the port out"
+		}
+	}
+	if host == "" {
+		return "no host name", "write a host such as ghcr.io or localhost:5000"
+	}
+	if strings.HasPrefix(host, "[") {
+		return "", ""
+	}
+	if host != strings.ToLower(host) {
+		return fmt.Sprintf("host %q has upper-case letters", host), fmt.Sprintf("write it in lower case, %s", strings.ToLower(h))
+	}
+	for _, c := range strings.Split(host, ".") {
+		if !domainComponent.MatchString(c) {
+			return fmt.Sprintf("host %q is not a host name: each dot-separated part is letters, digits and inner hyphens", host), "write a host such as ghcr.io or localhost:5000"
+		}
+	}
+	return "", ""
 }
 
 // TargetPlatform parses the platform key.

@@ -49,11 +49,9 @@ func ParseTarget(s string) (Target, error) {
 	if in == "" {
 		return Target{}, fmt.Errorf("empty package name in apt_packages; remove the empty entry")
 	}
-	if strings.ContainsAny(in, "/") {
-		return Target{}, fmt.Errorf("package %q: selecting a release with /release is not supported; pin a version with name=version instead", s)
-	}
 	var t Target
 	rest := in
+	release, hasRelease := "", false
 	if i := strings.IndexByte(rest, '='); i >= 0 {
 		t.Version = strings.TrimSpace(rest[i+1:])
 		rest = strings.TrimSpace(rest[:i])
@@ -69,6 +67,11 @@ func ParseTarget(s string) (Target, error) {
 				return Target{}, fmt.Errorf("package %q: invalid version %q: %v", s, t.Version, err)
 			}
 		}
+		if strings.TrimLeft(v, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.+~:-") != "" {
+			return Target{}, fmt.Errorf("package %q: invalid version %q: Debian versions are letters, digits and . + ~ : -", s, t.Version)
+		}
+	} else if i := strings.IndexByte(rest, '/'); i >= 0 {
+		rest, release, hasRelease = rest[:i], rest[i+1:], true
 	}
 	if i := strings.IndexByte(rest, ':'); i >= 0 {
 		t.Arch = rest[i+1:]
@@ -80,8 +83,22 @@ func ParseTarget(s string) (Target, error) {
 	if !validName(rest) {
 		return Target{}, fmt.Errorf("package %q: invalid package name %q: Debian package names are at least two characters of lower case letters, digits, '+', '-' and '.', starting with a letter or digit", s, rest)
 	}
+	// name/release is apt-get syntax, refused only once the name is
+	// valid: "jq; rm -rf /" is no release selection.
+	if hasRelease {
+		if !validRelease(release) {
+			return Target{}, fmt.Errorf("package %q: %q after '/' is not a release name; write name or name=version", s, release)
+		}
+		return Target{}, fmt.Errorf("package %q: selecting a release with /release is not supported; pin a version with name=version instead", s)
+	}
 	t.Name = rest
 	return t, nil
+}
+
+// validRelease reports whether r looks like a suite or codename
+// (bookworm-backports, stable).
+func validRelease(r string) bool {
+	return r != "" && strings.TrimLeft(r, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.+-_~") == ""
 }
 
 // validName reports whether n is a valid Debian package name.

@@ -205,7 +205,7 @@ func interpreters(files Files) ([]interpreter, error) {
 // pick chooses among the candidates: the one the spec asks for, the one
 // PYTHON_VERSION names, the one python3 points to, the newest.
 func pick(files Files, cands []interpreter, want, env string) interpreter {
-	if want != "" {
+	if want != "" && strings.Contains(want, ".") {
 		ma, mi := majorMinor(want)
 		for _, c := range cands {
 			if c.major == ma && c.minor == mi {
@@ -256,9 +256,13 @@ func majorMinor(v string) (int, int) {
 }
 
 // versionMatches reports whether the spec's python_version want matches
-// major.minor and, when want has a third component and full is known, the
+// major (for want "3"), or major.minor and, when want has a third component and full is known, the
 // full version.
 func versionMatches(want string, major, minor int, full string) bool {
+	if !strings.Contains(want, ".") {
+		ma, err := strconv.Atoi(want) // python_version: 3
+		return err == nil && ma == major
+	}
 	ma, mi := majorMinor(want)
 	if ma != major || mi != minor {
 		return false
