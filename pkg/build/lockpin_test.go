@@ -1,0 +1,62 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/kiln-build/kiln/pkg/cache"
+	"github.com/kiln-build/kiln/pkg/lock"
+	"github.com/kiln-build/kiln/pkg/spec"
+)
+
+// TestLockedDownloadMismatchNamesTheLock (E10): with --locked, the expected
+// hash of a download comes from kiln.lock, so a file that does not match
+// (a tampered lock) is blamed on kiln.lock, not on the index or mirror.
+func TestLockedDownloadMismatchNamesTheLock(t *testing.T) {
+	served := []byte("the file the mirror serves")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(served)
+	}))
+	t.Cleanup(srv.Close)
+	other := sha256.Sum256([]byte("what the tampered lock pins"))
+	pinned := hex.EncodeToString(other[:])
+	newCache := func(t *testing.T) *cache.Cache {
+		c, err := cache.Open(t.TempDir())
+		must(t, err)
+		return c
+	}
+
+	t.Run("deb", func(t *testing.T) {
+		debs := []lock.Deb{{Name: "jq", Version: "1.6-2.1", Architecture: "amd64", SHA256: pinned, Size: int64(len(served)), URL: srv.URL + "/pool/jq.deb"}}
+		_, err := debLayer(context.Background(), Options{Cache: newCache(t)}, nil, nil, debs, &Plan{Lock: &lock.Lock{Debs: debs}})
+		if err == nil || !strings.Contains(err.Error(), "does not match the sha256 kiln.lock pins") || strings.Contains(err.Error(), "index") {
+			t.Errorf("locked deb download = %v, want an error naming kiln.lock as the source of the hash", err)
+		}
+		if err == nil || !strings.Contains(err.Error(), "regenerate it with kiln lock") {
+			t.Errorf("locked deb download = %v, want the fix (kiln lock)", err)
+		}
+		// Without a lock, the pin came from the index: blame it.
+		_, err = debLayer(context.Background(), Options{Cache: newCache(t)}, nil, nil, debs, &Plan{})
+		if err == nil || !strings.Contains(err.Error(), "index") {
+			t.Errorf("unlocked deb download = %v, want an error naming the index", err)
+		}
+	})
+
+	t.Run("wheel", func(t *testing.T) {
+		wheels := []lock.Wheel{{Name: "flask", Version: "3.0", Filename: "flask-3.0-py3-none-any.whl", URL: srv.URL + "/files/flask-3.0-py3-none-any.whl", SHA256: pinned, Size: int64(len(served))}}
+		b := &session{
+			p:  &Plan{Spec: &spec.Spec{PipIndex: srv.URL + "/simple"}, Lock: &lock.Lock{Wheels: wheels}},
+			o:  Options{Cache: newCache(t)},
+			in: inputs{wheels: wheels},
+		}
+		_, err := b.downloadWheels(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "does not match the sha256 kiln.lock pins") || strings.Contains(err.Error(), "the index") {
+			t.Errorf("locked wheel download = %v, want an error naming kiln.lock as the source of the hash", err)
+		}
+	})
+}
