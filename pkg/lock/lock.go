@@ -14,7 +14,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // FileName is the lock file's name, next to the spec.
@@ -108,46 +107,20 @@ func Read(path string) (*Lock, error) {
 	if l.Parent.Digest == "" {
 		return nil, fmt.Errorf("read lock %s: no parent digest; regenerate it with kiln lock", path)
 	}
-	if d, ok := strings.CutPrefix(l.Parent.Digest, "sha256:"); !ok || !validSHA256(d) {
-		return nil, fmt.Errorf("%s: parent: digest %q is not a valid sha256 digest (sha256: and 64 hex digits); regenerate the lock with kiln lock", path, l.Parent.Digest)
+	if err := checkPins(path, &l); err != nil {
+		return nil, err
 	}
 	for _, d := range l.Debs {
-		if d.Name == "" || d.SHA256 == "" || d.URL == "" {
+		if d.Name == "" || len(d.SHA256) != 64 || d.URL == "" {
 			return nil, fmt.Errorf("read lock %s: package %q lacks a name, sha256 or url; regenerate it with kiln lock", path, d.Name)
-		}
-		if !validSHA256(d.SHA256) {
-			return nil, fmt.Errorf("%s: %s: sha256 %q is not a valid sha256 (64 lower-case hex digits); regenerate the lock with kiln lock", path, d.Name, d.SHA256)
-		}
-		if d.Size < 0 {
-			return nil, fmt.Errorf("%s: %s: size %d is negative; regenerate the lock with kiln lock", path, d.Name, d.Size)
 		}
 	}
 	for _, w := range l.Wheels {
-		if w.Name == "" || w.SHA256 == "" || w.URL == "" || w.Filename == "" {
+		if w.Name == "" || len(w.SHA256) != 64 || w.URL == "" || w.Filename == "" {
 			return nil, fmt.Errorf("read lock %s: wheel %q lacks a name, filename, sha256 or url; regenerate it with kiln lock", path, w.Name)
-		}
-		if !validSHA256(w.SHA256) {
-			return nil, fmt.Errorf("%s: %s: sha256 %q is not a valid sha256 (64 lower-case hex digits); regenerate the lock with kiln lock", path, w.Filename, w.SHA256)
-		}
-		if w.Size < 0 {
-			return nil, fmt.Errorf("%s: %s: size %d is negative; regenerate the lock with kiln lock", path, w.Filename, w.Size)
 		}
 	}
 	return &l, nil
-}
-
-// validSHA256 reports whether s is a SHA-256 as kiln writes it: 64
-// lower-case hex digits.
-func validSHA256(s string) bool {
-	if len(s) != sha256.Size*2 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // Write writes l to path through a temporary file renamed into place.

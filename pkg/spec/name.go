@@ -17,27 +17,13 @@ const hashVersion = "kiln-spec-v1"
 // content instead), and so are keys that only say where the image goes
 // (registry, name, image, tag_format, cache_from, registry_config).
 func (s *Spec) Normalized() []byte {
+	s = s.emptyAsAbsent()
 	type copyDest struct {
 		Dest string `json:"dest"`
 	}
 	var copies []copyDest
 	for _, c := range s.Copy {
 		copies = append(copies, copyDest{Dest: c.Dest})
-	}
-	// A list or mapping given as [] or {} means what an absent one does,
-	// and hashes the same; only entrypoint and cmd tell [] ("clear the
-	// parent's") from absent ("keep it").
-	none := func(v []string) []string {
-		if len(v) == 0 {
-			return nil
-		}
-		return v
-	}
-	noKV := func(v []KV) []KV {
-		if len(v) == 0 {
-			return nil
-		}
-		return v
 	}
 	norm := struct {
 		Version          string     `json:"v"`
@@ -64,23 +50,23 @@ func (s *Spec) Normalized() []byte {
 		Version:          hashVersion,
 		BaseImage:        s.BaseImage,
 		Platform:         firstNonEmpty(s.Platform, DefaultPlatform),
-		Env:              noKV(s.Env),
+		Env:              s.Env,
 		SourceRoot:       s.SourceRoot != "",
 		Copy:             copies,
 		Entrypoint:       s.Entrypoint,
 		Cmd:              s.Cmd,
 		Workdir:          s.Workdir,
 		User:             s.User,
-		Labels:           noKV(s.Labels),
+		Labels:           s.Labels,
 		PythonVersion:    s.PythonVersion,
-		Packages:         none(s.Packages),
+		Packages:         s.Packages,
 		Requirements:     s.Requirements != "",
 		PipIndex:         s.PipIndex,
-		PipExtraIndexURL: none(s.PipExtraIndexURL),
-		AptPackages:      none(s.AptPackages),
-		AptSources:       none(s.AptSources),
+		PipExtraIndexURL: s.PipExtraIndexURL,
+		AptPackages:      s.AptPackages,
+		AptSources:       s.AptSources,
 		AptRecommends:    s.AptInstallRecommends,
-		Commands:         none(s.Commands),
+		Commands:         s.Commands,
 	}
 	b, err := json.Marshal(norm)
 	if err != nil {
@@ -148,4 +134,30 @@ func hasExplicitTagOrDigest(ref string) bool {
 	}
 	last := ref[strings.LastIndex(ref, "/")+1:]
 	return strings.Contains(last, ":")
+}
+
+// emptyAsAbsent returns s, or a copy of it whose lists and mappings given
+// as [] or {} are nil: an empty one means what an absent one does, and must
+// hash the same. Entrypoint and cmd are kept: for them [] ("clear the
+// parent's") differs from absent ("keep it").
+func (s *Spec) emptyAsAbsent() *Spec {
+	c := *s
+	for i := range fields {
+		f := &fields[i]
+		switch f.kind {
+		case kindList:
+			if l := f.list(&c); *l != nil && len(*l) == 0 {
+				*l = nil
+			}
+		case kindMap:
+			if m := f.kv(&c); *m != nil && len(*m) == 0 {
+				*m = nil
+			}
+		case kindCopy:
+			if cp := f.copy(&c); *cp != nil && len(*cp) == 0 {
+				*cp = nil
+			}
+		}
+	}
+	return &c
 }
