@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -174,5 +176,26 @@ func TestMalformedLockHash(t *testing.T) {
 				t.Errorf("kiln %s --locked: stderr %q does not contain %q", cmd, stderr.String(), w)
 			}
 		}
+	}
+}
+
+// TestInterruptibleReturnsOnCancel (H3): the plan phase (requirements and
+// .dockerignore files, which may be FIFOs, or huge trees) returns as soon
+// as the signal context is cancelled, even while its work is blocked.
+func TestInterruptibleReturnsOnCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	blocked := make(chan struct{})
+	defer close(blocked)
+	cancel()
+	_, err := interruptible(ctx, func() (int, error) {
+		<-blocked
+		return 1, nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("interruptible with a cancelled context and blocked work = %v, want context.Canceled", err)
+	}
+	v, err := interruptible(context.Background(), func() (int, error) { return 7, nil })
+	if v != 7 || err != nil {
+		t.Errorf("interruptible(work that returns 7) = %d, %v", v, err)
 	}
 }
