@@ -63,6 +63,7 @@ func TestValidateHostile(t *testing.T) {
 		// E11: PEP 508 requirements and python_version, offline.
 		{"bad requirement", "base_image: a\npackages:\n  - flask\n  - bad name!!\n", []string{"kiln.yaml:4: packages[1]", `"bad name!!"`, "flask>=3"}},
 		{"bad requirement marker", "base_image: a\npackages: ['flask; python_version >']\n", []string{"kiln.yaml:2: packages[0]"}},
+		{"empty requirement", "base_image: a\npackages: [flask, ' ']\n", []string{"kiln.yaml:2: packages[1]", "empty requirement"}},
 		{"good requirements", "base_image: a\npackages: ['flask>=3', 'requests[socks]; python_version > \"3.8\"']\n", nil},
 		{"python_version banana", "base_image: a\npython_version: banana\n", []string{"kiln.yaml:2: python_version", `"banana"`, `"3.11"`}},
 		{"python_version four parts", "base_image: a\npython_version: 3.11.4.1\n", []string{"python_version", "not a Python version"}},

@@ -125,6 +125,9 @@ func (s *Spec) Validate() error {
 		return s.errorf("python_version", `write the major, major.minor or full version, e.g. "3.11"`, "%q is not a Python version", v)
 	}
 	for i, p := range s.Packages {
+		if strings.TrimSpace(p) == "" {
+			return &Error{Pos: s.entryPos("packages", i), Key: fmt.Sprintf("packages[%d]", i), Msg: "empty requirement", Hint: "remove the empty entry"}
+		}
 		if _, err := pypi.ParseRequirement(p, s.Dir); err != nil {
 			return &Error{Pos: s.entryPos("packages", i), Key: fmt.Sprintf("packages[%d]", i), Msg: fmt.Sprintf("%q: %v", p, err), Hint: `write a requirement such as "flask>=3" or "requests[socks]"`}
 		}
