@@ -14,9 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -476,7 +478,7 @@ func parseSize(s string) (int64, error) {
 	if s == "" {
 		return 0, errors.New("give a size such as 500M or 10G")
 	}
-	mult := int64(1)
+	orig, mult := s, int64(1)
 	switch s[len(s)-1] {
 	case 'k', 'K':
 		mult = 1 << 10
@@ -490,9 +492,12 @@ func parseSize(s string) (int64, error) {
 	if mult > 1 {
 		s = s[:len(s)-1]
 	}
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, fmt.Errorf("%q is not a size; write a whole number with an optional K, M, G or T suffix, e.g. 500M or 10G", orig)
+	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a size; write e.g. 500M or 10G", s)
+	if err != nil || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is too large: the largest size is 8388607T (2^63-1 bytes); write e.g. 500M or 10G", orig)
 	}
 	return n * mult, nil
 }
