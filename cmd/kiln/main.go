@@ -384,6 +384,14 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defaultLayout = filepath.Join("out", filepath.FromSlash(firstNonEmpty(s.Name, "image")))
 		dests = append(dests, &push.Layout{Dir: defaultLayout})
 	}
+	for _, d := range []string{*layoutDir, defaultLayout} {
+		if d == "" {
+			continue
+		}
+		if err := push.CheckLayoutDir(d); err != nil {
+			return usageError{fmt.Errorf("--oci-layout: %w", err)}
+		}
+	}
 	var log io.Writer = stderr
 	if *quiet {
 		log = nil
