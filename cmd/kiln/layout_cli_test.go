@@ -13,7 +13,7 @@ import (
 func TestOCILayoutRefusesNonLayout(t *testing.T) {
 	dir := t.TempDir()
 	specPath := filepath.Join(dir, "kiln.yaml")
-	spec := "name: app\nbase_image: scratch\ncopy:\n  - {src: src, dest: /app}\n"
+	spec := "name: app\nbase_image: scratch\ncopy: {src: /app/}\n"
 	if err := os.WriteFile(specPath, []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
