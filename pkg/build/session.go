@@ -33,6 +33,7 @@ func newSession(ctx context.Context, p *Plan, o Options, remoteOpts []remote.Opt
 	if err := checkLock(p); err != nil {
 		return nil, err
 	}
+	o.Cache.SetWarn(func(msg string) { o.logf("warning: %s", msg) })
 	parent, err := resolveParent(ctx, p, o.Auth, remoteOpts)
 	if err != nil {
 		return nil, err
