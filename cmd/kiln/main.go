@@ -220,8 +220,9 @@ func (c *common) cache() (*cache.Cache, error) {
 }
 
 // sharedCache opens the cache and takes its shared lock, which a build
-// holds so that kiln cache prune waits for it.
-func (c *common) sharedCache() (*cache.Cache, *cache.Lock, error) {
+// holds so that kiln cache prune waits for it, then removes the temporary
+// files that killed builds left (saying so on log, unless it is nil).
+func (c *common) sharedCache(log io.Writer) (*cache.Cache, *cache.Lock, error) {
 	store, err := c.cache()
 	if err != nil {
 		return nil, nil, err
@@ -229,6 +230,14 @@ func (c *common) sharedCache() (*cache.Cache, *cache.Lock, error) {
 	held, err := store.Share()
 	if err != nil {
 		return nil, nil, err
+	}
+	res, err := store.RemoveStale()
+	if err != nil {
+		held.Release()
+		return nil, nil, err
+	}
+	if res.Removed > 0 && log != nil {
+		fmt.Fprintf(log, "cache: removed %d temporary files (%s) left by killed builds\n", res.Removed, build.HumanBytes(res.RemovedBytes))
 	}
 	return store, held, nil
 }
@@ -246,7 +255,7 @@ func cmdLock(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	store, held, err := c.sharedCache()
+	store, held, err := c.sharedCache(stderr)
 	if err != nil {
 		return err
 	}
@@ -346,7 +355,11 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	store, held, err := c.sharedCache()
+	var cacheLog io.Writer = stderr
+	if *quiet {
+		cacheLog = nil
+	}
+	store, held, err := c.sharedCache(cacheLog)
 	if err != nil {
 		return err
 	}

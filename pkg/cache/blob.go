@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -43,11 +42,12 @@ func (c *Cache) Fetch(ctx context.Context, name, sum string, size int64, open Op
 		return "", false, fmt.Errorf("fetch %s: %w", name, err)
 	}
 	defer rc.Close()
-	f, err := os.CreateTemp(filepath.Join(c.root, "tmp"), "fetch-*")
+	f, unlock, err := c.createTemp("fetch-*")
 	if err != nil {
 		return "", false, fmt.Errorf("fetch %s: %w", name, err)
 	}
 	defer os.Remove(f.Name())
+	defer unlock()
 	defer f.Close()
 	d := sha256.New()
 	var r io.Reader = rc

@@ -199,11 +199,12 @@ func (c *Cache) RecordLayer(key string, info LayerInfo) error {
 // writeAtomic writes a file through a temporary name in the cache's tmp
 // directory, renaming it into place only when write succeeds.
 func (c *Cache) writeAtomic(dst string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Join(c.root, "tmp"), "w-*")
+	f, unlock, err := c.createTemp("w-*")
 	if err != nil {
 		return fmt.Errorf("cache: write %s: %w", dst, err)
 	}
 	defer os.Remove(f.Name())
+	defer unlock()
 	if err := write(f); err != nil {
 		f.Close()
 		return err

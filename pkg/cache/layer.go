@@ -9,7 +9,6 @@ import (
 	"hash"
 	"io"
 	"os"
-	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -83,11 +82,12 @@ func (c *Cache) BuildLayer(key string, comp Compression, write func(io.Writer) e
 	if err := comp.Validate(); err != nil {
 		return LayerInfo{}, err
 	}
-	f, err := os.CreateTemp(filepath.Join(c.root, "tmp"), "layer-*")
+	f, unlock, err := c.createTemp("layer-*")
 	if err != nil {
 		return LayerInfo{}, fmt.Errorf("cache: build layer: %w", err)
 	}
 	defer os.Remove(f.Name())
+	defer unlock()
 	defer f.Close()
 
 	digest := sha256.New()
