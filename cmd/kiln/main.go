@@ -244,6 +244,7 @@ func (c *common) sharedCache(log io.Writer) (*cache.Cache, *cache.Lock, error) {
 
 func cmdLock(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommon("lock", stderr)
+	withLayers := c.fs.Bool("with-layers", false, "also build every step from the pinned inputs and pin its layers' digests, which kiln build --locked checks cache hits against")
 	s, a, err := c.load(args)
 	if err != nil {
 		return err
@@ -260,7 +261,7 @@ func cmdLock(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer held.Release()
-	l, err := build.Lock(ctx, p, build.Options{Auth: a, Cache: store, Log: stderr, Refresh: true})
+	l, err := build.Lock(ctx, p, build.Options{Auth: a, Cache: store, Log: stderr, Refresh: true, LockLayers: *withLayers})
 	if err != nil {
 		return err
 	}
@@ -268,7 +269,11 @@ func cmdLock(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := lock.Write(path, l); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "pinned the parent, %d Debian packages and %d wheels\n", len(l.Debs), len(l.Wheels))
+	if *withLayers {
+		fmt.Fprintf(stderr, "pinned the parent, %d Debian packages, %d wheels and the layers of %d steps\n", len(l.Debs), len(l.Wheels), len(l.Steps))
+	} else {
+		fmt.Fprintf(stderr, "pinned the parent, %d Debian packages and %d wheels\n", len(l.Debs), len(l.Wheels))
+	}
 	fmt.Fprintln(stdout, path)
 	return nil
 }
@@ -323,6 +328,7 @@ type buildFlags struct {
 	layoutDir, tarPath, comp, cacheTo string
 	level                             int
 	force, quiet, refresh, explain    bool
+	verifyCache                       bool
 }
 
 func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
@@ -337,6 +343,7 @@ func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
 	c.fs.BoolVar(&bf.refresh, "refresh", false, "ignore cached layers: re-resolve every input and rebuild")
 	c.fs.BoolVar(&bf.explain, "explain", false, "print, per layer, its key's inputs, where it came from and, for a miss, what changed")
 	c.fs.StringVar(&bf.cacheTo, "cache-to", "", "also push the image and its layer map to this reference, for later cache_from")
+	c.fs.BoolVar(&bf.verifyCache, "verify-cache", false, "rebuild every step a cache offers and fail, naming the step, if its layers differ")
 	return c, bf
 }
 
@@ -414,13 +421,14 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Cache:       store,
 		Compression: compression,
 		Publisher:   push.Multi(dests...),
-		Force:       *force || bf.refresh,
+		Force:       *force || bf.refresh || bf.verifyCache,
 		CheckExists: registry && *layoutDir == "" && *tarPath == "",
 		Log:         log,
 		Refresh:     bf.refresh,
 		Explain:     bf.explain,
 		UpdateCache: registry,
 		CacheTo:     bf.cacheTo,
+		VerifyCache: bf.verifyCache,
 	})
 	if err != nil {
 		return err

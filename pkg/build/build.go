@@ -57,6 +57,14 @@ type Options struct {
 	UpdateCache bool
 	// CacheTo also pushes the image, with its layer map, to this reference.
 	CacheTo string
+	// VerifyCache rebuilds every step that a cache (local or cache_from)
+	// offers and fails, naming the step and both digests, when the layers
+	// differ.
+	VerifyCache bool
+	// LockLayers makes Lock also build every step from the pinned inputs
+	// (no cache) and record its layers' digests in the lock (kiln lock
+	// --with-layers), for --locked builds to check cache hits against.
+	LockLayers bool
 }
 
 // Result is a finished build.
@@ -209,11 +217,12 @@ type builtLayer struct {
 	kind string
 }
 
-// buildLayer returns the cached layer for src's key, building it on a miss.
+// buildLayer returns the cached layer for src's key, building it on a miss
+// (always, under --refresh and --verify-cache).
 func buildLayer(ctx context.Context, o Options, src layer.Source) (cache.LayerInfo, bool, error) {
 	h := sha256.Sum256([]byte(src.Key() + "\x00" + o.Compression.String()))
 	key := hex.EncodeToString(h[:])
-	if !o.Refresh {
+	if !o.Refresh && !o.VerifyCache {
 		if info, ok, err := o.Cache.LookupLayer(key); err != nil {
 			return cache.LayerInfo{}, false, err
 		} else if ok {
