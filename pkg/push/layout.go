@@ -79,6 +79,9 @@ func CheckLayoutDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("OCI layout %s: %w", dir, err)
 	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("OCI layout %s: it is a symbolic link; kiln replaces only an OCI image layout directory: name the directory itself", dir)
+	}
 	if !fi.IsDir() {
 		return fmt.Errorf("OCI layout %s: it exists and is not a directory; kiln replaces only an OCI image layout: remove it or name another directory", dir)
 	}

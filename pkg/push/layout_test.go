@@ -41,6 +41,12 @@ func TestLayoutReplacesOnlyALayout(t *testing.T) {
 			write(t, filepath.Join(dir, "oci-layout"), `{"imageLayoutVersion": "9"}`)
 			write(t, filepath.Join(dir, "data"), "keep me")
 		}, "is not an OCI image layout", "out/data"},
+		{"symbolic link to a directory", func(t *testing.T, dir string) {
+			write(t, dir+"-target/keep", "keep me")
+			if err := os.Symlink(dir+"-target", dir); err != nil {
+				t.Fatal(err)
+			}
+		}, "symbolic link", "out-target/keep"},
 		{"existing layout", func(t *testing.T, dir string) {
 			old, _ := random.Image(256, 1)
 			p, err := layout.Write(dir, empty.Index)
