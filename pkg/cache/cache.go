@@ -154,12 +154,16 @@ func (c *Cache) verify(p string, h v1.Hash, size int64, what string) bool {
 	if h.Algorithm != "sha256" {
 		return false
 	}
-	got, err := hashFile(p)
+	got, hashed, err := hashFile(p)
 	if err != nil {
 		return false
 	}
 	if got != h.Hex {
-		os.Remove(p)
+		// Only the file that was hashed: another build may have put a good
+		// copy in its place meanwhile.
+		if now, err := os.Stat(p); err == nil && os.SameFile(now, hashed) {
+			os.Remove(p)
+		}
 		c.warnf("cache: %s %s is corrupt on disk (its content hashes to sha256:%s); removed it from the cache", what, h, got)
 		return false
 	}
@@ -169,18 +173,22 @@ func (c *Cache) verify(p string, h v1.Hash, size int64, what string) bool {
 	return true
 }
 
-// hashFile returns the hex SHA-256 of the file at p.
-func hashFile(p string) (string, error) {
+// hashFile returns the hex SHA-256 of the file at p, and the file's info.
+func hashFile(p string) (string, os.FileInfo, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", nil, err
+	}
 	d := sha256.New()
 	if _, err := io.Copy(d, f); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return hex.EncodeToString(d.Sum(nil)), nil
+	return hex.EncodeToString(d.Sum(nil)), fi, nil
 }
 
 // RecordLayer records that key built the layer info describes.
