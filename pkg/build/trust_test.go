@@ -297,3 +297,35 @@ func TestCacheFromNamesAMissingLayer(t *testing.T) {
 		})
 	}
 }
+
+// TestLockedReusesPinnedLayers checks that pinning does not defeat the
+// cache: with a --with-layers lock, an honest cache_from (the kiln-cache
+// tag) whose layers are the pinned ones is reused on a fresh machine.
+func TestLockedReusesPinnedLayers(t *testing.T) {
+	reg := newRegistry(t)
+	pushParent(t, reg.host+"/base:1", "amd64")
+	dir := appDir(t)
+	yaml := "name: app\nregistry: " + reg.host + "\nbase_image: " + reg.host + "/base:1\nsource_root: app\n"
+	ctx := context.Background()
+	p0, err := NewPlan(ctx, loadSpec(t, dir, yaml), PlanOptions{Epoch: time.Unix(0, 0)})
+	must(t, err)
+	c0, err := cache.Open(t.TempDir())
+	must(t, err)
+	l, err := Lock(ctx, p0, Options{Cache: c0, Refresh: true, LockLayers: true})
+	must(t, err)
+	for i, want := range []struct{ built, remote int }{{1, 0}, {0, 1}} {
+		p, err := NewPlan(ctx, loadSpec(t, dir, yaml), PlanOptions{Epoch: time.Unix(0, 0), Lock: l})
+		must(t, err)
+		c, err := cache.Open(t.TempDir())
+		must(t, err)
+		var log bytes.Buffer
+		res, err := Run(ctx, p, Options{Cache: c, Publisher: push.NewRegistry(), Force: true, UpdateCache: true, Log: &log})
+		must(t, err)
+		if res.Built != want.built || res.ReusedRemote != want.remote || strings.Contains(log.String(), "rebuilding") {
+			t.Errorf("build %d: built %d, reused %d from cache_from; want %d and %d\n%s", i+1, res.Built, res.ReusedRemote, want.built, want.remote, log.String())
+		}
+		if got := lastLayer(t, res.Image); got != l.Steps[0].Layers[0] {
+			t.Errorf("build %d: code layer %s, kiln.lock pins %s", i+1, got, l.Steps[0].Layers[0])
+		}
+	}
+}
