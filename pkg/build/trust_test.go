@@ -328,4 +328,15 @@ func TestLockedReusesPinnedLayers(t *testing.T) {
 			t.Errorf("build %d: code layer %s, kiln.lock pins %s", i+1, got, l.Steps[0].Layers[0])
 		}
 	}
+	// --verify-cache over the honest cache: rebuilt, the same, no error.
+	p, err := NewPlan(ctx, loadSpec(t, dir, yaml), PlanOptions{Epoch: time.Unix(0, 0)})
+	must(t, err)
+	c, err := cache.Open(t.TempDir())
+	must(t, err)
+	var log bytes.Buffer
+	res, err := Run(ctx, p, Options{Cache: c, Publisher: push.NewRegistry(), Force: true, VerifyCache: true, Log: &log})
+	must(t, err)
+	if res.Built != 1 || !strings.Contains(log.String(), "cache: step code from cache_from verified") {
+		t.Errorf("--verify-cache over an honest cache: built %d\n%s", res.Built, log.String())
+	}
 }
