@@ -14,9 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -234,8 +236,9 @@ func (c *common) cache() (*cache.Cache, error) {
 }
 
 // sharedCache opens the cache and takes its shared lock, which a build
-// holds so that kiln cache prune waits for it.
-func (c *common) sharedCache() (*cache.Cache, *cache.Lock, error) {
+// holds so that kiln cache prune waits for it, then removes the temporary
+// files that killed builds left (saying so on log, unless it is nil).
+func (c *common) sharedCache(log io.Writer) (*cache.Cache, *cache.Lock, error) {
 	store, err := c.cache()
 	if err != nil {
 		return nil, nil, err
@@ -244,11 +247,20 @@ func (c *common) sharedCache() (*cache.Cache, *cache.Lock, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	res, err := store.RemoveStale()
+	if err != nil {
+		held.Release()
+		return nil, nil, err
+	}
+	if res.Removed > 0 && log != nil {
+		fmt.Fprintf(log, "cache: removed %d temporary files (%s) left by killed builds\n", res.Removed, build.HumanBytes(res.RemovedBytes))
+	}
 	return store, held, nil
 }
 
 func cmdLock(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommon("lock", stderr)
+	withLayers := c.fs.Bool("with-layers", false, "also build every step from the pinned inputs and pin its layers' digests, which kiln build --locked checks cache hits against")
 	s, a, err := c.load(ctx, args)
 	if err != nil {
 		return err
@@ -260,12 +272,12 @@ func cmdLock(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	store, held, err := c.sharedCache()
+	store, held, err := c.sharedCache(stderr)
 	if err != nil {
 		return err
 	}
 	defer held.Release()
-	l, err := build.Lock(ctx, p, build.Options{Auth: a, Cache: store, Log: stderr, Refresh: true})
+	l, err := build.Lock(ctx, p, build.Options{Auth: a, Cache: store, Log: stderr, Refresh: true, LockLayers: *withLayers})
 	if err != nil {
 		return err
 	}
@@ -273,7 +285,11 @@ func cmdLock(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := lock.Write(path, l); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "pinned the parent, %d Debian packages and %d wheels\n", len(l.Debs), len(l.Wheels))
+	if *withLayers {
+		fmt.Fprintf(stderr, "pinned the parent, %d Debian packages, %d wheels and the layers of %d steps\n", len(l.Debs), len(l.Wheels), len(l.Steps))
+	} else {
+		fmt.Fprintf(stderr, "pinned the parent, %d Debian packages and %d wheels\n", len(l.Debs), len(l.Wheels))
+	}
 	fmt.Fprintln(stdout, path)
 	return nil
 }
@@ -328,6 +344,7 @@ type buildFlags struct {
 	layoutDir, tarPath, comp, cacheTo string
 	level                             int
 	force, quiet, refresh, explain    bool
+	verifyCache                       bool
 }
 
 func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
@@ -342,6 +359,7 @@ func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
 	c.fs.BoolVar(&bf.refresh, "refresh", false, "ignore cached layers: re-resolve every input and rebuild")
 	c.fs.BoolVar(&bf.explain, "explain", false, "print, per layer, its key's inputs, where it came from and, for a miss, what changed")
 	c.fs.StringVar(&bf.cacheTo, "cache-to", "", "also push the image and its layer map to this reference, for later cache_from")
+	c.fs.BoolVar(&bf.verifyCache, "verify-cache", false, "rebuild every step a cache offers and fail, naming the step, if its layers differ")
 	return c, bf
 }
 
@@ -360,7 +378,11 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	store, held, err := c.sharedCache()
+	var cacheLog io.Writer = stderr
+	if *quiet {
+		cacheLog = nil
+	}
+	store, held, err := c.sharedCache(cacheLog)
 	if err != nil {
 		return err
 	}
@@ -398,6 +420,14 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defaultLayout = filepath.Join("out", filepath.FromSlash(firstNonEmpty(s.Name, "image")))
 		dests = append(dests, &push.Layout{Dir: defaultLayout})
 	}
+	for _, d := range []string{*layoutDir, defaultLayout} {
+		if d == "" {
+			continue
+		}
+		if err := push.CheckLayoutDir(d); err != nil {
+			return usageError{fmt.Errorf("--oci-layout: %w", err)}
+		}
+	}
 	var log io.Writer = stderr
 	if *quiet {
 		log = nil
@@ -407,13 +437,14 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Cache:       store,
 		Compression: compression,
 		Publisher:   push.Multi(dests...),
-		Force:       *force || bf.refresh,
+		Force:       *force || bf.refresh || bf.verifyCache,
 		CheckExists: registry && *layoutDir == "" && *tarPath == "",
 		Log:         log,
 		Refresh:     bf.refresh,
 		Explain:     bf.explain,
 		UpdateCache: registry,
 		CacheTo:     bf.cacheTo,
+		VerifyCache: bf.verifyCache,
 	})
 	if err != nil {
 		return err
@@ -492,7 +523,7 @@ func parseSize(s string) (int64, error) {
 	if s == "" {
 		return 0, errors.New("give a size such as 500M or 10G")
 	}
-	mult := int64(1)
+	orig, mult := s, int64(1)
 	switch s[len(s)-1] {
 	case 'k', 'K':
 		mult = 1 << 10
@@ -506,9 +537,12 @@ func parseSize(s string) (int64, error) {
 	if mult > 1 {
 		s = s[:len(s)-1]
 	}
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, fmt.Errorf("%q is not a size; write a whole number with an optional K, M, G or T suffix, e.g. 500M or 10G", orig)
+	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a size; write e.g. 500M or 10G", s)
+	if err != nil || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is too large: the largest size is 8388607T (2^63-1 bytes); write e.g. 500M or 10G", orig)
 	}
 	return n * mult, nil
 }

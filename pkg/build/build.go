@@ -2,6 +2,7 @@ package build
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -55,6 +57,14 @@ type Options struct {
 	UpdateCache bool
 	// CacheTo also pushes the image, with its layer map, to this reference.
 	CacheTo string
+	// VerifyCache rebuilds every step that a cache (local or cache_from)
+	// offers and fails, naming the step and both digests, when the layers
+	// differ.
+	VerifyCache bool
+	// LockLayers makes Lock also build every step from the pinned inputs
+	// (no cache) and record its layers' digests in the lock (kiln lock
+	// --with-layers), for --locked builds to check cache hits against.
+	LockLayers bool
 }
 
 // Result is a finished build.
@@ -84,13 +94,13 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 	}
 	if o.CheckExists && !o.Force {
 		if tag, ok := p.Ref.(name.Tag); ok {
-			desc, err := remote.Head(tag, remoteOpts...)
-			if err == nil {
-				o.logf("%s already exists; nothing to build (use --force to rebuild)", tag)
-				return &Result{Ref: tag.Context().Digest(desc.Digest.String()), Skipped: true}, nil
+			d, found, err := existing(p, tag, remoteOpts)
+			if err != nil {
+				return nil, err
 			}
-			if !IsNotFound(err) {
-				return nil, fmt.Errorf("check whether %s exists: %w", tag, err)
+			if found {
+				o.logf("%s already exists; nothing to build (use --force to rebuild)", tag)
+				return &Result{Ref: tag.Context().Digest(d.String()), Skipped: true}, nil
 			}
 		}
 	}
@@ -115,7 +125,7 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	img = mutate.Annotations(img, map[string]string{CacheAnnotation: ann}).(v1.Image)
+	img = mutate.Annotations(img, map[string]string{CacheAnnotation: ann, SpecHashAnnotation: p.Hash}).(v1.Image)
 	tag, ok := p.Ref.(name.Tag)
 	if !ok {
 		return nil, fmt.Errorf("publish %s: the image reference must be a tag, not a digest", p.Ref)
@@ -207,11 +217,12 @@ type builtLayer struct {
 	kind string
 }
 
-// buildLayer returns the cached layer for src's key, building it on a miss.
+// buildLayer returns the cached layer for src's key, building it on a miss
+// (always, under --refresh and --verify-cache).
 func buildLayer(ctx context.Context, o Options, src layer.Source) (cache.LayerInfo, bool, error) {
 	h := sha256.Sum256([]byte(src.Key() + "\x00" + o.Compression.String()))
 	key := hex.EncodeToString(h[:])
-	if !o.Refresh {
+	if !o.Refresh && !o.VerifyCache {
 		if info, ok, err := o.Cache.LookupLayer(key); err != nil {
 			return cache.LayerInfo{}, false, err
 		} else if ok {
@@ -240,20 +251,64 @@ func IsNotFound(err error) bool {
 	return false
 }
 
-// Exists asks the registry whether the plan's tag is there (a HEAD on the
-// manifest). It returns an error when it cannot tell (auth, network), never
-// a guess.
+// SpecHashAnnotation is the manifest annotation in which kiln records the
+// spec hash of every image it builds, so that a tag without the hash in it
+// (tag_format: latest) can still be told up to date or stale.
+const SpecHashAnnotation = "dev.kiln.spec-hash"
+
+// existing reports whether tag already holds this plan's image, and its
+// digest. A tag with the spec hash in it holds it when it exists at all (a
+// HEAD on the manifest); any other tag only when its manifest records the
+// same spec hash (SpecHashAnnotation): a tag such as latest that holds an
+// older build is stale, and rebuilt.
+func existing(p *Plan, tag name.Tag, opts []remote.Option) (v1.Hash, bool, error) {
+	if strings.Contains(tag.TagStr(), p.Hash) {
+		desc, err := remote.Head(tag, opts...)
+		switch {
+		case err == nil:
+			return desc.Digest, true, nil
+		case IsNotFound(err):
+			return v1.Hash{}, false, nil
+		}
+		return v1.Hash{}, false, fmt.Errorf("check whether %s exists: %w", tag, err)
+	}
+	desc, err := remote.Get(tag, opts...)
+	switch {
+	case IsNotFound(err):
+		return v1.Hash{}, false, nil
+	case err != nil:
+		return v1.Hash{}, false, fmt.Errorf("check whether %s exists: %w", tag, err)
+	}
+	if !desc.MediaType.IsImage() {
+		return v1.Hash{}, false, nil
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
+	if err != nil || m.Annotations[SpecHashAnnotation] != p.Hash {
+		return v1.Hash{}, false, nil
+	}
+	return desc.Digest, true, nil
+}
+
+// Exists asks the registry whether the plan's tag holds the plan's image: a
+// HEAD on the manifest when the tag has the spec hash in it, else a look at
+// the spec hash the manifest records. It returns an error when it cannot
+// tell (auth, network), never a guess.
 func Exists(ctx context.Context, p *Plan, a auth.Options) (bool, error) {
 	opts, err := a.RemoteOptions(ctx)
 	if err != nil {
 		return false, err
 	}
-	_, err = remote.Head(p.Ref, opts...)
-	switch {
-	case err == nil:
-		return true, nil
-	case IsNotFound(err):
-		return false, nil
+	tag, ok := p.Ref.(name.Tag)
+	if !ok {
+		_, err = remote.Head(p.Ref, opts...)
+		switch {
+		case err == nil:
+			return true, nil
+		case IsNotFound(err):
+			return false, nil
+		}
+		return false, err
 	}
-	return false, err
+	_, found, err := existing(p, tag, opts)
+	return found, err
 }

@@ -33,6 +33,7 @@ func newSession(ctx context.Context, p *Plan, o Options, remoteOpts []remote.Opt
 	if err := checkLock(p); err != nil {
 		return nil, err
 	}
+	o.Cache.SetWarn(func(msg string) { o.logf("warning: %s", msg) })
 	parent, err := resolveParent(ctx, p, o.Auth, remoteOpts)
 	if err != nil {
 		return nil, err
@@ -222,7 +223,8 @@ func (b *session) lock() *lock.Lock {
 
 // Lock resolves every input of the plan and returns the lock that pins them.
 // Debian packages are downloaded and their layer built (the target Python may
-// come from them); no image is assembled or pushed.
+// come from them); no image is assembled or pushed. With o.LockLayers every
+// step is also built from the pinned inputs and its layers recorded.
 func Lock(ctx context.Context, p *Plan, o Options) (*lock.Lock, error) {
 	remoteOpts, err := o.Auth.RemoteOptions(ctx)
 	if err != nil {
@@ -243,5 +245,32 @@ func Lock(ctx context.Context, p *Plan, o Options) (*lock.Lock, error) {
 	if err := b.pinWheels(ctx); err != nil {
 		return nil, err
 	}
-	return b.lock(), nil
+	l := b.lock()
+	if o.LockLayers {
+		if err := lockLayers(ctx, p, o, remoteOpts, l); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// lockLayers builds every step as `kiln build --locked` with l would, from
+// the pinned inputs and with no cache (neither cache_from nor a cached
+// step or layer), and records each step's key and layer digests in l.
+func lockLayers(ctx context.Context, p *Plan, o Options, remoteOpts []remote.Option, l *lock.Lock) error {
+	q := *p
+	q.Lock = l
+	o.Refresh = true
+	b, err := newSession(ctx, &q, o, remoteOpts)
+	if err != nil {
+		return err
+	}
+	if err := b.runSteps(ctx); err != nil {
+		return err
+	}
+	l.Steps = nil
+	for _, st := range b.steps {
+		l.Steps = append(l.Steps, lock.Step{Name: st.name, Key: st.key, Layers: digestsOf(st.layers)})
+	}
+	return nil
 }

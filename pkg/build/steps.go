@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/kiln-build/kiln/pkg/auth"
@@ -54,6 +56,10 @@ type step struct {
 	how     string
 	changed []string
 	layers  []builtLayer
+	// offered are the layers a cache offered for the step, kept to compare
+	// with the rebuilt ones under --verify-cache; offeredBy says which cache.
+	offered   []builtLayer
+	offeredBy string
 }
 
 // newStep computes the key of a step from its inputs (sorted by name, each
@@ -189,7 +195,8 @@ func (b *session) loadRemoteCache(ctx context.Context) {
 }
 
 // reuse looks st up in the local cache, then in the remote cache, and on a
-// hit appends its layers to the image. It reports whether it hit.
+// hit appends its layers to the image. It reports whether it hit. A hit is
+// taken only if it passes accept (kiln.lock's pinned layers, --verify-cache).
 func (b *session) reuse(st *step) (bool, error) {
 	if b.o.Refresh {
 		return false, nil
@@ -197,30 +204,26 @@ func (b *session) reuse(st *step) (bool, error) {
 	if rec, ok, err := b.o.Cache.LookupStep(st.key); err != nil {
 		return false, err
 	} else if ok {
+		var layers []builtLayer
 		for _, l := range rec.Layers {
-			st.layers = append(st.layers, builtLayer{layer: b.o.Cache.Layer(l.LayerInfo), desc: l.Description, kind: l.Kind})
+			layers = append(layers, builtLayer{layer: b.o.Cache.Layer(l.LayerInfo), desc: l.Description, kind: l.Kind})
 		}
-		st.how = HowLocal
-		b.finish(st)
-		return true, nil
+		if b.accept(st, layers, HowLocal) {
+			st.layers = layers
+			st.how = HowLocal
+			b.finish(st)
+			return true, nil
+		}
+		return false, nil
 	}
 	if b.remote != nil {
 		if rs, ok := b.remote.steps[st.key]; ok {
-			var layers []builtLayer
-			for _, rl := range rs.Layers {
-				h, err := v1.NewHash(rl.Digest)
-				if err != nil {
-					layers = nil
-					break
-				}
-				l, err := b.remote.img.LayerByDigest(h)
-				if err != nil {
-					layers = nil
-					break
-				}
-				layers = append(layers, builtLayer{layer: l, desc: rl.Description, kind: rl.Kind})
+			layers, err := b.remoteLayers(rs)
+			if err != nil {
+				b.o.logf("cache: warning: step %s from cache_from: %v; building the step", st.name, err)
+				return false, nil
 			}
-			if layers != nil {
+			if b.accept(st, layers, HowRemote) {
 				st.layers = layers
 				st.how = HowRemote
 				b.finish(st)
@@ -231,10 +234,139 @@ func (b *session) reuse(st *step) (bool, error) {
 	return false, nil
 }
 
-// record stores a built step in the local cache and appends its layers.
+// remoteLayers returns the cache image's layers that rs names, checking
+// that each is one of the image's layers and that the registry has its
+// blob: an annotation naming anything else is not used.
+func (b *session) remoteLayers(rs remoteStep) ([]builtLayer, error) {
+	m, err := b.remote.img.Manifest()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", b.remote.ref, err)
+	}
+	var layers []builtLayer
+	for _, rl := range rs.Layers {
+		h, err := v1.NewHash(rl.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("%s records layer %q, which is not a digest", b.remote.ref, rl.Digest)
+		}
+		inManifest := false
+		for _, d := range m.Layers {
+			inManifest = inManifest || d.Digest == h
+		}
+		if !inManifest {
+			return nil, fmt.Errorf("%s records layer %s, which is not one of its layers", b.remote.ref, h)
+		}
+		l, err := b.remote.img.LayerByDigest(h)
+		if err != nil {
+			return nil, fmt.Errorf("%s: layer %s: %w", b.remote.ref, h, err)
+		}
+		if _, err := l.DiffID(); err != nil {
+			return nil, fmt.Errorf("%s: layer %s: %w", b.remote.ref, h, err)
+		}
+		if ok, err := partial.Exists(l); err != nil || !ok {
+			if err == nil {
+				err = errors.New("no such blob")
+			}
+			return nil, fmt.Errorf("%s records layer %s, which the registry cannot serve (%v)", b.remote.ref, h, err)
+		}
+		layers = append(layers, builtLayer{layer: l, desc: rl.Description, kind: rl.Kind})
+	}
+	return layers, nil
+}
+
+// accept decides whether a cache hit for st, offered by how (HowLocal or
+// HowRemote), is used. When kiln.lock pins the step's layers (kiln lock
+// --with-layers) only those layers are, and cache_from is not used for a
+// step the lock does not pin. Under --verify-cache nothing is: the offer is
+// kept to compare with the rebuilt step. A refused offer is logged.
+func (b *session) accept(st *step, layers []builtLayer, how string) bool {
+	from := "the local cache"
+	if how == HowRemote {
+		from = "cache_from"
+	}
+	if b.p.Lock != nil && len(b.p.Lock.Steps) > 0 {
+		pinned, ok := b.p.Lock.Step(st.key)
+		switch {
+		case !ok && how == HowRemote:
+			b.o.logf("cache: step %s from cache_from is not pinned by kiln.lock (its inputs changed since kiln lock --with-layers); rebuilding", st.name)
+			return false
+		case ok:
+			if have, want, differ := compareLayers(digestsOf(layers), pinned.Layers); differ {
+				b.o.logf("cache: step %s from %s has layer %s, kiln.lock says %s; rebuilding", st.name, from, have, want)
+				return false
+			}
+		}
+	}
+	if b.o.VerifyCache {
+		st.offered, st.offeredBy = layers, from
+		return false
+	}
+	return true
+}
+
+// digestsOf returns the layers' digests.
+func digestsOf(layers []builtLayer) []string {
+	out := make([]string, len(layers))
+	for i, l := range layers {
+		d, err := l.layer.Digest()
+		if err != nil {
+			out[i] = "(unknown: " + err.Error() + ")"
+			continue
+		}
+		out[i] = d.String()
+	}
+	return out
+}
+
+// compareLayers compares two lists of layer digests and, when they differ,
+// returns the first pair that does ("none" for a missing layer).
+func compareLayers(have, want []string) (string, string, bool) {
+	for i := 0; i < len(have) || i < len(want); i++ {
+		h, w := "none", "none"
+		if i < len(have) {
+			h = have[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if h != w {
+			return h, w, true
+		}
+	}
+	return "", "", false
+}
+
+// VerifyError is a --verify-cache failure: rebuilding a step that a cache
+// offered gave other layers.
+type VerifyError struct {
+	// Step is the step's name; From is the cache that offered it.
+	Step, From string
+	// Cached and Rebuilt are the first layer digests that differ.
+	Cached, Rebuilt string
+}
+
+func (e *VerifyError) Error() string {
+	return fmt.Sprintf("--verify-cache: step %s from %s has layer %s, but rebuilding it gives %s; the cache does not hold what its inputs build (corrupt or poisoned): do not use it", e.Step, e.From, e.Cached, e.Rebuilt)
+}
+
+// record stores a built step in the local cache and appends its layers. A
+// step a cache offered under --verify-cache must have given the same
+// layers; a step kiln.lock pins that gives others is reported.
 func (b *session) record(st *step, layers []builtLayer, infos []cache.LayerInfo) error {
 	st.layers = layers
 	st.how = HowBuilt
+	if st.offeredBy != "" {
+		if cached, rebuilt, differ := compareLayers(digestsOf(st.offered), digestsOf(layers)); differ {
+			return &VerifyError{Step: st.name, From: st.offeredBy, Cached: cached, Rebuilt: rebuilt}
+		}
+		b.o.logf("cache: step %s from %s verified: rebuilt, same layers", st.name, st.offeredBy)
+	}
+	if b.p.Lock != nil {
+		if pinned, ok := b.p.Lock.Step(st.key); ok {
+			if built, want, differ := compareLayers(digestsOf(layers), pinned.Layers); differ {
+				b.o.logf("warning: step %s built layer %s, kiln.lock says %s: the inputs do not rebuild what kiln lock --with-layers built (another kiln version?)", st.name, built, want)
+			}
+		}
+	}
 	rec := cache.Step{Name: st.name, Key: st.key, Inputs: st.inputs}
 	for i, l := range layers {
 		rec.Layers = append(rec.Layers, cache.StepLayer{LayerInfo: infos[i], Description: l.desc, Kind: l.kind})

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -21,8 +20,10 @@ type Opener func(ctx context.Context) (io.ReadCloser, error)
 // open to download it when the cache lacks it. The download is checked
 // against sum and, when size is positive, against size before it is stored:
 // a file that differs from what was promised fails, names both hashes, and is
-// not cached. name says what the file is, for errors. hit reports whether
-// the file was already cached.
+// not cached. A cached file is checked against sum too (once per process):
+// one corrupted on disk is removed, with a warning, and downloaded again.
+// name says what the file is, for errors. hit reports whether the file was
+// already cached.
 func (c *Cache) Fetch(ctx context.Context, name, sum string, size int64, open Opener) (path string, hit bool, err error) {
 	h, err := v1.NewHash("sha256:" + sum)
 	if err != nil {
@@ -30,7 +31,9 @@ func (c *Cache) Fetch(ctx context.Context, name, sum string, size int64, open Op
 	}
 	path = c.BlobPath(h)
 	if fi, err := os.Stat(path); err == nil && (size <= 0 || fi.Size() == size) {
-		return path, true, nil
+		if c.verify(path, h, size, name) {
+			return path, true, nil
+		}
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", false, fmt.Errorf("fetch %s: %w", name, err)
 	}
@@ -39,11 +42,12 @@ func (c *Cache) Fetch(ctx context.Context, name, sum string, size int64, open Op
 		return "", false, fmt.Errorf("fetch %s: %w", name, err)
 	}
 	defer rc.Close()
-	f, err := os.CreateTemp(filepath.Join(c.root, "tmp"), "fetch-*")
+	f, unlock, err := c.createTemp("fetch-*")
 	if err != nil {
 		return "", false, fmt.Errorf("fetch %s: %w", name, err)
 	}
 	defer os.Remove(f.Name())
+	defer unlock()
 	defer f.Close()
 	d := sha256.New()
 	var r io.Reader = rc
@@ -67,19 +71,22 @@ func (c *Cache) Fetch(ctx context.Context, name, sum string, size int64, open Op
 	if err := os.Rename(f.Name(), path); err != nil {
 		return "", false, fmt.Errorf("fetch %s: %w", name, err)
 	}
+	c.mu.Lock()
+	c.verified[path] = true
+	c.mu.Unlock()
 	return path, false, nil
 }
 
 // Has returns the path of the file whose SHA-256 is sum (hex) if the cache
-// holds it (with the given size, when positive).
+// holds it (with the given size, when positive, and that content: a corrupt
+// file is removed and reported missing).
 func (c *Cache) Has(sum string, size int64) (string, bool) {
 	h, err := v1.NewHash("sha256:" + sum)
 	if err != nil {
 		return "", false
 	}
 	p := c.BlobPath(h)
-	fi, err := os.Stat(p)
-	if err != nil || (size > 0 && fi.Size() != size) {
+	if !c.verify(p, h, size, "file") {
 		return "", false
 	}
 	return p, true

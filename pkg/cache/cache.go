@@ -7,6 +7,8 @@
 package cache
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -23,6 +26,29 @@ import (
 // Cache is a cache directory.
 type Cache struct {
 	root string
+
+	mu sync.Mutex
+	// verified holds the blobs whose content this process has hashed and
+	// found right, so each is hashed once per build.
+	verified map[string]bool
+	warn     func(string)
+}
+
+// SetWarn sets where the cache reports what it repaired (a corrupt entry
+// removed); nil discards the warnings.
+func (c *Cache) SetWarn(warn func(msg string)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.warn = warn
+}
+
+func (c *Cache) warnf(format string, args ...any) {
+	c.mu.Lock()
+	warn := c.warn
+	c.mu.Unlock()
+	if warn != nil {
+		warn(fmt.Sprintf(format, args...))
+	}
 }
 
 // DefaultDir returns $XDG_CACHE_HOME/kiln, or the platform's user cache
@@ -45,7 +71,7 @@ func Open(dir string) (*Cache, error) {
 			return nil, fmt.Errorf("open cache %s: %w", dir, err)
 		}
 	}
-	return &Cache{root: dir}, nil
+	return &Cache{root: dir, verified: map[string]bool{}}, nil
 }
 
 // Dir returns the cache's directory.
@@ -99,15 +125,70 @@ func (c *Cache) readRecord(path func(string) string, key string, v any) (bool, e
 }
 
 // present reports whether the blob info describes is in the cache with its
-// recorded size, and marks it used.
+// recorded size and digest, and marks it used. A blob whose content does
+// not match its digest is removed (see verify).
 func (c *Cache) present(info LayerInfo) bool {
 	p := c.BlobPath(info.Digest)
-	fi, err := os.Stat(p)
-	if err != nil || fi.Size() != info.Size {
+	if !c.verify(p, info.Digest, info.Size, "layer") {
 		return false
 	}
 	c.touch(p)
 	return true
+}
+
+// verify reports whether the blob at p has the given size (when positive)
+// and SHA-256 digest h. The content is hashed once per process. A blob that
+// hashes to something else was corrupted on disk: it is removed, with a
+// warning naming it, so that the caller rebuilds or downloads it again.
+func (c *Cache) verify(p string, h v1.Hash, size int64, what string) bool {
+	fi, err := os.Stat(p)
+	if err != nil || !fi.Mode().IsRegular() || (size > 0 && fi.Size() != size) {
+		return false
+	}
+	c.mu.Lock()
+	ok := c.verified[p]
+	c.mu.Unlock()
+	if ok {
+		return true
+	}
+	if h.Algorithm != "sha256" {
+		return false
+	}
+	got, hashed, err := hashFile(p)
+	if err != nil {
+		return false
+	}
+	if got != h.Hex {
+		// Only the file that was hashed: another build may have put a good
+		// copy in its place meanwhile.
+		if now, err := os.Stat(p); err == nil && os.SameFile(now, hashed) {
+			os.Remove(p)
+		}
+		c.warnf("cache: %s %s is corrupt on disk (its content hashes to sha256:%s); removed it from the cache", what, h, got)
+		return false
+	}
+	c.mu.Lock()
+	c.verified[p] = true
+	c.mu.Unlock()
+	return true
+}
+
+// hashFile returns the hex SHA-256 of the file at p, and the file's info.
+func hashFile(p string) (string, os.FileInfo, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", nil, err
+	}
+	d := sha256.New()
+	if _, err := io.Copy(d, f); err != nil {
+		return "", nil, err
+	}
+	return hex.EncodeToString(d.Sum(nil)), fi, nil
 }
 
 // RecordLayer records that key built the layer info describes.
@@ -126,11 +207,12 @@ func (c *Cache) RecordLayer(key string, info LayerInfo) error {
 // writeAtomic writes a file through a temporary name in the cache's tmp
 // directory, renaming it into place only when write succeeds.
 func (c *Cache) writeAtomic(dst string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Join(c.root, "tmp"), "w-*")
+	f, unlock, err := c.createTemp("w-*")
 	if err != nil {
 		return fmt.Errorf("cache: write %s: %w", dst, err)
 	}
 	defer os.Remove(f.Name())
+	defer unlock()
 	if err := write(f); err != nil {
 		f.Close()
 		return err

@@ -9,7 +9,6 @@ import (
 	"hash"
 	"io"
 	"os"
-	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -83,11 +82,12 @@ func (c *Cache) BuildLayer(key string, comp Compression, write func(io.Writer) e
 	if err := comp.Validate(); err != nil {
 		return LayerInfo{}, err
 	}
-	f, err := os.CreateTemp(filepath.Join(c.root, "tmp"), "layer-*")
+	f, unlock, err := c.createTemp("layer-*")
 	if err != nil {
 		return LayerInfo{}, fmt.Errorf("cache: build layer: %w", err)
 	}
 	defer os.Remove(f.Name())
+	defer unlock()
 	defer f.Close()
 
 	digest := sha256.New()
@@ -118,6 +118,9 @@ func (c *Cache) BuildLayer(key string, comp Compression, write func(io.Writer) e
 	if err := os.Rename(f.Name(), c.BlobPath(info.Digest)); err != nil {
 		return LayerInfo{}, fmt.Errorf("cache: store layer: %w", err)
 	}
+	c.mu.Lock()
+	c.verified[c.BlobPath(info.Digest)] = true
+	c.mu.Unlock()
 	if err := c.RecordLayer(key, info); err != nil {
 		return LayerInfo{}, err
 	}
@@ -155,13 +158,37 @@ func (l *cachedLayer) DiffID() (v1.Hash, error)            { return l.info.DiffI
 func (l *cachedLayer) Size() (int64, error)                { return l.info.Size, nil }
 func (l *cachedLayer) MediaType() (types.MediaType, error) { return l.info.MediaType, nil }
 
+// Compressed returns the blob's bytes; reading fails at the end if they do
+// not hash to the layer's digest, so corrupt bytes are never published
+// under it.
 func (l *cachedLayer) Compressed() (io.ReadCloser, error) {
 	f, err := os.Open(l.path)
 	if err != nil {
 		return nil, fmt.Errorf("cache: open layer %s: %w", l.info.Digest, err)
 	}
-	return f, nil
+	return &verifyingReader{f: f, want: l.info.Digest, d: sha256.New()}, nil
 }
+
+// verifyingReader hashes what it reads and fails at EOF when the bytes do
+// not hash to want.
+type verifyingReader struct {
+	f    *os.File
+	want v1.Hash
+	d    hash.Hash
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	n, err := v.f.Read(p)
+	v.d.Write(p[:n])
+	if err == io.EOF {
+		if got := hex.EncodeToString(v.d.Sum(nil)); v.want.Algorithm != "sha256" || got != v.want.Hex {
+			return n, fmt.Errorf("cache: layer %s is corrupt on disk: its content hashes to sha256:%s (%s); run the build again to rebuild it", v.want, got, v.f.Name())
+		}
+	}
+	return n, err
+}
+
+func (v *verifyingReader) Close() error { return v.f.Close() }
 
 func (l *cachedLayer) Uncompressed() (io.ReadCloser, error) {
 	f, err := l.Compressed()

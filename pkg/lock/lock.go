@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // FileName is the lock file's name, next to the spec.
@@ -35,6 +36,32 @@ type Lock struct {
 	Requirements string  `json:"requirements,omitempty"`
 	Debs         []Deb   `json:"debs,omitempty"`
 	Wheels       []Wheel `json:"wheels,omitempty"`
+	// Steps, written by kiln lock --with-layers, pin the layers each build
+	// step gives from the pinned inputs (kiln's layers are reproducible):
+	// kiln build --locked reuses a cached step (local or cache_from) only
+	// when its layers are these.
+	Steps []Step `json:"steps,omitempty"`
+}
+
+// Step pins the layers of one build step.
+type Step struct {
+	// Name is the step's name: apt_packages, packages or code.
+	Name string `json:"name"`
+	// Key is the hash of the step's inputs, which a --locked build
+	// computes again to find the step.
+	Key string `json:"key"`
+	// Layers are the digests of the step's layers, in image order.
+	Layers []string `json:"layers"`
+}
+
+// Step returns the pinned step with the given key, if the lock has one.
+func (l *Lock) Step(key string) (Step, bool) {
+	for _, st := range l.Steps {
+		if st.Key == key {
+			return st, true
+		}
+	}
+	return Step{}, false
 }
 
 // Parent pins the parent image.
@@ -120,7 +147,30 @@ func Read(path string) (*Lock, error) {
 			return nil, fmt.Errorf("read lock %s: wheel %q lacks a name, filename, sha256 or url; regenerate it with kiln lock", path, w.Name)
 		}
 	}
+	for _, st := range l.Steps {
+		if st.Name == "" || !isHex64(st.Key) {
+			return nil, fmt.Errorf("read lock %s: step %q lacks a name or a key; regenerate it with kiln lock --with-layers", path, st.Name)
+		}
+		for _, d := range st.Layers {
+			if hexPart, ok := strings.CutPrefix(d, "sha256:"); !ok || !isHex64(hexPart) {
+				return nil, fmt.Errorf("read lock %s: step %q: layer %q is not a sha256 digest; regenerate it with kiln lock --with-layers", path, st.Name, d)
+			}
+		}
+	}
 	return &l, nil
+}
+
+// isHex64 reports whether s is 64 lowercase hexadecimal digits.
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Write writes l to path through a temporary file renamed into place.

@@ -44,3 +44,35 @@ func TestRoundTripAndErrors(t *testing.T) {
 		t.Errorf("missing lock: %v", err)
 	}
 }
+
+func TestStepsRoundTripAndErrors(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, FileName)
+	key := strings.Repeat("c", 64)
+	l := &Lock{Platform: "linux/amd64", Parent: Parent{Ref: "r/p:1", Digest: "sha256:" + strings.Repeat("a", 64)},
+		Steps: []Step{{Name: "code", Key: key, Layers: []string{"sha256:" + strings.Repeat("d", 64)}}}}
+	if err := Write(p, l); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := got.Step(key); !ok || st.Layers[0] != l.Steps[0].Layers[0] {
+		t.Errorf("Step(%s) = %+v, %v after a round trip", key, st, ok)
+	}
+	if _, ok := got.Step(strings.Repeat("e", 64)); ok {
+		t.Error("Step found a key the lock does not pin")
+	}
+	for name, step := range map[string]string{
+		"no key":     `{"name":"code","layers":[]}`,
+		"short key":  `{"name":"code","key":"abc","layers":[]}`,
+		"bad digest": `{"name":"code","key":"` + key + `","layers":["sha256:xyz"]}`,
+		"no algo":    `{"name":"code","key":"` + key + `","layers":["` + strings.Repeat("d", 64) + `"]}`,
+	} {
+		os.WriteFile(p, []byte(`{"version":1,"parent":{"digest":"x"},"steps":[`+step+`]}`), 0o644)
+		if _, err := Read(p); err == nil || !strings.Contains(err.Error(), "--with-layers") {
+			t.Errorf("%s: Read = %v, want an error telling to run kiln lock --with-layers", name, err)
+		}
+	}
+}

@@ -2,7 +2,11 @@ package push
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -16,7 +20,8 @@ import (
 // Layout writes an OCI image layout directory (readable by skopeo, podman
 // and umoci as oci:DIR:TAG). The layout is written beside Dir under a
 // temporary name and renamed over Dir when complete, so a failed build never
-// leaves a half-written layout.
+// leaves a half-written layout. Dir must be absent or an OCI image layout
+// (see CheckLayoutDir): kiln never removes anything else.
 type Layout struct {
 	Dir string
 }
@@ -25,6 +30,9 @@ type Layout struct {
 // (org.opencontainers.image.ref.name) in the layout's index.
 func (l *Layout) Publish(ctx context.Context, img v1.Image, tag name.Tag) (name.Digest, error) {
 	dir := filepath.Clean(l.Dir)
+	if err := CheckLayoutDir(dir); err != nil {
+		return name.Digest{}, err
+	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return name.Digest{}, fmt.Errorf("write OCI layout %s: %w", dir, err)
 	}
@@ -58,24 +66,70 @@ func (l *Layout) Publish(ctx context.Context, img v1.Image, tag name.Tag) (name.
 	return tag.Context().Digest(d.String()), nil
 }
 
-// replaceDir renames src over dst, moving an existing dst aside first.
-func replaceDir(src, dst string) error {
-	old := ""
-	if _, err := os.Lstat(dst); err == nil {
-		old = dst + ".old"
-		os.RemoveAll(old)
-		if err := os.Rename(dst, old); err != nil {
-			return err
-		}
+// CheckLayoutDir reports whether dir may be written as an OCI image layout:
+// it must be absent or already an OCI image layout (a directory holding an
+// oci-layout file that says so). kiln replaces a layout, never anything
+// else: a file, or a directory of other things, at dir is an error that
+// names it.
+func CheckLayoutDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-	if err := os.Rename(src, dst); err != nil {
-		if old != "" {
-			os.Rename(old, dst)
-		}
-		return err
+	if err != nil {
+		return fmt.Errorf("OCI layout %s: %w", dir, err)
 	}
-	if old != "" {
-		return os.RemoveAll(old)
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("OCI layout %s: it is a symbolic link; kiln replaces only an OCI image layout directory: name the directory itself", dir)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("OCI layout %s: it exists and is not a directory; kiln replaces only an OCI image layout: remove it or name another directory", dir)
+	}
+	if !isLayout(dir) {
+		return fmt.Errorf("OCI layout %s: the directory exists and is not an OCI image layout (no valid oci-layout file); kiln replaces only an OCI image layout: remove it or name another directory", dir)
 	}
 	return nil
+}
+
+// isLayout reports whether dir holds an oci-layout file with an
+// imageLayoutVersion.
+func isLayout(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, specsv1.ImageLayoutFile))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var l specsv1.ImageLayout
+	if err := json.NewDecoder(io.LimitReader(f, 4096)).Decode(&l); err != nil {
+		return false
+	}
+	return l.Version == specsv1.ImageLayoutVersion
+}
+
+// replaceDir renames src over dst. An existing dst (checked to be a layout)
+// is first renamed to a fresh temporary name beside it and removed only once
+// src is in place; nothing else is ever removed.
+func replaceDir(src, dst string) error {
+	if err := CheckLayoutDir(dst); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(dst); errors.Is(err, fs.ErrNotExist) {
+		return os.Rename(src, dst)
+	}
+	// The old layout moves into a directory of our own, removed at the end.
+	aside, err := os.MkdirTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".old-")
+	if err != nil {
+		return err
+	}
+	old := filepath.Join(aside, "layout")
+	if err := os.Rename(dst, old); err != nil {
+		os.Remove(aside)
+		return err
+	}
+	if err := os.Rename(src, dst); err != nil {
+		os.Rename(old, dst)
+		os.Remove(aside)
+		return err
+	}
+	return os.RemoveAll(aside)
 }
