@@ -149,6 +149,9 @@ func (b *session) pythonStep(ctx context.Context) error {
 	in["pip_index"] = urlsValue([]string{s.PipIndex})
 	in["pip_extra_index_url"] = urlsValue(s.PipExtraIndexURL)
 	in["python_version"] = s.PythonVersion
+	if b.p.LocalWheels != "" {
+		in["local_wheels"] = b.p.LocalWheels // their content, not only their names
+	}
 	if b.p.Lock != nil {
 		in["lock"] = jsonHash(b.p.Lock.Wheels)
 	}
@@ -168,11 +171,13 @@ func (b *session) pythonStep(ctx context.Context) error {
 }
 
 // codeStep ships source_root and copy. Its key does not depend on the
-// parent, so a new parent does not rebuild the code layer.
+// parent's digest, so a new parent does not rebuild the code layer; copies
+// outside /root depend on where the parent's directories resolve, which
+// their (rewritten) paths in the key record (see codeLayer).
 func (b *session) codeStep(ctx context.Context) error {
-	code := b.p.Code
-	if code == nil {
-		return nil
+	code, err := b.codeLayer(ctx)
+	if err != nil || code == nil {
+		return err
 	}
 	in := map[string]string{
 		"epoch":       fmt.Sprint(b.p.Epoch.Unix()),
