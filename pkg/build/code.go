@@ -10,19 +10,20 @@ import (
 	"github.com/kiln-build/kiln/pkg/spec"
 )
 
-// codeLayer returns the code layer as it lands on the parent. When a copy
-// destination lies outside /root, its entries are written through the
-// parent's symlinked directories (bin/tool becomes usr/bin/tool on a
-// merged-/usr parent, so the parent's /bin -> usr/bin symlink survives);
-// only then are the parent's file headers read, once, cached by the
-// parent's digest. The step key is computed from the rewritten entries, so
-// it holds exactly what the layer took from the parent: where each
-// directory resolves.
-func (b *session) codeLayer(ctx context.Context) (*layer.Files, error) {
-	code := b.p.Code
-	if code == nil || b.parent.Scratch() || !copiesOutsideRoot(b.p.Spec) {
-		return code, nil
-	}
+// throughParent reports whether the code layer must be written through
+// the parent's directory symlinks: when a copy lands outside /root (where
+// merged /usr has /bin -> usr/bin) and there is a parent.
+func (b *session) throughParent() bool {
+	return b.p.Code != nil && !b.parent.Scratch() && copiesOutsideRoot(b.p.Spec)
+}
+
+// codeThroughParent rewrites the code layer's entries through the parent's
+// symlinked directories: bin/tool becomes usr/bin/tool on a merged-/usr
+// parent, so the parent's /bin -> usr/bin symlink survives. It reads the
+// parent's file headers (once, cached by the parent's digest), so it runs
+// only for a step the caches do not have; the step key holds the parent's
+// digest, which decides the result.
+func (b *session) codeThroughParent(ctx context.Context, code *layer.Files) (*layer.Files, error) {
 	fs, err := b.parentFS(ctx)
 	if err != nil {
 		return nil, err

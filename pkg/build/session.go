@@ -171,13 +171,13 @@ func (b *session) pythonStep(ctx context.Context) error {
 }
 
 // codeStep ships source_root and copy. Its key does not depend on the
-// parent's digest, so a new parent does not rebuild the code layer; copies
-// outside /root depend on where the parent's directories resolve, which
-// their (rewritten) paths in the key record (see codeLayer).
+// parent, so a new parent does not rebuild the code layer, unless a copy
+// lands outside /root: there the parent's directory symlinks decide where
+// files go (see codeThroughParent), so the parent's digest is in the key.
 func (b *session) codeStep(ctx context.Context) error {
-	code, err := b.codeLayer(ctx)
-	if err != nil || code == nil {
-		return err
+	code := b.p.Code
+	if code == nil {
+		return nil
 	}
 	in := map[string]string{
 		"epoch":       fmt.Sprint(b.p.Epoch.Unix()),
@@ -186,9 +186,19 @@ func (b *session) codeStep(ctx context.Context) error {
 	for _, f := range code.Entries {
 		in["file:/"+f.Path] = fmt.Sprintf("%o %s%s", uint32(f.Mode), f.SHA256, f.Link)
 	}
+	through := b.throughParent()
+	if through {
+		in["parent"] = b.parent.Digest.DigestStr() // its directory symlinks place the files
+	}
 	st := newStep(StepCode, in)
 	if hit, err := b.reuse(st); err != nil || hit {
 		return err
+	}
+	if through {
+		var err error
+		if code, err = b.codeThroughParent(ctx, code); err != nil {
+			return err
+		}
 	}
 	layers, infos, err := b.buildLayers(ctx, code)
 	if err != nil {

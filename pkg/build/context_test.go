@@ -1,0 +1,105 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kiln-build/kiln/pkg/spec"
+)
+
+// planErr returns NewPlan's error for yaml in dir (nil when it plans).
+func planErr(t *testing.T, dir, yaml string) (*Plan, error) {
+	t.Helper()
+	s, err := spec.Parse("kiln.yaml", dir, []byte(yaml))
+	must(t, err)
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return NewPlan(context.Background(), s, PlanOptions{Epoch: time.Unix(0, 0)})
+}
+
+// TestPlanConfinesAndChecksFiles covers what only reading the files finds:
+// requirements includes and local wheels outside the build context, and
+// files of source_root and copy that cannot go into an image. Each is a
+// *spec.Error (exit 2) naming the key.
+func TestPlanConfinesAndChecksFiles(t *testing.T) {
+	top := t.TempDir()
+	dir := filepath.Join(top, "app")
+	must(t, os.MkdirAll(filepath.Join(dir, "src"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(dir, "tree"), 0o755))
+	must(t, os.WriteFile(filepath.Join(top, "outside.txt"), []byte("flask\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(top, "w-1.0-py3-none-any.whl"), []byte("wheel"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "tree", ".wh.etc"), []byte("x"), 0o644))
+	must(t, syscall.Mkfifo(filepath.Join(dir, "src", "pipe"), 0o644))
+	must(t, os.Symlink("../outside.txt", filepath.Join(dir, "inc.txt")))
+	req := func(name, body string) string {
+		must(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
+		return "requirements: " + name + "\n"
+	}
+	const base = "base_image: scratch\n"
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"include outside", req("r1.txt", "-r ../outside.txt\n"), []string{"kiln.yaml:2", "requirements", "r1.txt:1", "outside the build context", "--context"}},
+		{"include through a symlink", req("r2.txt", "-c inc.txt\n"), []string{"r2.txt:1", "resolves to " + filepath.Join(top, "outside.txt")}},
+		{"wheel outside", req("r3.txt", "flask\n../w-1.0-py3-none-any.whl\n"), []string{"r3.txt:2", "w-1.0-py3-none-any.whl", "outside the build context"}},
+		{"package wheel outside", "packages: [\"" + filepath.Join(top, "w-1.0-py3-none-any.whl") + "\"]\n", []string{"kiln.yaml:2", "packages[0]", "outside the build context"}},
+		{"named pipe", "source_root: src\n", []string{"kiln.yaml:2", "source_root", "pipe", "a named pipe", ".dockerignore"}},
+		{"whiteout", "copy: {tree: /opt/tree/}\n", []string{"kiln.yaml:2", "copy", ".wh.etc", "whiteout"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := planErr(t, dir, base+tc.yaml)
+			if err == nil {
+				t.Fatalf("the plan succeeded, want an error with %q", tc.want)
+			}
+			var se *spec.Error
+			if !errors.As(err, &se) {
+				t.Errorf("error %v is %T, want *spec.Error", err, err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestLocalWheelContentChangesTag rebuilds a local wheel under the same
+// name: the tag and the python step's input change.
+func TestLocalWheelContentChangesTag(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, file string }{
+		{"packages", "packages: [./dist/x-1.0-py3-none-any.whl]\n", ""},
+		{"requirements", "requirements: requirements.txt\n", "dist/x-1.0-py3-none-any.whl\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			must(t, os.MkdirAll(filepath.Join(dir, "dist"), 0o755))
+			if tc.file != "" {
+				must(t, os.WriteFile(filepath.Join(dir, "requirements.txt"), []byte(tc.file), 0o644))
+			}
+			yaml := "name: app\nbase_image: scratch\n" + tc.yaml
+			var refs, locals []string
+			for _, content := range []string{"first build", "second build", "first build"} {
+				must(t, os.WriteFile(filepath.Join(dir, "dist", "x-1.0-py3-none-any.whl"), []byte(content), 0o644))
+				p, err := planErr(t, dir, yaml)
+				must(t, err)
+				refs = append(refs, p.Ref.String())
+				locals = append(locals, p.LocalWheels)
+			}
+			if refs[0] == refs[1] || locals[0] == locals[1] || locals[0] == "" {
+				t.Errorf("a rebuilt wheel kept the tag: %q, local wheels %q", refs, locals)
+			}
+			if refs[0] != refs[2] {
+				t.Errorf("the same wheel content gave two tags: %q", refs)
+			}
+		})
+	}
+}
