@@ -36,11 +36,11 @@ func (s *Spec) ContextDir() string {
 func (s *Spec) describeContext() string {
 	switch {
 	case s.Context != "":
-		return fmt.Sprintf("%s (--context)", s.Context)
+		return fmt.Sprintf("%s, given by --context", s.Context)
 	case s.File != "":
-		return fmt.Sprintf("%s (the spec file's directory)", s.Dir)
+		return fmt.Sprintf("%s, the spec file's directory", s.Dir)
 	}
-	return fmt.Sprintf("%s (the current directory)", s.Dir)
+	return fmt.Sprintf("%s, the current directory", s.Dir)
 }
 
 // InContext resolves the host path p (absolute, or relative to the spec's

@@ -50,7 +50,7 @@ func TestBuildContext(t *testing.T) {
 		{name: "signed-by inside", yaml: "apt_sources: [\"deb [signed-by=key.asc] http://127.0.0.1/debian bookworm main\"]\n"},
 		{name: "flag copy outside", yaml: "", flags: []string{"--copy", filepath.Join(top, "secret") + ":/s"}, want: []string{"flag --copy", "outside the build context"}},
 		{name: "context widens", yaml: "copy: {../secret: /opt/s, leak: /opt/l}\nsource_root: outdir\nrequirements: ../other/key.asc\n", flags: []string{"--context", top}},
-		{name: "context narrows", yaml: "copy: {data.txt: /opt/}\n", flags: []string{"--context", filepath.Join(app, "src")}, want: []string{"copy", "outside the build context " + filepath.Join(app, "src") + " (--context)"}},
+		{name: "context narrows", yaml: "copy: {data.txt: /opt/}\n", flags: []string{"--context", filepath.Join(app, "src")}, want: []string{"copy", "outside the build context " + filepath.Join(app, "src") + ", given by --context"}},
 		{name: "context missing", yaml: "", flags: []string{"--context", filepath.Join(top, "nope")}, want: []string{"flag --context", "nope"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
