@@ -38,6 +38,7 @@ func TestPlanConfinesAndChecksFiles(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dir, "tree", ".wh.etc"), []byte("x"), 0o644))
 	must(t, syscall.Mkfifo(filepath.Join(dir, "src", "pipe"), 0o644))
 	must(t, os.Symlink("../outside.txt", filepath.Join(dir, "inc.txt")))
+	must(t, syscall.Mkfifo(filepath.Join(dir, "fifo.txt"), 0o644))
 	req := func(name, body string) string {
 		must(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
 		return "requirements: " + name + "\n"
@@ -49,6 +50,7 @@ func TestPlanConfinesAndChecksFiles(t *testing.T) {
 	}{
 		{"include outside", req("r1.txt", "-r ../outside.txt\n"), []string{"kiln.yaml:2", "requirements", "r1.txt:1", "outside the build context", "--context"}},
 		{"include through a symlink", req("r2.txt", "-c inc.txt\n"), []string{"r2.txt:1", "resolves to " + filepath.Join(top, "outside.txt")}},
+		{"include a named pipe", req("r4.txt", "-r fifo.txt\n"), []string{"r4.txt:1", "fifo.txt is a named pipe"}},
 		{"wheel outside", req("r3.txt", "flask\n../w-1.0-py3-none-any.whl\n"), []string{"r3.txt:2", "w-1.0-py3-none-any.whl", "outside the build context"}},
 		{"package wheel outside", "packages: [\"" + filepath.Join(top, "w-1.0-py3-none-any.whl") + "\"]\n", []string{"kiln.yaml:2", "packages[0]", "outside the build context"}},
 		{"named pipe", "source_root: src\n", []string{"kiln.yaml:2", "source_root", "pipe", "a named pipe", ".dockerignore"}},

@@ -55,8 +55,12 @@ func requirementsLines(s *spec.Spec) ([]pypi.Line, pypi.Options, error) {
 		return nil, pypi.Options{}, nil
 	}
 	lines, opts, err := pypi.ParseRequirementsConfined(s.Requirements, func(p string) error {
-		if _, err := s.InContext(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		real, err := s.InContext(p)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("%w (keep it under the build context, or name a wider one with --context DIR)", err)
+		}
+		if fi, err := os.Stat(real); err == nil && !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is %s, not a regular file; name a file", p, layer.DescribeType(fi.Mode()))
 		}
 		return nil
 	})

@@ -285,7 +285,7 @@ func readDockerignore(idx int, file string) ([]string, error) {
 	case err != nil:
 		return nil, fmt.Errorf("read %s: %w", file, err)
 	case !fi.Mode().IsRegular():
-		return nil, inputErr(file, "is "+describeType(fi.Mode())+", not a regular file", "make .dockerignore a regular file")
+		return nil, inputErr(file, "is "+DescribeType(fi.Mode())+", not a regular file", "make .dockerignore a regular file")
 	case fi.Size() > maxDockerignore:
 		return nil, inputErr(file, fmt.Sprintf("is %d bytes, more than the %d a .dockerignore may have", fi.Size(), maxDockerignore), "shorten it")
 	}
@@ -340,8 +340,8 @@ func checkPattern(p string) error {
 	return nil
 }
 
-// describeType names a file's type for messages: "a named pipe".
-func describeType(m fs.FileMode) string {
+// DescribeType names a file's type for messages: "a named pipe".
+func DescribeType(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a directory"
@@ -376,7 +376,7 @@ func hostFile(idx int, src, dest string, fi fs.FileInfo) (File, error) {
 		}
 		return File{Path: dest, Src: src, Mode: NormalizeMode(fi.Mode()), Size: n, SHA256: sum}, nil
 	}
-	return File{}, &InputError{Mapping: idx, Path: src, Msg: "is " + describeType(fi.Mode()) + ", which cannot go into an image", Hint: ignoreHint}
+	return File{}, &InputError{Mapping: idx, Path: src, Msg: "is " + DescribeType(fi.Mode()) + ", which cannot go into an image", Hint: ignoreHint}
 }
 
 // NormalizeMode returns 0755 for executables and 0644 for other files, so

@@ -123,8 +123,10 @@ func within(root, p string) bool {
 // files. Local wheels and requirements includes are confined when the
 // requirements are read (pkg/build), through InContext.
 func (s *Spec) validateContext() error {
-	if _, err := s.contextRoot(); err != nil {
-		return err
+	if s.Context != "" {
+		if _, err := s.contextRoot(); err != nil {
+			return err
+		}
 	}
 	if s.SourceRoot != "" {
 		real, err := s.Confine("source_root", s.SourceRoot)
