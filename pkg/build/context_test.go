@@ -1,14 +1,23 @@
 package build
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/kiln-build/kiln/pkg/spec"
 )
@@ -101,6 +110,88 @@ func TestLocalWheelContentChangesTag(t *testing.T) {
 			}
 			if refs[0] != refs[2] {
 				t.Errorf("the same wheel content gave two tags: %q", refs)
+			}
+		})
+	}
+}
+
+// pushTreeParent pushes a one-layer parent holding ents: "name/" is a
+// directory, "name -> target" a symlink.
+func pushTreeParent(t *testing.T, ref string, ents ...string) {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range ents {
+		hdr := &tar.Header{Name: e, Typeflag: tar.TypeDir, Mode: 0o755}
+		if n, target, ok := strings.Cut(e, " -> "); ok {
+			hdr = &tar.Header{Name: n, Typeflag: tar.TypeSymlink, Linkname: target, Mode: 0o777}
+		}
+		must(t, tw.WriteHeader(hdr))
+	}
+	must(t, tw.Close())
+	data := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	must(t, err)
+	img, err := mutate.AppendLayers(empty.Image, l)
+	must(t, err)
+	cf, err := img.ConfigFile()
+	must(t, err)
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	img, err = mutate.ConfigFile(img, cf)
+	must(t, err)
+	r, err := name.ParseReference(ref)
+	must(t, err)
+	must(t, remote.Write(r, img))
+}
+
+// TestCopyThroughParentSymlinks builds copies into /bin and /lib: on a
+// merged-/usr parent they land under /usr and the layer has no bin/ or
+// lib/ entry that would replace the parent's symlinks; on a parent with
+// real directories they stay where they are.
+func TestCopyThroughParentSymlinks(t *testing.T) {
+	reg := newRegistry(t)
+	pushTreeParent(t, reg.host+"/merged:1", "usr/", "usr/bin/", "usr/lib/", "bin -> usr/bin", "lib -> /usr/lib", "root/")
+	pushTreeParent(t, reg.host+"/split:1", "usr/", "usr/bin/", "bin/", "lib/", "root/")
+	dir := appDir(t)
+	must(t, os.WriteFile(filepath.Join(dir, "tool"), []byte("#!/bin/sh\n"), 0o755))
+	for _, tc := range []struct {
+		parent string
+		want   []string
+		not    []string
+	}{
+		{"merged", []string{"usr/bin/tool", "usr/lib/mylib/tool", "root/main.py"}, []string{"bin/", "lib/", "bin/tool"}},
+		{"split", []string{"bin/tool", "lib/mylib/tool", "root/main.py"}, []string{"usr/bin/tool"}},
+	} {
+		t.Run(tc.parent, func(t *testing.T) {
+			s := loadSpec(t, dir, "name: tools\nregistry: "+reg.host+"\nbase_image: "+reg.host+"/"+tc.parent+":1\nsource_root: app\ncopy: [{tool: /bin/tool}, {tool: /lib/mylib/tool}]\n")
+			res := runBuild(t, s, time.Unix(0, 0), t.TempDir())
+			img, err := remote.Image(res.Ref)
+			must(t, err)
+			layers, err := img.Layers()
+			must(t, err)
+			rc, err := layers[len(layers)-1].Uncompressed()
+			must(t, err)
+			defer rc.Close()
+			names := map[string]bool{}
+			tr := tar.NewReader(rc)
+			for {
+				h, err := tr.Next()
+				if err == io.EOF {
+					break
+				}
+				must(t, err)
+				names[h.Name] = true
+			}
+			for _, w := range tc.want {
+				if !names[w] {
+					t.Errorf("the code layer has no %s: %v", w, names)
+				}
+			}
+			for _, n := range tc.not {
+				if names[n] {
+					t.Errorf("the code layer has %s, which replaces the parent's symlink: %v", n, names)
+				}
 			}
 		})
 	}
