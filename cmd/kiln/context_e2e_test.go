@@ -15,38 +15,38 @@ import (
 	"github.com/kiln-build/kiln/pkg/testenv"
 )
 
-// writeTree writes files (a name ending in "/" is a directory) under a new
+// writeUserTree writes files (a name ending in "/" is a directory) under a new
 // directory owned by nobody and returns it.
-func writeTree(t *testing.T, files map[string]string) string {
+func writeUserTree(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := testenv.UserDir(t)
 	for name, content := range files {
 		p := filepath.Join(dir, name)
 		if strings.HasSuffix(name, "/") {
-			must(t, os.MkdirAll(p, 0o755))
+			mustNoErr(t, os.MkdirAll(p, 0o755))
 			continue
 		}
-		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		mustNoErr(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		mode := os.FileMode(0o644)
 		if strings.HasPrefix(content, "#!") {
 			mode = 0o755
 		}
-		must(t, os.WriteFile(p, []byte(content), mode))
+		mustNoErr(t, os.WriteFile(p, []byte(content), mode))
 	}
 	testenv.ChownTree(t, dir, 65534, 65534)
 	return dir
 }
 
-func must(t *testing.T, err error) {
+func mustNoErr(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-// wantFailure checks that r exited with code and that its stderr holds
+// wantExitNaming checks that r exited with code and that its stderr holds
 // every one of wants.
-func wantFailure(t *testing.T, what string, r testenv.Result, code int, wants ...string) {
+func wantExitNaming(t *testing.T, what string, r testenv.Result, code int, wants ...string) {
 	t.Helper()
 	if r.Code != code {
 		t.Errorf("%s: exit %d, want %d\n%s", what, r.Code, code, r)
@@ -66,7 +66,7 @@ func TestE2EBuildContext(t *testing.T) {
 		t.Skip("end-to-end test")
 	}
 	testenv.Require(t, "setpriv")
-	top := writeTree(t, map[string]string{
+	top := writeUserTree(t, map[string]string{
 		"secret":               "the CI runner's secret\n",
 		"app/kiln.yaml":        "name: pr\nbase_image: scratch\ncopy: {../secret: /opt/secret}\n",
 		"app/main.py":          "print('hi')\n",
@@ -75,8 +75,8 @@ func TestE2EBuildContext(t *testing.T) {
 		"req/kiln.yaml":        "name: pr\nbase_image: scratch\nrequirements: requirements.txt\n",
 		"req/requirements.txt": "-r ../secret\n",
 	})
-	must(t, os.Symlink("../secret", filepath.Join(top, "link", "leak")))
-	must(t, os.Lchown(filepath.Join(top, "link", "leak"), 65534, 65534))
+	mustNoErr(t, os.Symlink("../secret", filepath.Join(top, "link", "leak")))
+	mustNoErr(t, os.Lchown(filepath.Join(top, "link", "leak"), 65534, 65534))
 	home := testenv.UserDir(t)
 	for _, tc := range []struct {
 		dir   string
@@ -90,7 +90,7 @@ func TestE2EBuildContext(t *testing.T) {
 		opts := testenv.RunOptions{Dir: filepath.Join(top, tc.dir), Home: home}
 		for _, cmd := range []string{"name", "build", "lock", "exists"} {
 			r := testenv.RunKiln(t, opts, cmd)
-			wantFailure(t, tc.dir+": kiln "+cmd, r, 2, tc.wants...)
+			wantExitNaming(t, tc.dir+": kiln "+cmd, r, 2, tc.wants...)
 			if strings.Contains(r.Stdout+r.Stderr, "CI runner's secret") {
 				t.Errorf("%s: kiln %s printed the secret:\n%s", tc.dir, cmd, r)
 			}
@@ -109,7 +109,7 @@ func TestE2EBuildContext(t *testing.T) {
 	// A flag's path is relative to the current directory and must be in
 	// the context too.
 	r := testenv.RunKiln(t, testenv.RunOptions{Dir: filepath.Join(top, "app"), Home: home}, "name", "--copy", "../secret:/s", "-f", "kiln.yaml")
-	wantFailure(t, "kiln name --copy ../secret", r, 2, "flag --copy", "outside the build context")
+	wantExitNaming(t, "kiln name --copy ../secret", r, 2, "flag --copy", "outside the build context")
 }
 
 // TestE2ESourceFilesChecked covers what source_root may hold, as nobody:
@@ -130,42 +130,42 @@ func TestE2ESourceFilesChecked(t *testing.T) {
 		wants []string // nil: the build succeeds
 	}{
 		{"named pipe", func(t *testing.T, dir string) {
-			must(t, syscall.Mkfifo(filepath.Join(dir, "src", "fifo"), 0o644))
+			mustNoErr(t, syscall.Mkfifo(filepath.Join(dir, "src", "fifo"), 0o644))
 		}, []string{"kiln.yaml:3: source_root", filepath.Join("src", "fifo"), "a named pipe", ".dockerignore"}},
 		{"unreadable file", func(t *testing.T, dir string) {
 			p := filepath.Join(dir, "src", "id_rsa")
-			must(t, os.WriteFile(p, []byte("key"), 0o600))
-			must(t, os.Chown(p, 0, 0))
+			mustNoErr(t, os.WriteFile(p, []byte("key"), 0o600))
+			mustNoErr(t, os.Chown(p, 0, 0))
 		}, []string{"kiln.yaml:3: source_root", "id_rsa", "unreadable: permission denied", ".dockerignore"}},
 		{"unreadable file ignored", func(t *testing.T, dir string) {
 			p := filepath.Join(dir, "src", "id_rsa")
-			must(t, os.WriteFile(p, []byte("key"), 0o600))
-			must(t, os.Chown(p, 0, 0))
-			must(t, os.WriteFile(filepath.Join(dir, "src", ".dockerignore"), []byte("id_rsa\n"), 0o644))
+			mustNoErr(t, os.WriteFile(p, []byte("key"), 0o600))
+			mustNoErr(t, os.Chown(p, 0, 0))
+			mustNoErr(t, os.WriteFile(filepath.Join(dir, "src", ".dockerignore"), []byte("id_rsa\n"), 0o644))
 		}, nil},
 		{"NUL in .dockerignore", func(t *testing.T, dir string) {
-			must(t, os.WriteFile(filepath.Join(dir, "src", ".dockerignore"), []byte("*.log\nbad\x00\n"), 0o644))
+			mustNoErr(t, os.WriteFile(filepath.Join(dir, "src", ".dockerignore"), []byte("*.log\nbad\x00\n"), 0o644))
 		}, []string{"kiln.yaml:3: source_root", ".dockerignore:2", "NUL"}},
 		{"bad .dockerignore pattern", func(t *testing.T, dir string) {
-			must(t, os.WriteFile(filepath.Join(dir, "src", ".dockerignore"), []byte("[z-\n"), 0o644))
+			mustNoErr(t, os.WriteFile(filepath.Join(dir, "src", ".dockerignore"), []byte("[z-\n"), 0o644))
 		}, []string{".dockerignore:1", `"[z-"`}},
 		{".dockerignore to a device", func(t *testing.T, dir string) {
-			must(t, os.Symlink("/dev/zero", filepath.Join(dir, "src", ".dockerignore")))
+			mustNoErr(t, os.Symlink("/dev/zero", filepath.Join(dir, "src", ".dockerignore")))
 		}, []string{".dockerignore", "character device"}},
 		{"whiteout", func(t *testing.T, dir string) {
-			must(t, os.WriteFile(filepath.Join(dir, "src", ".wh..wh..opq"), nil, 0o644))
+			mustNoErr(t, os.WriteFile(filepath.Join(dir, "src", ".wh..wh..opq"), nil, 0o644))
 		}, []string{"kiln.yaml:3: source_root", ".wh..wh..opq", "whiteout"}},
 		{"symlinked source_root", func(t *testing.T, dir string) {
-			must(t, os.Rename(filepath.Join(dir, "src"), filepath.Join(dir, "real")))
-			must(t, os.Symlink("real", filepath.Join(dir, "src")))
+			mustNoErr(t, os.Rename(filepath.Join(dir, "src"), filepath.Join(dir, "real")))
+			mustNoErr(t, os.Symlink("real", filepath.Join(dir, "src")))
 		}, nil},
 		{"symlinked source_root out", func(t *testing.T, dir string) {
-			must(t, os.RemoveAll(filepath.Join(dir, "src")))
-			must(t, os.Symlink("/etc", filepath.Join(dir, "src")))
+			mustNoErr(t, os.RemoveAll(filepath.Join(dir, "src")))
+			mustNoErr(t, os.Symlink("/etc", filepath.Join(dir, "src")))
 		}, []string{"kiln.yaml:3: source_root", "resolves to /etc", "--context"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := writeTree(t, map[string]string{"kiln.yaml": spec, "src/main.py": "print('hi')\n"})
+			dir := writeUserTree(t, map[string]string{"kiln.yaml": spec, "src/main.py": "print('hi')\n"})
 			tc.setup(t, dir)
 			opts := testenv.RunOptions{Dir: dir, Home: home}
 			if tc.wants == nil {
@@ -175,7 +175,7 @@ func TestE2ESourceFilesChecked(t *testing.T) {
 				return
 			}
 			for _, cmd := range []string{"name", "build"} {
-				wantFailure(t, "kiln "+cmd, testenv.RunKiln(t, opts, cmd), 2, tc.wants...)
+				wantExitNaming(t, "kiln "+cmd, testenv.RunKiln(t, opts, cmd), 2, tc.wants...)
 			}
 		})
 	}
@@ -193,7 +193,7 @@ func TestE2ECopyIntoMergedUsr(t *testing.T) {
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	testenv.ParentImage(t, reg)
 	base := reg.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
-	dir := writeTree(t, map[string]string{
+	dir := writeUserTree(t, map[string]string{
 		"kiln.yaml": "name: tools\nregistry: " + reg.Host + "\nbase_image: " + base + "\n" +
 			"copy: {tool: /bin/tool, helper: /lib/mylib/helper, data/: /opt/data/}\n",
 		"tool":       "#!/bin/sh\necho \"tool ran: $(/lib/mylib/helper)\"\n",
@@ -235,18 +235,18 @@ func buildPureWheel(t *testing.T, dist, value string) []byte {
 	var record strings.Builder
 	for _, f := range files {
 		w, err := zw.Create(f.name)
-		must(t, err)
+		mustNoErr(t, err)
 		_, err = w.Write([]byte(f.data))
-		must(t, err)
+		mustNoErr(t, err)
 		sum := sha256.Sum256([]byte(f.data))
 		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", f.name, base64.RawURLEncoding.EncodeToString(sum[:]), len(f.data))
 	}
 	record.WriteString(info + "RECORD,,\n")
 	w, err := zw.Create(info + "RECORD")
-	must(t, err)
+	mustNoErr(t, err)
 	_, err = w.Write([]byte(record.String()))
-	must(t, err)
-	must(t, zw.Close())
+	mustNoErr(t, err)
+	mustNoErr(t, zw.Close())
 	return buf.Bytes()
 }
 
@@ -268,7 +268,7 @@ func TestE2ELocalWheelRebuilt(t *testing.T) {
 		{"requirements", "requirements: requirements.txt\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := writeTree(t, map[string]string{
+			dir := writeUserTree(t, map[string]string{
 				"kiln.yaml":        "name: wheel-" + tc.name + "\nregistry: " + reg.Host + "\nbase_image: " + base + "\n" + tc.keys,
 				"requirements.txt": "./dist/localpkg-1.0-py3-none-any.whl\n",
 				"dist/":            "",
@@ -278,8 +278,8 @@ func TestE2ELocalWheelRebuilt(t *testing.T) {
 			wheel := filepath.Join(dir, "dist", "localpkg-1.0-py3-none-any.whl")
 			var names []string
 			for _, value := range []string{"first", "second"} {
-				must(t, os.WriteFile(wheel, buildPureWheel(t, "localpkg", value), 0o644))
-				must(t, os.Chown(wheel, 65534, 65534))
+				mustNoErr(t, os.WriteFile(wheel, buildPureWheel(t, "localpkg", value), 0o644))
+				mustNoErr(t, os.Chown(wheel, 65534, 65534))
 				name := testenv.RunKiln(t, opts, "name")
 				if name.Code != 0 {
 					t.Fatalf("kiln name: %s", name)
