@@ -8,9 +8,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/lock"
+	"github.com/kiln-build/kiln/pkg/resolve/pypi"
 	"github.com/kiln-build/kiln/pkg/spec"
 )
 
@@ -37,6 +42,10 @@ type Plan struct {
 	// Lock, when set, pins every input (kiln build --locked): no index is
 	// fetched and the lock's digest is part of the hash.
 	Lock *lock.Lock
+	// LocalWheels hashes the content of the local wheel files packages and
+	// the requirements files name ("" when there are none): a wheel
+	// rebuilt under the same name changes the tag and the python step key.
+	LocalWheels string
 }
 
 // PlanOptions configure NewPlan.
@@ -77,6 +86,14 @@ func NewPlan(ctx context.Context, s *spec.Spec, po PlanOptions) (*Plan, error) {
 	p := &Plan{Spec: s, Epoch: epoch, Lock: po.Lock}
 	if len(mappings) > 0 {
 		files, err := layer.Collect(ctx, mappings)
+		var ie *layer.InputError
+		if errors.As(err, &ie) {
+			key := "copy"
+			if s.SourceRoot != "" && ie.Mapping == 0 {
+				key = "source_root"
+			}
+			return nil, &spec.Error{Pos: s.Position(key), Key: key, Msg: ie.Path + ": " + ie.Msg, Hint: ie.Hint}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -94,6 +111,12 @@ func NewPlan(ctx context.Context, s *spec.Spec, po PlanOptions) (*Plan, error) {
 	}
 	if reqDigest != "" {
 		io.WriteString(h, "requirements="+reqDigest+"\x00")
+	}
+	if p.LocalWheels, err = localWheels(s); err != nil {
+		return nil, err
+	}
+	if p.LocalWheels != "" {
+		io.WriteString(h, "local_wheels="+p.LocalWheels+"\x00")
 	}
 	if po.Lock != nil {
 		d, err := po.Lock.Digest()
@@ -126,4 +149,80 @@ func (p *Plan) Display() string {
 		}
 	}
 	return repo + ":" + t.TagStr()
+}
+
+// localWheels hashes the name and content of every local wheel file the
+// spec's packages and requirements files name, in order, each confined to
+// the build context; "" when there are none.
+func localWheels(s *spec.Spec) (string, error) {
+	h := sha256.New()
+	n := 0
+	add := func(rawURL string) error {
+		u, err := url.Parse(rawURL)
+		if err != nil || u.Scheme != "file" {
+			return nil
+		}
+		p := filepath.FromSlash(u.Path)
+		real, err := s.InContext(p)
+		if err == nil {
+			var sum string
+			if sum, err = hashRegular(real); err == nil {
+				fmt.Fprintf(h, "%s\x00%s\x00", path.Base(u.Path), sum)
+				n++
+			}
+		}
+		return err
+	}
+	for i, pkg := range s.Packages {
+		r, err := pypi.ParseRequirement(pkg, s.Dir)
+		if err != nil {
+			continue // reported, with its fix, when the packages are resolved
+		}
+		if err := add(r.URL); err != nil {
+			var se *spec.Error
+			if errors.As(err, &se) {
+				return "", err
+			}
+			return "", &spec.Error{Pos: s.Position("packages"), Key: fmt.Sprintf("packages[%d]", i), Msg: err.Error(), Hint: "list a wheel file under the build context, or name a wider one with --context DIR"}
+		}
+	}
+	lines, _, err := requirementsLines(s)
+	if err != nil {
+		return "", err
+	}
+	for _, l := range lines {
+		if err := add(l.URL); err != nil {
+			var se *spec.Error
+			if errors.As(err, &se) {
+				return "", err
+			}
+			return "", &spec.Error{Pos: s.Position("requirements"), Key: "requirements", Msg: fmt.Sprintf("%s:%d: %v", l.File, l.Line, err), Hint: "list a wheel file under the build context, or name a wider one with --context DIR"}
+		}
+	}
+	if n == 0 {
+		return "", nil
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hashRegular returns the hex SHA-256 of the regular file at p; anything
+// else (a named pipe would block) fails.
+func hashRegular(p string) (string, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", p)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("read %s: %w", p, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

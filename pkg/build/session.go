@@ -150,6 +150,9 @@ func (b *session) pythonStep(ctx context.Context) error {
 	in["pip_index"] = urlsValue([]string{s.PipIndex})
 	in["pip_extra_index_url"] = urlsValue(s.PipExtraIndexURL)
 	in["python_version"] = s.PythonVersion
+	if b.p.LocalWheels != "" {
+		in["local_wheels"] = b.p.LocalWheels // their content, not only their names
+	}
 	if b.p.Lock != nil {
 		in["lock"] = jsonHash(b.p.Lock.Wheels)
 	}
@@ -169,7 +172,9 @@ func (b *session) pythonStep(ctx context.Context) error {
 }
 
 // codeStep ships source_root and copy. Its key does not depend on the
-// parent, so a new parent does not rebuild the code layer.
+// parent, so a new parent does not rebuild the code layer, unless a copy
+// lands outside /root: there the parent's directory symlinks decide where
+// files go (see codeThroughParent), so the parent's digest is in the key.
 func (b *session) codeStep(ctx context.Context) error {
 	code := b.p.Code
 	if code == nil {
@@ -182,9 +187,19 @@ func (b *session) codeStep(ctx context.Context) error {
 	for _, f := range code.Entries {
 		in["file:/"+f.Path] = fmt.Sprintf("%o %s%s", uint32(f.Mode), f.SHA256, f.Link)
 	}
+	through := b.throughParent()
+	if through {
+		in["parent"] = b.parent.Digest.DigestStr() // its directory symlinks place the files
+	}
 	st := newStep(StepCode, in)
 	if hit, err := b.reuse(st); err != nil || hit {
 		return err
+	}
+	if through {
+		var err error
+		if code, err = b.codeThroughParent(ctx, code); err != nil {
+			return err
+		}
 	}
 	layers, infos, err := b.buildLayers(ctx, code)
 	if err != nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -52,7 +54,16 @@ func requirementsLines(s *spec.Spec) ([]pypi.Line, pypi.Options, error) {
 	if s.Requirements == "" {
 		return nil, pypi.Options{}, nil
 	}
-	lines, opts, err := pypi.ParseRequirements(s.Requirements)
+	lines, opts, err := pypi.ParseRequirementsConfined(s.Requirements, func(p string) error {
+		real, err := s.InContext(p)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w (keep it under the build context, or name a wider one with --context DIR)", err)
+		}
+		if fi, err := os.Stat(real); err == nil && !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is %s, not a regular file; name a file", p, layer.DescribeType(fi.Mode()))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, pypi.Options{}, &spec.Error{Pos: s.Position("requirements"), Key: "requirements", Msg: err.Error()}
 	}

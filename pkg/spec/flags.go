@@ -12,10 +12,11 @@ import (
 // Flags holds the command-line flags that give or override spec keys, one
 // per key (`--base-image`, `--env K=V` repeatable, `--entrypoint '[...]'`).
 type Flags struct {
-	fs     *pflag.FlagSet
-	str    map[string]*string
-	arrays map[string]*[]string
-	bools  map[string]*bool
+	fs      *pflag.FlagSet
+	context *string
+	str     map[string]*string
+	arrays  map[string]*[]string
+	bools   map[string]*bool
 }
 
 // AddFlags registers a flag for every spec key on fs.
@@ -41,6 +42,7 @@ func AddFlags(fs *pflag.FlagSet) *Flags {
 	for alias, canon := range aliases {
 		fs.String(flagName(alias), "", "alias of --"+flagName(canon))
 	}
+	fl.context = fs.String("context", "", "the build context: every host file the image takes must lie in DIR (default: the spec file's directory, or the current directory without one)")
 	return fl
 }
 
@@ -48,6 +50,16 @@ func AddFlags(fs *pflag.FlagSet) *Flags {
 // are resolved against cwd. Map flags (env, labels) merge over the spec's
 // values; every other flag replaces the key's value.
 func (fl *Flags) Apply(s *Spec, cwd string) error {
+	if fl.fs.Changed("context") {
+		if *fl.context == "" {
+			return &Error{Pos: Pos{Flag: "context"}, Key: "context", Msg: "is empty", Hint: "name a directory, e.g. --context ."}
+		}
+		s.Context = *fl.context
+		if !filepath.IsAbs(s.Context) {
+			s.Context = filepath.Join(cwd, s.Context)
+		}
+		s.Context = filepath.Clean(s.Context)
+	}
 	for alias, canon := range aliases {
 		af := fl.fs.Lookup(flagName(alias))
 		if af == nil || !af.Changed {

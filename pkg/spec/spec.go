@@ -34,6 +34,9 @@ type Spec struct {
 	File string
 	// Dir is the directory relative paths are resolved against.
 	Dir string
+	// Context is the build context given with --context ("" for Dir):
+	// every host file the image takes must lie inside it.
+	Context string
 
 	Name             string
 	Registry         string

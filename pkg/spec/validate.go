@@ -140,25 +140,15 @@ func (s *Spec) Validate() error {
 	if s.Workdir != "" && !path.IsAbs(s.Workdir) {
 		return s.errorf("workdir", "use an absolute path such as /app", "%q is not an absolute path", s.Workdir)
 	}
-	if s.SourceRoot != "" {
-		if err := mustExist(s, "source_root", s.SourceRoot, true); err != nil {
-			return err
-		}
+	if err := s.validateContext(); err != nil {
+		return err
 	}
 	for _, c := range s.Copy {
-		if err := mustExist(s, "copy", c.Src, false); err != nil {
-			return err
-		}
 		if !path.IsAbs(c.Dest) {
 			return s.errorf("copy", "destinations are absolute paths in the image, e.g. /opt/data/", "destination %q of %s is not absolute", c.Dest, c.Src)
 		}
 		if path.Clean(c.Dest) == "/" {
 			return s.errorf("copy", "copy into a directory such as /opt/app/", "destination of %s is the image root", c.Src)
-		}
-	}
-	if s.Requirements != "" {
-		if err := mustExist(s, "requirements", s.Requirements, false); err != nil {
-			return err
 		}
 	}
 	for i, u := range append([]string{s.PipIndex}, s.PipExtraIndexURL...) {

@@ -70,7 +70,15 @@ func reqFileError(file string, line int, format string, args ...any) error {
 // In hash-checking mode every requirement line must be pinned with == (or
 // be a URL) and carry at least one --hash=sha256:... option.
 func ParseRequirements(path string) ([]Line, Options, error) {
-	p := &reqParser{seen: map[string]bool{}}
+	return ParseRequirementsConfined(path, nil)
+}
+
+// ParseRequirementsConfined is ParseRequirements, passing every file it
+// would read (the file itself and each -r/-c include) and every local wheel
+// a line names to confine first; an error from confine stops the parse,
+// named by the file and line that led there. A nil confine allows all.
+func ParseRequirementsConfined(path string, confine func(path string) error) ([]Line, Options, error) {
+	p := &reqParser{seen: map[string]bool{}, confine: confine}
 	if err := p.parseFile(path, false, nil); err != nil {
 		return nil, Options{}, err
 	}
@@ -105,6 +113,8 @@ type reqParser struct {
 	lines []Line
 	opts  Options
 	seen  map[string]bool // files on the current include stack
+	// confine, when set, vets every file before it is read.
+	confine func(path string) error
 }
 
 var commentRE = regexp.MustCompile(`(^|\s+)#.*$`)
@@ -168,6 +178,11 @@ func (p *reqParser) parseFile(file string, constraint bool, from *logicalLine) e
 	}
 	p.seen[abs] = true
 	defer delete(p.seen, abs)
+	if p.confine != nil {
+		if err := p.confine(file); err != nil {
+			return err
+		}
+	}
 	lines, err := readLogicalLines(file)
 	if err != nil {
 		return fmt.Errorf("reading requirements file: %w", err)
@@ -319,6 +334,11 @@ func (p *reqParser) requirement(file string, no int, text string, constraint boo
 	r, err := parseRequirementSpec(spec, filepath.Dir(file))
 	if err != nil {
 		return reqFileError(file, no, "%v", err)
+	}
+	if u, err := url.Parse(r.URL); err == nil && u.Scheme == "file" && p.confine != nil {
+		if err := p.confine(filepath.FromSlash(u.Path)); err != nil {
+			return reqFileError(file, no, "%v", err)
+		}
 	}
 	if constraint {
 		if len(r.Extras) > 0 {
