@@ -148,29 +148,16 @@ func Read(path string) (*Lock, error) {
 		}
 	}
 	for _, st := range l.Steps {
-		if st.Name == "" || !isHex64(st.Key) {
+		if st.Name == "" || !validSHA256(st.Key) {
 			return nil, fmt.Errorf("read lock %s: step %q lacks a name or a key; regenerate it with kiln lock --with-layers", path, st.Name)
 		}
 		for _, d := range st.Layers {
-			if hexPart, ok := strings.CutPrefix(d, "sha256:"); !ok || !isHex64(hexPart) {
+			if hexPart, ok := strings.CutPrefix(d, "sha256:"); !ok || !validSHA256(hexPart) {
 				return nil, fmt.Errorf("read lock %s: step %q: layer %q is not a sha256 digest; regenerate it with kiln lock --with-layers", path, st.Name, d)
 			}
 		}
 	}
 	return &l, nil
-}
-
-// isHex64 reports whether s is 64 lowercase hexadecimal digits.
-func isHex64(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // Write writes l to path through a temporary file renamed into place.

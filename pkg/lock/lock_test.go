@@ -70,7 +70,7 @@ func TestStepsRoundTripAndErrors(t *testing.T) {
 		"bad digest": `{"name":"code","key":"` + key + `","layers":["sha256:xyz"]}`,
 		"no algo":    `{"name":"code","key":"` + key + `","layers":["` + strings.Repeat("d", 64) + `"]}`,
 	} {
-		os.WriteFile(p, []byte(`{"version":1,"parent":{"digest":"x"},"steps":[`+step+`]}`), 0o644)
+		os.WriteFile(p, []byte(`{"version":1,"parent":{"digest":"sha256:`+strings.Repeat("a", 64)+`"},"steps":[`+step+`]}`), 0o644)
 		if _, err := Read(p); err == nil || !strings.Contains(err.Error(), "--with-layers") {
 			t.Errorf("%s: Read = %v, want an error telling to run kiln lock --with-layers", name, err)
 		}
