@@ -13,9 +13,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/docker/cli/cli/config"
-	"github.com/docker/cli/cli/config/configfile"
-	"github.com/docker/cli/cli/config/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -33,23 +30,32 @@ type Options struct {
 	CAFiles []string
 	// Retry is how flaky registries are retried.
 	Retry RetryPolicy
+	// HelperTimeout bounds each run of a Docker credential helper; zero
+	// means DefaultHelperTimeout.
+	HelperTimeout time.Duration
+	// Fetch bounds the requests to package indexes and apt repositories
+	// (see FetchTransport).
+	Fetch FetchTimeouts
 }
 
-// Keychain returns the keychain for o.
+// Keychain returns the keychain for o: RegistryConfig when set, else the
+// file authn.DefaultKeychain would read (the Docker config, then podman's
+// auth.json). Credential helpers are run by kiln under HelperTimeout and
+// the request's context, and a helper that fails or prints something other
+// than credentials is named in the error, never its output.
 func (o Options) Keychain() (authn.Keychain, error) {
 	if o.RegistryConfig == "" {
-		return authn.DefaultKeychain, nil
+		cf, err := defaultConfig()
+		if err != nil {
+			return nil, err
+		}
+		return &helperKeychain{cf: cf, timeout: o.HelperTimeout}, nil
 	}
-	f, err := os.Open(o.RegistryConfig)
+	cf, err := loadConfigFile(o.RegistryConfig, "registry_config")
 	if err != nil {
-		return nil, fmt.Errorf("read registry_config: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	cf, err := config.LoadFromReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("read registry_config %s: %w (it must be a Docker config.json)", o.RegistryConfig, err)
-	}
-	return &fileKeychain{cf: cf}, nil
+	return &helperKeychain{cf: cf, timeout: o.HelperTimeout}, nil
 }
 
 // Transport returns the HTTP transport for o: TLS verified against the
@@ -121,41 +127,6 @@ func (o Options) RemoteOptions(ctx context.Context) ([]remote.Option, error) {
 		remote.WithRetryPredicate(func(err error) bool { return ctx.Err() == nil && Temporary(err) }),
 		remote.WithRetryBackoff(remote.Backoff{Duration: 250 * time.Millisecond, Factor: 2, Jitter: 1, Steps: 4}),
 	}, nil
-}
-
-// fileKeychain resolves credentials from one Docker config file, including
-// its credential helpers, the way authn.DefaultKeychain does for the
-// default file.
-type fileKeychain struct {
-	cf *configfile.ConfigFile
-}
-
-func (k *fileKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
-	var cfg, empty types.AuthConfig
-	for _, key := range []string{target.String(), target.RegistryStr()} {
-		if key == name.DefaultRegistry {
-			key = authn.DefaultAuthKey
-		}
-		var err error
-		cfg, err = k.cf.GetAuthConfig(key)
-		if err != nil {
-			return nil, fmt.Errorf("credentials for %s: %w", target.RegistryStr(), err)
-		}
-		cfg.ServerAddress = ""
-		if cfg != empty {
-			break
-		}
-	}
-	if cfg == empty {
-		return authn.Anonymous, nil
-	}
-	return authn.FromConfig(authn.AuthConfig{
-		Username:      cfg.Username,
-		Password:      cfg.Password,
-		Auth:          cfg.Auth,
-		IdentityToken: cfg.IdentityToken,
-		RegistryToken: cfg.RegistryToken,
-	}), nil
 }
 
 // RedactURL returns u with any password replaced by "***", for logs and

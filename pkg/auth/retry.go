@@ -398,13 +398,22 @@ func (t *registryTransport) delayHost(host string, d time.Duration) {
 // for the stall timeout. Time spent producing the request body or consuming
 // the response body does not count.
 func (t *registryTransport) once(req *http.Request) (*http.Response, error) {
-	ctx, w := newWatchdog(req.Context(), t.policy.stallTimeout())
+	d := t.policy.stallTimeout()
+	return watched(t.inner, req, d, d)
+}
+
+// watched sends req through inner under a stall watchdog: the request is
+// cancelled when no response arrives within wait (request body reads
+// re-arm it) and, once the response headers are in, when no response body
+// is read for stall.
+func watched(inner http.RoundTripper, req *http.Request, wait, stall time.Duration) (*http.Response, error) {
+	ctx, w := newWatchdog(req.Context(), wait, stall)
 	r := req.WithContext(ctx)
 	if req.Body != nil && req.Body != http.NoBody {
 		r.Body = &watchedRequestBody{rc: req.Body, w: w}
 	}
 	w.arm()
-	resp, err := t.inner.RoundTrip(r)
+	resp, err := inner.RoundTrip(r)
 	w.responded()
 	if err != nil {
 		w.stop(nil)
@@ -417,7 +426,8 @@ func (t *registryTransport) once(req *http.Request) (*http.Response, error) {
 // watchdog cancels a request's context with a StallError when it is armed
 // for longer than its timeout.
 type watchdog struct {
-	d      time.Duration
+	wait   time.Duration // before the response headers
+	d      time.Duration // after them
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
@@ -427,19 +437,36 @@ type watchdog struct {
 	stopped  bool
 }
 
-func newWatchdog(parent context.Context, d time.Duration) (context.Context, *watchdog) {
+func newWatchdog(parent context.Context, wait, d time.Duration) (context.Context, *watchdog) {
 	ctx, cancel := context.WithCancelCause(parent)
-	w := &watchdog{d: d, ctx: ctx, cancel: cancel}
-	w.timer = time.AfterFunc(d, func() { cancel(&StallError{Timeout: d}) })
+	w := &watchdog{wait: wait, d: d, ctx: ctx, cancel: cancel}
+	w.timer = time.AfterFunc(wait, func() {
+		w.mu.Lock()
+		timeout := w.d
+		if !w.response {
+			timeout = w.wait
+		}
+		w.mu.Unlock()
+		cancel(&StallError{Timeout: timeout})
+	})
 	w.timer.Stop()
 	return ctx, w
+}
+
+// current is the timeout in force: wait until the response, then d. The
+// caller holds w.mu.
+func (w *watchdog) current() time.Duration {
+	if w.response {
+		return w.d
+	}
+	return w.wait
 }
 
 func (w *watchdog) arm() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.stopped {
-		w.timer.Reset(w.d)
+		w.timer.Reset(w.current())
 	}
 }
 
@@ -492,7 +519,7 @@ func (b *watchedRequestBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	b.w.mu.Lock()
 	if !b.w.response && !b.w.stopped {
-		b.w.timer.Reset(b.w.d)
+		b.w.timer.Reset(b.w.wait)
 	}
 	b.w.mu.Unlock()
 	return n, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"sort"
 
 	"github.com/kiln-build/kiln/pkg/layer"
@@ -29,7 +28,7 @@ var debParentFiles = []string{
 // resolveDebs pins the spec's apt_packages against the parent.
 func resolveDebs(ctx context.Context, p *Plan, o Options, fs parentFiles, arch string) ([]lock.Deb, error) {
 	s := p.Spec
-	client := &http.Client{Transport: o.HTTPTransport}
+	client := fetchClient(o)
 	debs, notes, err := resolve.ResolveDebs(ctx, resolve.DebRequest{
 		Packages:          s.AptPackages,
 		Parent:            fs,
@@ -54,7 +53,7 @@ func resolveDebs(ctx context.Context, p *Plan, o Options, fs parentFiles, arch s
 // checked against its SHA-256 and size) and describes their layer.
 func debLayer(ctx context.Context, o Options, parent *resolve.Parent, fs parentFiles, debs []lock.Deb, p *Plan) (*layer.Debs, error) {
 	files := make([]layer.DebFile, len(debs))
-	client := &http.Client{Transport: o.HTTPTransport}
+	client := fetchClient(o)
 	got, err := fetchParallel(ctx, len(debs), func(ctx context.Context, i int) (bool, string, error) {
 		d := debs[i]
 		name := fmt.Sprintf("%s_%s_%s.deb", d.Name, d.Version, d.Architecture)

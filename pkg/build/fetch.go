@@ -66,6 +66,12 @@ func HumanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// fetchClient is the client for index and apt requests: o.HTTPTransport
+// (bounded by newSession) with redirects from https to http refused.
+func fetchClient(o Options) *http.Client {
+	return &http.Client{Transport: o.HTTPTransport, CheckRedirect: auth.CheckRedirect}
+}
+
 func httpGet(ctx context.Context, client *http.Client, url string) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/lock"
@@ -41,6 +42,9 @@ func newSession(ctx context.Context, p *Plan, o Options, remoteOpts []remote.Opt
 	if !parent.Scratch() {
 		o.logf("parent %s resolved to %s", parent.Ref, parent.Digest.DigestStr())
 	}
+	// Index and apt requests are bounded like registry ones (see
+	// auth.FetchTransport): a server that never answers fails the build.
+	o.HTTPTransport = auth.FetchTransport(o.HTTPTransport, o.Auth.Fetch)
 	return &session{p: p, o: o, remoteOpts: remoteOpts, parent: parent}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -15,7 +16,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/layer"
 )
@@ -91,14 +91,42 @@ func hashValue(v string) string {
 // listValue joins a list for a step input.
 func listValue(v []string) string { return strings.Join(v, "\n") }
 
-// urlsValue gives index or mirror URLs without credentials, plus a hash of
-// the whole values so that a credential change still changes the key.
+// urlsValue gives index or mirror URLs without their user information.
+// Nothing derived from a credential is part of a step's inputs, which are
+// published in the image's cache annotation: a hash of a URL holding a
+// password is recovered with a dictionary. Changing only a credential does
+// not change what is installed, so it rightly keeps the key.
 func urlsValue(urls []string) string {
 	var shown []string
 	for _, u := range urls {
-		shown = append(shown, auth.RedactURL(u))
+		shown = append(shown, withoutUserinfo(u))
 	}
-	return listValue(shown) + " " + hashValue(listValue(urls))
+	return listValue(shown)
+}
+
+// withoutUserinfo returns raw with the user information (everything
+// before the last @ of its authority) removed, even when raw does not
+// parse as a URL.
+func withoutUserinfo(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		if u.User == nil {
+			return raw
+		}
+		u.User = nil
+		return u.String()
+	}
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
+	}
+	authority, path, hasPath := strings.Cut(rest, "/")
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		authority = authority[i+1:]
+	}
+	if hasPath {
+		return scheme + "://" + authority + "/" + path
+	}
+	return scheme + "://" + authority
 }
 
 // baseInputs are the inputs every step shares.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -78,12 +77,18 @@ func requirementsDigest(s *spec.Spec) (string, error) {
 		return "", err
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "index=%s\x00pre=%t\x00hashes=%t\x00", opts.IndexURL, opts.Pre, opts.RequireHashes)
+	// URLs without user information: the digest is a published step
+	// input, and nothing derived from a credential may be published.
+	fmt.Fprintf(h, "index=%s\x00pre=%t\x00hashes=%t\x00", withoutUserinfo(opts.IndexURL), opts.Pre, opts.RequireHashes)
 	for _, u := range opts.ExtraIndexURLs {
-		fmt.Fprintf(h, "extra=%s\x00", u)
+		fmt.Fprintf(h, "extra=%s\x00", withoutUserinfo(u))
 	}
 	for _, l := range lines {
-		fmt.Fprintf(h, "%t\x00%s\x00%s\x00", l.Constraint, l.Requirement.Requirement.String(), strings.Join(l.Hashes, ","))
+		r := l.Requirement.Requirement
+		if r.URL != "" {
+			r.URL = withoutUserinfo(r.URL)
+		}
+		fmt.Fprintf(h, "%t\x00%s\x00%s\x00", l.Constraint, r.String(), strings.Join(l.Hashes, ","))
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
@@ -132,7 +137,7 @@ func (b *session) indexes(opts pypi.Options) (pypi.Indexes, error) {
 	}
 	extra := append(append([]string{}, s.PipExtraIndexURL...), opts.ExtraIndexURLs...)
 	return pypi.NewIndexes(primary, extra, pypi.IndexOptions{
-		Client: &http.Client{Transport: b.o.HTTPTransport},
+		Client: fetchClient(b.o),
 		Store:  b.o.Cache,
 	})
 }
@@ -299,7 +304,7 @@ func (b *session) downloadWheels(ctx context.Context) ([]layer.WheelFile, error)
 	if err != nil {
 		return nil, err
 	}
-	client := &http.Client{Transport: b.o.HTTPTransport}
+	client := fetchClient(b.o)
 	files := make([]layer.WheelFile, len(b.in.wheels))
 	got, err := fetchParallel(ctx, len(b.in.wheels), func(ctx context.Context, i int) (bool, string, error) {
 		w := b.in.wheels[i]

@@ -3,6 +3,7 @@ package spec
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -61,8 +62,8 @@ func (s *Spec) Normalized() []byte {
 		PythonVersion:    s.PythonVersion,
 		Packages:         s.Packages,
 		Requirements:     s.Requirements != "",
-		PipIndex:         s.PipIndex,
-		PipExtraIndexURL: s.PipExtraIndexURL,
+		PipIndex:         withoutUserinfo(s.PipIndex),
+		PipExtraIndexURL: withoutUserinfos(s.PipExtraIndexURL),
 		AptPackages:      s.AptPackages,
 		AptSources:       s.AptSources,
 		AptRecommends:    s.AptInstallRecommends,
@@ -73,6 +74,29 @@ func (s *Spec) Normalized() []byte {
 		panic(fmt.Sprintf("spec: marshal normalised spec: %v", err)) // only strings and slices: cannot fail
 	}
 	return b
+}
+
+// withoutUserinfo returns u without its user information: the tag is
+// published, and nothing derived from a credential may be (a hash of a URL
+// holding a password is recovered with a dictionary).
+func withoutUserinfo(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil || pu.User == nil {
+		return u
+	}
+	pu.User = nil
+	return pu.String()
+}
+
+func withoutUserinfos(us []string) []string {
+	if us == nil {
+		return nil
+	}
+	out := make([]string, 0, len(us))
+	for _, u := range us {
+		out = append(out, withoutUserinfo(u))
+	}
+	return out
 }
 
 // Tag formats the image tag from the spec hash using tag_format.

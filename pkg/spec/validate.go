@@ -159,6 +159,9 @@ func (s *Spec) Validate() error {
 		if i > 0 {
 			key = "pip_extra_index_url"
 		}
+		if _, err := url.Parse(u); err != nil && badUserinfoEscape(u) {
+			return s.errorf(key, "percent-encode the user name and password: write a literal % as %25 (and @ as %40, : as %3A, / as %2F)", "the user name or password (before the @) of %s has a bad percent-escape: a %% must start %%XX with two hex digits", redactURL(u))
+		}
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https" && pu.Scheme != "file") || (pu.Host == "" && pu.Scheme != "file") {
 			return s.errorf(key, "write the index's simple URL, e.g. https://pypi.org/simple", "%q is not an http(s) URL", redactURL(u))
 		}
@@ -221,6 +224,34 @@ func mustExist(s *Spec, key, p string, dir bool) error {
 }
 
 // redactURL hides a password in u, for error messages.
+// badUserinfoEscape reports whether the user information of u (before the
+// last @ of its authority) holds a % that does not start %XX.
+func badUserinfoEscape(u string) bool {
+	_, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return false
+	}
+	authority, _, _ := strings.Cut(rest, "/")
+	i := strings.LastIndex(authority, "@")
+	if i < 0 {
+		return false
+	}
+	ui := authority[:i]
+	for j := 0; j < len(ui); j++ {
+		if ui[j] == '%' {
+			if j+2 >= len(ui) || !isHexDigit(ui[j+1]) || !isHexDigit(ui[j+2]) {
+				return true
+			}
+			j += 2
+		}
+	}
+	return false
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
 func redactURL(u string) string {
 	pu, err := url.Parse(u)
 	if err != nil || pu.User == nil {

@@ -136,6 +136,11 @@ func checkSuiteComponents(src Source) (string, error) {
 	if src.URI == "" || !strings.Contains(src.URI, ":") {
 		return "uris", fmt.Errorf("URI %q is not absolute; write it as http://host/path", src.URI)
 	}
+	if scheme, rest, ok := strings.Cut(src.URI, "://"); ok {
+		if authority, _, _ := strings.Cut(rest, "/"); strings.Contains(authority, "@") {
+			return "uris", fmt.Errorf("URI %s://…@%s holds a user name or password, which kiln does not send to apt repositories (it would reach kiln.lock and the image's cache annotation); serve the repository without credentials on a network you trust", scheme, authority[strings.LastIndex(authority, "@")+1:])
+		}
+	}
 	for _, s := range src.Suites {
 		if IsFlat(s) && len(src.Components) > 0 {
 			return "suites", fmt.Errorf("suite %q ends in \"/\" (a flat repository) but components %v are given; drop the components or the slash", s, src.Components)

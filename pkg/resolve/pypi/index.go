@@ -95,6 +95,9 @@ type Index struct {
 // basic auth to that host only and never shown (see Redact).
 func NewIndex(rawURL string, opts IndexOptions) (*Index, error) {
 	u, err := url.Parse(strings.TrimSpace(rawURL))
+	if err != nil && BadUserinfoEscape(rawURL) {
+		return nil, fmt.Errorf("index URL %s: %s", Redact(rawURL), UserinfoEscapeHint)
+	}
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("index URL %s is not an http(s) URL such as %s", Redact(rawURL), DefaultIndexURL)
 	}
@@ -106,10 +109,23 @@ func NewIndex(rawURL string, opts IndexOptions) (*Index, error) {
 			base.RawPath += "/"
 		}
 	}
-	ix := &Index{base: base, user: user, client: opts.Client, store: opts.Store, netrcPath: opts.Netrc}
-	if ix.client == nil {
-		ix.client = http.DefaultClient
+	ix := &Index{base: base, user: user, store: opts.Store, netrcPath: opts.Netrc}
+	c := http.Client{}
+	if opts.Client != nil {
+		c = *opts.Client
 	}
+	next := c.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if next != nil {
+			if err := next(req, via); err != nil {
+				return err
+			}
+		} else if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return ix.redirect(req, via)
+	}
+	ix.client = &c
 	if ix.netrcPath == "" {
 		if home, err := os.UserHomeDir(); err == nil {
 			ix.netrcPath = filepath.Join(home, ".netrc")
@@ -146,10 +162,51 @@ func (e *NotFoundError) Error() string {
 // errNotFound is returned (wrapped) for an HTTP 404.
 var errNotFound = errors.New("not found")
 
-// authorize adds basic auth to req: the index URL's credentials for the
-// index's host, else the netrc entry for the request's host.
+// sameOrigin reports whether a and b have the same scheme, host and port
+// (an absent port being the scheme's default).
+func sameOrigin(a, b *url.URL) bool {
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		switch strings.ToLower(u.Scheme) {
+		case "http":
+			return "80"
+		case "https":
+			return "443"
+		}
+		return ""
+	}
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+// redirect is the index client's CheckRedirect: a redirect from https to
+// http is refused, and the credentials of the first request are replaced
+// by those authorize gives the new URL (net/http would copy them to any
+// port and scheme of the same host name).
+func (ix *Index) redirect(req *http.Request, via []*http.Request) error {
+	if req.URL.Scheme != "https" {
+		for _, v := range via {
+			if v.URL.Scheme == "https" {
+				return fmt.Errorf("refusing the redirect from %s to plain-HTTP %s: credentials and files would travel unprotected; the index must redirect to https", Redact(v.URL.String()), Redact(req.URL.String()))
+			}
+		}
+	}
+	req.Header.Del("Authorization")
+	return ix.authorize(req)
+}
+
+// authorize adds basic auth to req: the index URL's credentials when req
+// goes to the index's exact scheme, host and port, else the netrc entry for
+// the request's host. Nothing is sent over plain http for an https index.
 func (ix *Index) authorize(req *http.Request) error {
-	if ix.user != nil && strings.EqualFold(req.URL.Host, ix.base.Host) {
+	if req.URL.User != nil {
+		req.URL.User = nil // never net/http's implicit basic auth
+	}
+	if ix.base.Scheme == "https" && req.URL.Scheme != "https" {
+		return nil
+	}
+	if ix.user != nil && sameOrigin(req.URL, ix.base) {
 		pw, _ := ix.user.Password()
 		req.SetBasicAuth(ix.user.Username(), pw)
 		return nil

@@ -2,6 +2,7 @@ package pypi
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -78,7 +79,7 @@ func ParseRequirements(path string) ([]Line, Options, error) {
 // a line names to confine first; an error from confine stops the parse,
 // named by the file and line that led there. A nil confine allows all.
 func ParseRequirementsConfined(path string, confine func(path string) error) ([]Line, Options, error) {
-	p := &reqParser{seen: map[string]bool{}, confine: confine}
+	p := &reqParser{done: map[includeKey]bool{}, confine: confine}
 	if err := p.parseFile(path, false, nil); err != nil {
 		return nil, Options{}, err
 	}
@@ -109,13 +110,39 @@ func pinned(r pep508.Requirement) bool {
 	return (op == "==" && !specs[0].Wildcard()) || op == "==="
 }
 
+// Bounds of the files one ParseRequirements reads through -r and -c:
+// generous for real projects, small enough that a hostile tree of includes
+// fails at once instead of exhausting memory.
+const (
+	// MaxRequirementsFiles bounds the number of files read.
+	MaxRequirementsFiles = 1000
+	// MaxRequirementsBytes bounds their total size.
+	MaxRequirementsBytes = 64 << 20
+	// MaxRequirementsDepth bounds how deep -r and -c includes nest.
+	MaxRequirementsDepth = 32
+)
+
+// includeKey identifies a file read in one mode: a file included both as
+// requirements and as constraints is read once as each.
+type includeKey struct {
+	path       string // absolute and clean
+	constraint bool
+}
+
 type reqParser struct {
 	lines []Line
 	opts  Options
-	seen  map[string]bool // files on the current include stack
+	stack []string            // files being read, outermost first, as named
+	onStk map[string]int      // absolute path -> index in stack
+	done  map[includeKey]bool // files already read: including one again adds nothing
+	files int
+	bytes int64
 	// confine, when set, vets every file before it is read.
 	confine func(path string) error
 }
+
+// optionNameRE matches what can be an option's name, which errors may show.
+var optionNameRE = regexp.MustCompile(`^--?[A-Za-z][A-Za-z0-9-]{0,39}$`)
 
 var commentRE = regexp.MustCompile(`(^|\s+)#.*$`)
 var envVarRE = regexp.MustCompile(`\$\{([A-Z0-9_]+)\}`)
@@ -129,10 +156,10 @@ type logicalLine struct {
 // maxRequirementsFile bounds the size of one requirements file.
 const maxRequirementsFile = 32 << 20
 
-func readLogicalLines(path string) ([]logicalLine, error) {
+func readLogicalLines(path string) ([]logicalLine, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer f.Close()
 	var out []logicalLine
@@ -156,16 +183,17 @@ func readLogicalLines(path string) ([]logicalLine, error) {
 		out = append(out, logicalLine{cur.String(), start})
 		cur.Reset()
 	}
+	read := maxRequirementsFile + 1 - lr.N
 	if err := sc.Err(); err != nil {
-		return nil, err
+		return nil, read, err
 	}
 	if lr.N == 0 {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxRequirementsFile)
+		return nil, read, fmt.Errorf("%s is larger than %d bytes", path, maxRequirementsFile)
 	}
 	if cur.Len() > 0 {
 		out = append(out, logicalLine{cur.String(), start})
 	}
-	return out, nil
+	return out, read, nil
 }
 
 func (p *reqParser) parseFile(file string, constraint bool, from *logicalLine) error {
@@ -173,19 +201,46 @@ func (p *reqParser) parseFile(file string, constraint bool, from *logicalLine) e
 	if err != nil {
 		return err
 	}
-	if p.seen[abs] {
-		return fmt.Errorf("%s includes itself (through -r or -c)", file)
+	if p.onStk == nil {
+		p.onStk = map[string]int{}
 	}
-	p.seen[abs] = true
-	defer delete(p.seen, abs)
+	if i, ok := p.onStk[abs]; ok {
+		if i == len(p.stack)-1 {
+			return fmt.Errorf("%s includes itself (through -r or -c)", file)
+		}
+		cycle := append(append([]string{}, p.stack[i:]...), file)
+		return fmt.Errorf("requirements files include each other in a cycle: %s; remove one of these -r/-c lines", strings.Join(cycle, " -> "))
+	}
+	key := includeKey{abs, constraint}
+	if p.done[key] {
+		return nil // read already: its lines and options are in
+	}
+	if len(p.stack) >= MaxRequirementsDepth {
+		return fmt.Errorf("including %s: -r/-c includes nest deeper than %d files", file, MaxRequirementsDepth)
+	}
+	if p.files >= MaxRequirementsFiles {
+		return fmt.Errorf("including %s: more than %d requirements files are included", file, MaxRequirementsFiles)
+	}
 	if p.confine != nil {
 		if err := p.confine(file); err != nil {
 			return err
 		}
 	}
-	lines, err := readLogicalLines(file)
+	p.files++
+	p.onStk[abs] = len(p.stack)
+	p.stack = append(p.stack, file)
+	defer func() {
+		delete(p.onStk, abs)
+		p.stack = p.stack[:len(p.stack)-1]
+		p.done[key] = true
+	}()
+	lines, n, err := readLogicalLines(file)
+	p.bytes += n
 	if err != nil {
 		return fmt.Errorf("reading requirements file: %w", err)
+	}
+	if p.bytes > MaxRequirementsBytes {
+		return fmt.Errorf("reading %s: the requirements files included hold more than %d MiB together", file, MaxRequirementsBytes>>20)
 	}
 	for _, ll := range lines {
 		text := commentRE.ReplaceAllString(ll.text, "")
@@ -285,6 +340,9 @@ func (p *reqParser) option(file string, no int, text string, constraint bool) er
 	case "--no-index":
 		return reqFileError(file, no, "--no-index is not supported by kiln: list wheel paths directly, or set pip_index to an index you control")
 	default:
+		if !optionNameRE.MatchString(name) {
+			return reqFileError(file, no, "this line starts with '-' but is not an option kiln knows; fix or remove it (the line is not shown, as it may hold a secret)")
+		}
 		return reqFileError(file, no, "option %s is not supported by kiln; remove it", name)
 	}
 	return nil
@@ -333,6 +391,9 @@ func (p *reqParser) requirement(file string, no int, text string, constraint boo
 	spec := strings.Join(reqToks, " ")
 	r, err := parseRequirementSpec(spec, filepath.Dir(file))
 	if err != nil {
+		if !looksLikeRequirement(spec, filepath.Dir(file)) {
+			return reqFileError(file, no, "%s", notARequirement(spec, err))
+		}
 		return reqFileError(file, no, "%v", err)
 	}
 	if u, err := url.Parse(r.URL); err == nil && u.Scheme == "file" && p.confine != nil {
@@ -350,6 +411,76 @@ func (p *reqParser) requirement(file string, no int, text string, constraint boo
 		File:        file, Line: no, Constraint: constraint,
 	})
 	return nil
+}
+
+// looksLikeRequirement reports whether spec, which failed to parse, was
+// meant as a requirement: a PEP 508 requirement (whose URL was refused), a
+// URL of a known scheme, or the path of a wheel or of something that
+// exists. Only then may an error show the line: a file included by mistake
+// (-r /proc/self/environ, -r ~/.docker/config.json) must not have its
+// content printed, as it may hold secrets.
+func looksLikeRequirement(spec, dir string) bool {
+	if !isURLOrPath(spec) {
+		_, err := pep508.ParseRequirement(spec)
+		return err == nil
+	}
+	loc, _, _ := strings.Cut(spec, ";")
+	loc = strings.TrimSpace(loc)
+	for _, vcs := range []string{"git+", "hg+", "svn+", "bzr+"} {
+		if strings.HasPrefix(loc, vcs) {
+			return true
+		}
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "http", "https":
+		return u.Host != ""
+	case "file":
+		return true
+	case "":
+		if strings.HasSuffix(loc, ".whl") {
+			return true
+		}
+		p := loc
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		_, err := os.Stat(p)
+		return err == nil
+	}
+	return false
+}
+
+// notARequirement describes a line that is neither a requirement nor an
+// option without showing any of it: err's message is kept only when it
+// quotes nothing of the line.
+func notARequirement(line string, err error) string {
+	const msg = "this line is not a requirement (name, version specifier, extras, marker), a wheel URL or a wheel path, nor an option; fix or remove it (the line is not shown, as it may hold a secret)"
+	var se *pep508.SyntaxError
+	if !errors.As(err, &se) {
+		return msg
+	}
+	detail := fmt.Sprintf("%s at position %d", se.Msg, se.Pos)
+	if quotes(detail, line) {
+		return msg
+	}
+	return msg + ": " + detail
+}
+
+// quotes reports whether s contains any 4 consecutive bytes of line.
+func quotes(s, line string) bool {
+	if len(line) > 1<<16 {
+		return true
+	}
+	for i := 0; i+4 <= len(line); i++ {
+		if strings.Contains(s, line[i:i+4]) {
+			return true
+		}
+	}
+	return false
 }
 
 func isHexSHA256(s string) bool {

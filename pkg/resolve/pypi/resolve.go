@@ -637,7 +637,9 @@ func (r *resolver) directCandidate(n, raw string) (*candidate, error) {
 	if algo, sum, ok := strings.Cut(u.Fragment, "="); ok && algo == "sha256" {
 		f.SHA256 = strings.ToLower(sum)
 	}
-	f.URL = stripFragment(raw)
+	// Credentials in the URL are never kept (they would reach kiln.lock);
+	// the download sends those of the index or ~/.netrc for the host.
+	f.URL = stripURL(stripFragment(raw))
 	fn, err := wheeltag.ParseFilename(f.Filename)
 	if err != nil {
 		return nil, fmt.Errorf("wheel %s: %w", Redact(raw), err)

@@ -1,0 +1,47 @@
+package aptrepo
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestSourcesRefuseCredentials checks that a source URI holding a user
+// name or password is refused, in both formats, without showing it: kiln
+// sends no credentials to apt repositories, and a URI holding them would
+// reach kiln.lock and the image's cache annotation.
+func TestSourcesRefuseCredentials(t *testing.T) {
+	const secret = "apt-pa55w0rd"
+	tests := []struct {
+		name  string
+		parse func() error
+	}{
+		{"one-line", func() error {
+			_, err := ParseSourcesList("x.list", []byte("deb [signed-by=/k.gpg] https://me:"+secret+"@repo.example.invalid/debian stable main\n"))
+			return err
+		}},
+		{"token only", func() error {
+			_, err := ParseSourcesList("x.list", []byte("deb [signed-by=/k.gpg] https://"+secret+"@repo.example.invalid/debian stable main\n"))
+			return err
+		}},
+		{"deb822", func() error {
+			_, err := ParseDeb822Sources("x.sources", []byte("Types: deb\nURIs: https://me:"+secret+"@repo.example.invalid/debian\nSuites: stable\nComponents: main\nSigned-By: /k.gpg\n"))
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.parse()
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error shows the credential: %v", err)
+			}
+			for _, w := range []string{"user name or password", "repo.example.invalid"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
