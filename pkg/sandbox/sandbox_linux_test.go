@@ -138,8 +138,8 @@ type testUser struct {
 // Fixtures shared by the tests of this process (test-only state).
 var (
 	fixMu      sync.Mutex
-	fixRoot    string            // public directory holding the fixtures
-	fixBinary  string            // a copy of the test binary every user can run
+	fixRoot    string                // public directory holding the fixtures
+	fixBinary  string                // a copy of the test binary every user can run
 	fixRootfs  = map[string]string{} // user name -> extracted parent rootfs
 	fixCleanup []func()
 	rangeUser  *testUser
@@ -150,6 +150,27 @@ const (
 	rangeStart    = 300000
 	rangeSize     = 65536
 )
+
+// editLines rewrites file without the test user's lines, then through
+// edit.
+func editLines(file string, edit func([]string) []string) error {
+	b, err := os.ReadFile(file)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	var keep []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l != "" && !strings.HasPrefix(l, rangeUserName+":") {
+			keep = append(keep, l)
+		}
+	}
+	keep = edit(keep)
+	out := strings.Join(keep, "\n")
+	if out != "" {
+		out += "\n"
+	}
+	return os.WriteFile(file, []byte(out), 0o644)
+}
 
 func cleanupFixtures() {
 	for i := len(fixCleanup) - 1; i >= 0; i-- {
@@ -195,24 +216,19 @@ func withRange(t *testing.T) *testUser {
 	if rangeUser != nil {
 		return rangeUser
 	}
+	// The user and its lines are the test's own (a crashed run may have
+	// left them): they are removed at the end whoever created them.
 	if _, err := user.Lookup(rangeUserName); err != nil {
 		out, err := exec.Command("useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", rangeUserName).CombinedOutput()
 		if err != nil {
 			t.Fatalf("useradd: %v: %s", err, out)
 		}
-		fixCleanup = append(fixCleanup, func() { exec.Command("userdel", rangeUserName).Run() })
 	}
+	fixCleanup = append(fixCleanup, func() { exec.Command("userdel", rangeUserName).Run() })
+	line := fmt.Sprintf("%s:%d:%d\n", rangeUserName, rangeStart, rangeSize)
 	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
-		orig, err := os.ReadFile(f)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			t.Fatal(err)
-		}
-		fixCleanup = append(fixCleanup, func() { os.WriteFile(f, orig, 0o644) })
-		line := fmt.Sprintf("%s:%d:%d\n", rangeUserName, rangeStart, rangeSize)
-		if len(orig) > 0 && !bytes.HasSuffix(orig, []byte("\n")) {
-			line = "\n" + line
-		}
-		must(t, os.WriteFile(f, append(orig, line...), 0o644))
+		must(t, editLines(f, func(lines []string) []string { return append(lines, strings.TrimSpace(line)) }))
+		fixCleanup = append(fixCleanup, func() { editLines(f, func(lines []string) []string { return lines }) })
 	}
 	u, err := user.Lookup(rangeUserName)
 	must(t, err)
@@ -399,5 +415,3 @@ func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
 }
 
 func sh(script string) []string { return []string{"/bin/sh", "-ec", script} }
-
-var _ = strings.Contains
