@@ -220,7 +220,7 @@ func mountOverlay(lowers []string, upper, work, target string) error {
 		}
 	}
 	if err := unix.FsconfigCreate(fsfd); err != nil {
-		return fail(kindOverlay, "mount overlayfs with userxattr in a user namespace (needs Linux 5.11+; upper and work on one file system with user xattrs): %v%s", err, fsLog(fsfd))
+		return fail(kindOverlay, "mount overlayfs (upper %s, work %s, %d lower layers) with userxattr in a user namespace: %v%s: it needs Linux 5.11+, and upper and work on one file system that supports user xattrs", upper, work, len(lowers), err, fsLog(fsfd))
 	}
 	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, 0)
 	if err != nil {

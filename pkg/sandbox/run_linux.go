@@ -114,6 +114,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, fmt.Errorf("sandbox: prepare work directory: %w", err)
 		}
 	}
+	var su, sw unix.Stat_t
+	if err := unix.Stat(hc.Upper, &su); err != nil {
+		return res, fmt.Errorf("sandbox: upper directory: %w", err)
+	}
+	if err := unix.Stat(work, &sw); err != nil {
+		return res, fmt.Errorf("sandbox: work directory: %w", err)
+	}
+	if su.Dev != sw.Dev {
+		return res, fmt.Errorf("sandbox: upper directory %s and work directory %s are on different file systems: overlayfs needs them on one", hc.Upper, work)
+	}
 	if hc.Dir == "" {
 		hc.Dir = "/"
 	}

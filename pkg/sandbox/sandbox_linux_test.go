@@ -317,6 +317,13 @@ func userDir(t *testing.T, u *testUser) string {
 // Response are filled in when empty.
 func runAs(t *testing.T, u *testUser, req request) run {
 	t.Helper()
+	return runWrapped(t, u, nil, req)
+}
+
+// runWrapped is runAs with the driver started through the command wrap
+// (e.g. an unshare that changes the driver's limits).
+func runWrapped(t *testing.T, u *testUser, wrap []string, req request) run {
+	t.Helper()
 	fixtures(t)
 	d := userDir(t, u)
 	for _, p := range []*string{&req.Upper, &req.Work} {
@@ -334,13 +341,12 @@ func runAs(t *testing.T, u *testUser, req request) run {
 		req.Epoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 	}
 	reqPath := filepath.Join(d, "request.json")
-	b, err := json.Marshal(req)
-	must(t, err)
-	must(t, os.WriteFile(reqPath, b, 0o644))
+	writeJSON(t, reqPath, req)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "setpriv", "--reuid="+strconv.Itoa(u.uid), "--regid="+strconv.Itoa(u.gid), "--clear-groups", "--", fixBinary)
+	argv := append([]string{"--reuid=" + strconv.Itoa(u.uid), "--regid=" + strconv.Itoa(u.gid), "--clear-groups", "--"}, wrap...)
+	cmd := exec.CommandContext(ctx, "setpriv", append(argv, fixBinary)...)
 	cmd.Dir = d
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/", reqEnv + "=" + reqPath}
 	var out bytes.Buffer
@@ -415,3 +421,10 @@ func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
 }
 
 func sh(script string) []string { return []string{"/bin/sh", "-ec", script} }
+
+func writeJSON(t *testing.T, p string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	must(t, err)
+	must(t, os.WriteFile(p, b, 0o644))
+}
