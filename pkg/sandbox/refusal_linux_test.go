@@ -4,6 +4,7 @@ package sandbox_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -78,14 +79,25 @@ func TestRunDiesWithCaller(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "setpriv", "--reuid="+strconv.Itoa(u.uid), "--regid="+strconv.Itoa(u.gid), "--clear-groups", "--", fixBinary)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", reqEnv + "=" + reqPath}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	must(t, err)
 	must(t, cmd.Start())
 	sc := bufio.NewScanner(out)
-	for sc.Scan() && sc.Text() != "started" {
+	started := false
+	for !started && sc.Scan() {
+		started = sc.Text() == "started"
 	}
-	if pids := findProcesses(t, "sleep\x00"+marker); len(pids) == 0 {
-		t.Fatal("the command is not running")
+	if !started {
+		cmd.Wait()
+		t.Fatalf("the command did not start: %s", stderr.String())
+	}
+	for len(findProcesses(t, "sleep\x00"+marker)) == 0 { // echo ran, sleep is being exec'd
+		if ctx.Err() != nil {
+			t.Fatal("the command's sleep never ran")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	must(t, cmd.Process.Kill())
 	cmd.Wait()

@@ -355,3 +355,52 @@ func TestRunEnvAndDir(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRangeOwnedFiles checks what a real tool needs from a range
+// (useradd writes /etc/shadow with group shadow and creates a home owned by
+// the new user), that WriteDiff reads files the caller could not (mode 0600
+// under a 0700 directory of another id) and that RemoveAll removes them.
+func TestRunRangeOwnedFiles(t *testing.T) {
+	u := withRange(t)
+	d := userDir(t, u)
+	upper := filepath.Join(d, "upper")
+	must(t, os.Mkdir(upper, 0o755))
+	must(t, os.Chown(upper, u.uid, u.gid))
+	r := runAs(t, u, request{
+		Lowers:    []string{rootfs(t, u)},
+		Upper:     upper,
+		Command:   sh("useradd -m -u 1234 builder; mkdir -m 700 /opt/secret; echo s3cret > /opt/secret/f; chmod 600 /opt/secret/f; chown -R 1234:1234 /opt/secret"),
+		RemoveDir: upper,
+	}).mustSucceed(t)
+	m, _ := entries(t, r.Diff)
+	if h := m["home/builder/"].hdr; h == nil || h.Uid != 1234 {
+		t.Errorf("home/builder = %+v, want owner 1234", h)
+	}
+	if h := m["etc/shadow"].hdr; h == nil || h.Gid != 42 {
+		t.Errorf("etc/shadow = %+v, want group shadow (42)", h)
+	}
+	if e := m["opt/secret/f"]; e.hdr == nil || e.body != "s3cret\n" || e.hdr.Uid != 1234 || e.hdr.Mode != 0o600 {
+		t.Errorf("opt/secret/f = %+v %q", e.hdr, e.body)
+	}
+	if r.RemoveErr != "" {
+		t.Fatalf("RemoveAll: %s", r.RemoveErr)
+	}
+	if _, err := os.Lstat(upper); err == nil {
+		t.Errorf("RemoveAll left %s", upper)
+	}
+}
+
+func TestRunRefusesWhiteoutNames(t *testing.T) {
+	u := nobody()
+	d := userDir(t, u)
+	upper, work := filepath.Join(d, "upper"), filepath.Join(d, "work")
+	for _, p := range []string{upper, work} {
+		must(t, os.Mkdir(p, 0o755))
+		must(t, os.Chown(p, u.uid, u.gid))
+	}
+	req := request{Lowers: []string{rootfs(t, u)}, Upper: upper, Work: work, Command: sh("touch /etc/.wh.passwd")}
+	resp := runDriver(t, u, d, req)
+	if !strings.Contains(resp.DiffErr, "etc/.wh.passwd: names starting with .wh. cannot be stored") {
+		t.Errorf("WriteDiff error = %q", resp.DiffErr)
+	}
+}

@@ -340,27 +340,7 @@ func runWrapped(t *testing.T, u *testUser, wrap []string, req request) run {
 	if req.Epoch == 0 {
 		req.Epoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 	}
-	reqPath := filepath.Join(d, "request.json")
-	writeJSON(t, reqPath, req)
-
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	argv := append([]string{"--reuid=" + strconv.Itoa(u.uid), "--regid=" + strconv.Itoa(u.gid), "--clear-groups", "--"}, wrap...)
-	cmd := exec.CommandContext(ctx, "setpriv", append(argv, fixBinary)...)
-	cmd.Dir = d
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/", reqEnv + "=" + reqPath}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("driver as %s: %v\n%s", u.name, err, out.String())
-	}
-	var r run
-	rb, err := os.ReadFile(req.Response)
-	must(t, err)
-	must(t, json.Unmarshal(rb, &r.response))
-	r.Output, r.Upper = out.String(), req.Upper
-	r.Diff, _ = os.ReadFile(req.DiffPath)
+	r := runDriverRaw(t, u, wrap, d, req)
 	if r.DiffErr != "" {
 		t.Fatalf("WriteDiff: %s\noutput:\n%s", r.DiffErr, r.Output)
 	}
@@ -427,4 +407,44 @@ func writeJSON(t *testing.T, p string, v any) {
 	b, err := json.Marshal(v)
 	must(t, err)
 	must(t, os.WriteFile(p, b, 0o644))
+}
+
+// runDriver runs the driver for a request whose paths are all set, and
+// returns its response whatever it says.
+func runDriver(t *testing.T, u *testUser, d string, req request) response {
+	t.Helper()
+	if req.DiffPath == "" {
+		req.DiffPath = filepath.Join(d, "diff.tar")
+	}
+	req.Response = filepath.Join(d, "response.json")
+	if req.Epoch == 0 {
+		req.Epoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	}
+	return runDriverRaw(t, u, nil, d, req).response
+}
+
+func runDriverRaw(t *testing.T, u *testUser, wrap []string, d string, req request) run {
+	t.Helper()
+	reqPath := filepath.Join(d, "request.json")
+	writeJSON(t, reqPath, req)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	argv := append([]string{"--reuid=" + strconv.Itoa(u.uid), "--regid=" + strconv.Itoa(u.gid), "--clear-groups", "--"}, wrap...)
+	cmd := exec.CommandContext(ctx, "setpriv", append(argv, fixBinary)...)
+	cmd.Dir = d
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/", reqEnv + "=" + reqPath}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("driver as %s: %v\n%s", u.name, err, out.String())
+	}
+	var r run
+	rb, err := os.ReadFile(req.Response)
+	must(t, err)
+	must(t, json.Unmarshal(rb, &r.response))
+	r.Output, r.Upper = out.String(), req.Upper
+	r.Diff, _ = os.ReadFile(req.DiffPath)
+	return r
 }
