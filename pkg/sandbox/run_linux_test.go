@@ -404,3 +404,32 @@ func TestRunRefusesWhiteoutNames(t *testing.T) {
 		t.Errorf("WriteDiff error = %q", resp.DiffErr)
 	}
 }
+
+// TestRunAptInstall runs apt-get with the network (the parent's own apt
+// sources): apt drops to _apt and dpkg chowns, which works with a range and
+// fails with a single-uid map.
+func TestRunAptInstall(t *testing.T) {
+	for _, u := range users(t) {
+		t.Run(u.name, func(t *testing.T) {
+			r := runAs(t, u, request{
+				Lowers:  []string{rootfs(t, u)},
+				Network: true,
+				Command: sh("apt-get update -q; apt-get install -q -y --no-install-recommends cowsay"),
+			})
+			if len(u.ids.UIDs) == 1 {
+				if r.Err == "" {
+					t.Fatalf("apt-get succeeded with a single-uid map:\n%s", r.Output)
+				}
+				if !strings.Contains(r.Err, "setgroups") {
+					t.Errorf("error lacks apt's setgroups failure: %s", r.Err)
+				}
+				return
+			}
+			r.mustSucceed(t)
+			m, _ := entries(t, r.Diff)
+			if e := m["usr/games/cowsay"]; e.hdr == nil || e.hdr.Mode != 0o755 || e.hdr.Uid != 0 {
+				t.Errorf("usr/games/cowsay = %+v", e.hdr)
+			}
+		})
+	}
+}
