@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -107,7 +108,8 @@ func helperMain(cfgFile *os.File) int {
 }
 
 func helperRun(cfg helperConfig) (exit, signal int, err error) {
-	unix.Setgroups(nil) // allowed only with a newgidmap map; harmless otherwise
+	runtime.LockOSThread() // the inner child's parent-death signal follows this thread
+	unix.Setgroups(nil)    // allowed only with a newgidmap map; harmless otherwise
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return 0, 0, fail(kindUserns, "make mounts private in the new mount namespace: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -64,6 +65,8 @@ func WriteDiff(ctx context.Context, tw *tar.Writer, upper string, opts DiffOptio
 	}
 	defer pr.Close()
 	var stderr bytes.Buffer
+	runtime.LockOSThread() // see Run
+	defer runtime.UnlockOSThread()
 	cmd, err := spawn(ctx, spawnOpts{role: roleDiff, ids: opts.IDs, payload: diffConfig{Upper: abs}, stdout: pw, stderr: &stderr})
 	pw.Close()
 	if err != nil {
@@ -331,6 +334,8 @@ func RemoveAll(ctx context.Context, path string, ids IDMap) error {
 		return err
 	}
 	var stderr bytes.Buffer
+	runtime.LockOSThread() // see Run
+	defer runtime.UnlockOSThread()
 	cmd, err := spawn(ctx, spawnOpts{role: roleRemove, ids: ids, payload: removeConfig{Path: abs}, stderr: &stderr})
 	if err != nil {
 		return err

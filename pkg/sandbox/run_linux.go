@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -151,6 +152,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	defer stR.Close()
+	// The helper's parent-death signal fires when the thread that started
+	// it exits: keep this goroutine on its thread until the helper is gone.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cmd, err := spawn(runCtx, spawnOpts{
 		role: roleHelper, ids: res.IDs, flags: flags, payload: hc,
 		extra: []*os.File{stW}, stdout: stdout, stderr: stderr,
@@ -257,8 +262,11 @@ func spawn(ctx context.Context, o spawnOpts) (*exec.Cmd, error) {
 			}
 			out, err := exec.CommandContext(ctx, m.tool, args...).CombinedOutput()
 			if err != nil {
-				return fail(fmt.Errorf("sandbox: %s %s: %w: %s (check the ranges in /etc/subuid and /etc/subgid, and that %s is setuid root, as Debian's uidmap package installs it)",
-					m.tool, strings.Join(args, " "), err, bytes.TrimSpace(out), m.tool))
+				hint := fmt.Sprintf("check the ranges in /etc/subuid and /etc/subgid, and that %s is setuid root, as Debian's uidmap package installs it", m.tool)
+				if apparmorRestricts() {
+					hint = usernsFix()
+				}
+				return fail(fmt.Errorf("sandbox: %s %s: %w: %s (%s)", m.tool, strings.Join(args, " "), err, bytes.TrimSpace(out), hint))
 			}
 		}
 		if _, err := cfgW.Write([]byte{'g'}); err != nil {
@@ -271,18 +279,27 @@ func spawn(ctx context.Context, o spawnOpts) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
+// readSysctl returns the value of the sysctl file p, or "".
+func readSysctl(p string) string {
+	b, _ := os.ReadFile(p)
+	return strings.TrimSpace(string(b))
+}
+
+// apparmorRestricts reports whether AppArmor denies capabilities in
+// unprivileged user namespaces (Ubuntu 24.04's default).
+func apparmorRestricts() bool {
+	return readSysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1"
+}
+
 // usernsFix says why user namespaces may be unavailable and what to do.
 func usernsFix() string {
-	read := func(p string) string {
-		b, _ := os.ReadFile(p)
-		return strings.TrimSpace(string(b))
-	}
+	read := readSysctl
 	switch {
 	case read("/proc/sys/kernel/unprivileged_userns_clone") == "0":
 		return "unprivileged user namespaces are disabled: run `sysctl -w kernel.unprivileged_userns_clone=1` as root (and set it in /etc/sysctl.d)"
 	case read("/proc/sys/user/max_user_namespaces") == "0":
 		return "user namespaces are disabled: run `sysctl -w user.max_user_namespaces=15000` as root (and set it in /etc/sysctl.d)"
-	case read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1":
+	case apparmorRestricts():
 		return "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1, the default on Ubuntu 24.04): " +
 			"install an AppArmor profile for the kiln binary that allows `userns,` (see /etc/apparmor.d/ for examples), or run `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` as root"
 	}
