@@ -17,6 +17,11 @@
 // sandbox maps the whole range, so that chown works; otherwise it maps only
 // uid 0 to the caller and says so in Result.Warnings.
 //
+// A typical use: Run a command over the image's unpacked layers, then
+// WriteDiff its upper directory into a new layer, then RemoveAll the upper
+// directory (its files may belong to subordinate ids the caller cannot
+// remove).
+//
 // Layer directories use overlayfs's own format: a whiteout is a character
 // device 0:0 and an opaque directory carries user.overlay.opaque=y. Their
 // owners must be host ids of the map (see IDMap.ToHost): files owned by
@@ -39,13 +44,16 @@ type Config struct {
 	// overlayfs's format (read it with WriteDiff).
 	Upper string
 	// Work is an empty directory on the same file system as Upper, for the
-	// overlay's work directory and mount point. Run empties it on return.
+	// overlay's work directory and mount point. Run empties it on return
+	// (after a killed run, what the caller cannot remove goes with
+	// RemoveAll).
 	Work string
 	// Command is the program and its arguments; a program name without a
 	// slash is looked up in the PATH of Env inside the sandbox.
 	Command []string
-	// Env is the command's whole environment ("KEY=VALUE"); a standard
-	// PATH is added when it has none.
+	// Env is the command's whole environment ("KEY=VALUE"): nothing of the
+	// caller's is passed on, and only a standard PATH (DefaultPath) is
+	// added when it has none.
 	Env []string
 	// Dir is the working directory inside the sandbox; empty means "/".
 	// It is created when missing.
