@@ -50,6 +50,11 @@ func Main() {
 		if err = decode(cfg, &c); err == nil {
 			err = diffMain(c, os.Stdout)
 		}
+	case roleUnpack:
+		var c unpackConfig
+		if err = decode(cfg, &c); err == nil {
+			err = unpackMain(c, os.Stdin)
+		}
 	case roleRemove:
 		var c removeConfig
 		if err = decode(cfg, &c); err == nil {

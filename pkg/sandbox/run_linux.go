@@ -31,6 +31,7 @@ const (
 	roleInner  = "inner"  // pid 1 of the nested pid namespace: mounts /proc and /dev, pivots, execs the command
 	roleDiff   = "diff"   // reads an upper directory inside the user namespace
 	roleRemove = "rm"     // removes a tree inside the user namespace
+	roleUnpack = "unpack" // extracts a layer inside the user namespace
 )
 
 // Phases of a child in a user namespace: phaseMap waits for newuidmap and
@@ -214,6 +215,11 @@ type spawnOpts struct {
 // a larger one by newuidmap and newgidmap once the child runs, after which
 // the child re-executes itself to gain its capabilities.
 func spawn(ctx context.Context, o spawnOpts) (*exec.Cmd, error) {
+	return spawnStdin(ctx, o, nil)
+}
+
+// spawnStdin is spawn with stdin as the child's standard input.
+func spawnStdin(ctx context.Context, o spawnOpts, stdin io.Reader) (*exec.Cmd, error) {
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -228,7 +234,7 @@ func spawn(ctx context.Context, o spawnOpts) (*exec.Cmd, error) {
 	cmd.Args = []string{argv0, o.role, phase}
 	cmd.Env = []string{}
 	cmd.ExtraFiles = append([]*os.File{cfgR}, o.extra...)
-	cmd.Stdout, cmd.Stderr = o.stdout, o.stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, o.stdout, o.stderr
 	cmd.WaitDelay = 10 * time.Second
 	attr := &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWUSER | o.flags,

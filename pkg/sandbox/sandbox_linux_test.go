@@ -47,7 +47,13 @@ type request struct {
 	DiffPath  string // where the driver writes the diff tar; empty: no diff
 	Response  string // where the driver writes its response
 	RemoveDir string // removed by sandbox.RemoveAll after the diff
+	// Unpack lists layer tars the driver extracts with sandbox.Unpack
+	// before running (Command may then be empty).
+	Unpack []unpackRequest
 }
+
+// unpackRequest extracts Tar into Dir.
+type unpackRequest struct{ Tar, Dir string }
 
 // response is what the driver reports.
 type response struct {
@@ -85,6 +91,19 @@ func driver(reqPath string) {
 		os.Exit(3)
 	}
 	ctx := context.Background()
+	for _, up := range req.Unpack {
+		ids, _ := sandbox.HostIDMap()
+		f, err := os.Open(up.Tar)
+		if err == nil {
+			err = sandbox.Unpack(ctx, f, up.Dir, ids)
+			f.Close()
+		}
+		if err != nil {
+			b, _ := json.Marshal(response{Err: "unpack: " + err.Error()})
+			os.WriteFile(req.Response, b, 0o644)
+			return
+		}
+	}
 	res, err := sandbox.Run(ctx, sandbox.Config{
 		Lowers: req.Lowers, Upper: req.Upper, Work: req.Work, Command: req.Command,
 		Env: req.Env, Dir: req.Dir, Network: req.Network, Timeout: req.Timeout,

@@ -6,6 +6,7 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
+	"io"
 	"os"
 )
 
@@ -22,6 +23,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) { return Result{}, err
 func WriteDiff(ctx context.Context, tw *tar.Writer, upper string, opts DiffOptions) error {
 	return errNotLinux
 }
+
+// Unpack fails off Linux.
+func Unpack(ctx context.Context, r io.Reader, dir string, ids IDMap) error { return errNotLinux }
 
 // RemoveAll fails off Linux.
 func RemoveAll(ctx context.Context, path string, ids IDMap) error { return errNotLinux }
