@@ -12,6 +12,9 @@ import (
 // child (argv[0] "kiln-sandbox") to sandbox.Main before parsing flags: an
 // unknown role is refused by the sandbox, not by kiln's usage.
 func TestSandboxHook(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the kiln binary")
+	}
 	bin := testenv.KilnBinary(t)
 	cmd := exec.Command(bin)
 	cmd.Args = []string{"kiln-sandbox", "no-such-role", "run"}

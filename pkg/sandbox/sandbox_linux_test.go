@@ -200,6 +200,9 @@ func cleanupFixtures() {
 // fixtures prepares the public directory and the runnable test binary.
 func fixtures(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the sandbox over the debootstrap parent as unprivileged users (not in -short)")
+	}
 	testenv.RequireRoot(t)
 	testenv.Require(t, "setpriv", "tar", "newuidmap", "newgidmap")
 	fixMu.Lock()
