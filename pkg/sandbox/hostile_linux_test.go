@@ -4,9 +4,12 @@ package sandbox_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/pkg/testenv"
 )
 
 // TestRunHostileCommands runs commands that try to reach the host through
@@ -83,5 +86,25 @@ echo done
 				t.Errorf("the planted lower layer changed: %v", err)
 			}
 		})
+	}
+}
+
+// TestRunNoControllingTerminal runs the caller on a terminal: the command
+// must not get it as its controlling terminal, or it could push keystrokes
+// into the user's shell (TIOCSTI).
+func TestRunNoControllingTerminal(t *testing.T) {
+	testenv.Require(t, "script")
+	u := nobody()
+	probe := "if (exec 3</dev/tty) 2>/dev/null; then echo HAS-TTY; else echo no-tty; fi"
+	control := exec.Command("script", "-qe", "/dev/null", "-c", "sh -c '"+probe+"'")
+	if out, _ := control.CombinedOutput(); !strings.Contains(string(out), "HAS-TTY") {
+		t.Fatalf("script gives no controlling terminal here: %s", out)
+	}
+	r := runWrapped(t, u, []string{"script", "-qe", "/dev/null", "-c"}, request{
+		Lowers:  []string{rootfs(t, u)},
+		Command: sh(probe),
+	}).mustSucceed(t)
+	if !strings.Contains(r.Output, "no-tty") || strings.Contains(r.Output, "HAS-TTY") {
+		t.Errorf("the command has the caller's terminal:\n%s", r.Output)
 	}
 }

@@ -239,6 +239,11 @@ func spawnStdin(ctx context.Context, o spawnOpts, stdin io.Reader) (*exec.Cmd, e
 	attr := &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWUSER | o.flags,
 		Pdeathsig:  syscall.SIGKILL,
+		// A new session has no controlling terminal: the command cannot
+		// open the caller's /dev/tty (and push keystrokes into its shell
+		// with TIOCSTI), and the terminal's ^C reaches only the caller,
+		// which then cancels the run.
+		Setsid: true,
 	}
 	if single {
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: o.ids.UIDs[0].Inside, HostID: o.ids.UIDs[0].Host, Size: 1}}
