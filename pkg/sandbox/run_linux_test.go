@@ -24,7 +24,7 @@ func TestRunCreatesFiles(t *testing.T) {
 			base := rootfs(t, usr)
 			r := runAs(t, usr, request{
 				Lowers:  []string{base},
-				Command: sh("id -u; mkdir -p /opt/x; echo hi > /opt/x/f; chmod 4755 /opt/x/f; ln -s f /opt/x/l; cat /proc/1/cmdline | tr '\\0' ' '; echo; ls /proc | grep -c '^[0-9]'"),
+				Command: sh("id -u; mkdir -p /opt/x; echo hi > /opt/x/f; chmod 4755 /opt/x/f; ln -s f /opt/x/l; echo s > /opt/x/locked; chmod 000 /opt/x/locked; mkdir /opt/x/d; touch /opt/x/d/in; chmod 000 /opt/x/d; cat /proc/1/cmdline | tr '\\0' ' '; echo; ls /proc | grep -c '^[0-9]'"),
 			}).mustSucceed(t)
 			t.Logf("output:\n%s", r.Output)
 			m, names := entries(t, r.Diff)
@@ -32,6 +32,13 @@ func TestRunCreatesFiles(t *testing.T) {
 			f, ok := m["opt/x/f"]
 			if !ok || f.body != "hi\n" || f.hdr.Mode != 0o4755 || f.hdr.Uid != 0 || f.hdr.Gid != 0 {
 				t.Errorf("opt/x/f = %+v", f.hdr)
+			}
+			// Modes the caller could not read through are no obstacle.
+			if e := m["opt/x/locked"]; e.hdr == nil || e.body != "s\n" || e.hdr.Mode != 0 {
+				t.Errorf("opt/x/locked = %+v %q", e.hdr, e.body)
+			}
+			if _, ok := m["opt/x/d/in"]; !ok || m["opt/x/d/"].hdr == nil || m["opt/x/d/"].hdr.Mode != 0 {
+				t.Errorf("opt/x/d (mode 000) or its content is missing: %q", names)
 			}
 			if l := m["opt/x/l"]; l.hdr == nil || l.hdr.Linkname != "f" {
 				t.Errorf("opt/x/l missing or wrong")
