@@ -29,6 +29,7 @@ import (
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/lock"
 	"github.com/kiln-build/kiln/pkg/push"
+	"github.com/kiln-build/kiln/pkg/sandbox"
 	"github.com/kiln-build/kiln/pkg/spec"
 )
 
@@ -45,6 +46,7 @@ const (
 type usageError struct{ error }
 
 func main() {
+	sandbox.Main() // a re-executed sandbox child does its work and exits here
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -1,0 +1,35 @@
+//go:build !linux
+
+package sandbox
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"io"
+	"os"
+)
+
+// errNotLinux is what every entry point returns off Linux.
+var errNotLinux = errors.New("sandbox: running commands needs Linux (user namespaces and overlayfs, kernel 5.11+)")
+
+// Main does nothing off Linux.
+func Main() {}
+
+// Run fails off Linux.
+func Run(ctx context.Context, cfg Config) (Result, error) { return Result{}, errNotLinux }
+
+// WriteDiff fails off Linux.
+func WriteDiff(ctx context.Context, tw *tar.Writer, upper string, opts DiffOptions) error {
+	return errNotLinux
+}
+
+// Unpack fails off Linux.
+func Unpack(ctx context.Context, r io.Reader, dir string, ids IDMap) error { return errNotLinux }
+
+// RemoveAll fails off Linux.
+func RemoveAll(ctx context.Context, path string, ids IDMap) error { return errNotLinux }
+
+func isWhiteout(fi os.FileInfo) bool { return false }
+
+func isOpaque(dir string) bool { return false }
