@@ -4,18 +4,18 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/kiln-build/kiln/pkg/testenv"
 )
 
 // fakeHelpers writes docker-credential-* scripts into a directory put first
@@ -142,31 +142,7 @@ func TestCredentialHelperCancelled(t *testing.T) {
 // from https to http is refused.
 func TestFetchTransportHungServers(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
+	hung := testenv.HungListener(t)
 	release := make(chan struct{})
 	stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("Origin: Debian\n"))
@@ -191,8 +167,8 @@ func TestFetchTransportHungServers(t *testing.T) {
 		inner     http.RoundTripper
 		want      string
 	}{
-		{"never answers", "http://" + ln.Addr().String() + "/debian/dists/bookworm/InRelease", nil, "timeout awaiting response headers"},
-		{"never answers, custom transport", "http://" + ln.Addr().String() + "/debian/dists/bookworm/InRelease", roundTripperFunc(http.DefaultTransport.RoundTrip), "no progress for 600ms"},
+		{"never answers", "http://" + hung + "/debian/dists/bookworm/InRelease", nil, "timeout awaiting response headers"},
+		{"never answers, custom transport", "http://" + hung + "/debian/dists/bookworm/InRelease", roundTripperFunc(http.DefaultTransport.RoundTrip), "no progress for 600ms"},
 		{"headers then nothing", stall.URL + "/debian/dists/bookworm/InRelease", nil, "no progress for 300ms"},
 		{"https to http", tlsSrv.URL + "/debian/dists/bookworm/InRelease", tlsSrv.Client().Transport, "refusing the redirect"},
 	}

@@ -3,13 +3,11 @@ package build
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,36 +17,8 @@ import (
 
 	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/pkg/cache"
+	"github.com/kiln-build/kiln/pkg/testenv"
 )
-
-// hungListener accepts connections and never answers on them.
-func hungListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
 
 // TestLockAptSourceHung checks, through build.Lock, that an apt
 // repository that never answers, or sends headers and then nothing, fails
@@ -77,7 +47,7 @@ func TestLockAptSourceHung(t *testing.T) {
 	must(t, aw.Close())
 
 	tests := []struct{ name, uri, want string }{
-		{"never answers", "http://" + hungListener(t) + "/debian", "timeout awaiting response headers"},
+		{"never answers", "http://" + testenv.HungListener(t) + "/debian", "timeout awaiting response headers"},
 		{"headers then nothing", stall.URL + "/debian", "no progress for 300ms"},
 	}
 	for _, tc := range tests {

@@ -3,7 +3,6 @@ package pypi
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/pkg/auth"
+	"github.com/kiln-build/kiln/pkg/testenv"
 )
 
 // TestRequirementsErrorsDoNotEchoFiles checks that a file included by
@@ -259,31 +259,7 @@ func TestIndexURLBadPercentEscape(t *testing.T) {
 func TestIndexHungServers(t *testing.T) {
 	t.Parallel()
 	// Accepts, reads nothing, answers nothing.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var held []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
+	hung := testenv.HungListener(t)
 	release := make(chan struct{})
 	stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
@@ -302,7 +278,7 @@ func TestIndexHungServers(t *testing.T) {
 		name, base string
 		want       string
 	}{
-		{"never answers", "http://" + ln.Addr().String() + "/simple", "timeout awaiting response headers"},
+		{"never answers", "http://" + hung + "/simple", "timeout awaiting response headers"},
 		{"headers then nothing", stall.URL + "/simple", "no progress for 300ms"},
 	}
 	for _, tc := range tests {
