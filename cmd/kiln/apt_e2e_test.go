@@ -48,14 +48,7 @@ func buildRef(t *testing.T, opts testenv.RunOptions, args ...string) (string, te
 }
 
 func TestE2EAptNumpy(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test")
-	}
-	testenv.Require(t, "podman", "docker-registry", "debootstrap", "setpriv")
-	testenv.RequireRoot(t)
-	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
-	testenv.ParentImage(t, reg)
-	base := reg.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
+	reg, base := e2eParent(t)
 	dir := writeSpec(t, "name: numpy-app\nregistry: "+reg.Host+"\nbase_image: "+base+"\napt_packages: [python3-numpy]\n", nil)
 	home := testenv.UserDir(t)
 	opts := testenv.RunOptions{Dir: dir, Home: home}

@@ -185,14 +185,7 @@ func TestE2ESourceFilesChecked(t *testing.T) {
 // parent, whose /bin and /lib are symlinks into /usr: they must survive,
 // and the tool must run.
 func TestE2ECopyIntoMergedUsr(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test")
-	}
-	testenv.Require(t, "podman", "docker-registry", "debootstrap", "setpriv")
-	testenv.RequireRoot(t)
-	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
-	testenv.ParentImage(t, reg)
-	base := reg.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
+	reg, base := e2eParent(t)
 	dir := writeUserTree(t, map[string]string{
 		"kiln.yaml": "name: tools\nregistry: " + reg.Host + "\nbase_image: " + base + "\n" +
 			"copy: {tool: /bin/tool, helper: /lib/mylib/helper, data/: /opt/data/}\n",
@@ -254,14 +247,7 @@ func buildPureWheel(t *testing.T, dist, value string) []byte {
 // the tag changes, and the build installs the new wheel instead of reusing
 // the layer of the old one, for packages and for requirements files.
 func TestE2ELocalWheelRebuilt(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test")
-	}
-	testenv.Require(t, "podman", "docker-registry", "debootstrap", "setpriv")
-	testenv.RequireRoot(t)
-	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
-	testenv.ParentImage(t, reg)
-	base := reg.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
+	reg, base := e2eParent(t)
 	podman := testenv.NewPodman(t)
 	for _, tc := range []struct{ name, keys string }{
 		{"packages", "packages: [./dist/localpkg-1.0-py3-none-any.whl]\n"},

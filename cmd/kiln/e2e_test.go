@@ -244,3 +244,18 @@ func TestE2ELocalOutputAndErrors(t *testing.T) {
 		})
 	}
 }
+
+// e2eParent skips in -short mode, checks for the tools an end-to-end test
+// drives, starts a registry and pushes the debootstrap parent to it. It
+// returns the registry and the parent's reference.
+func e2eParent(t *testing.T) (*testenv.Registry, string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	testenv.Require(t, "podman", "docker-registry", "debootstrap", "setpriv")
+	testenv.RequireRoot(t)
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	testenv.ParentImage(t, reg)
+	return reg, reg.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
+}

@@ -48,14 +48,7 @@ func evilCodeLayer(t *testing.T) v1.Layer {
 // --with-layers lock rebuilds the step and runs the real code; and
 // --verify-cache fails, naming the step and both digests.
 func TestE2EPoisonedCacheFrom(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test")
-	}
-	testenv.Require(t, "podman", "docker-registry", "debootstrap", "setpriv")
-	testenv.RequireRoot(t)
-	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
-	testenv.ParentImage(t, reg)
-	base := reg.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
+	reg, base := e2eParent(t)
 	poisonRef := reg.Host + "/poison/cache:1"
 	spec := "name: trusted\nregistry: " + reg.Host + "\nbase_image: " + base + "\nsource_root: app\nentrypoint: [python3, /root/main.py]\ncache_from: " + poisonRef + "\n"
 	dir := writeSpec(t, spec, map[string]string{"app/main.py": "print('GOOD')\n"})
