@@ -1,7 +1,8 @@
 // Package hostile generates the hostile archive corpus of testdata/hostile:
 // wheels, .debs and image layer tars written to escape the directory they
 // are unpacked into, smuggle whiteouts or devices into a layer, exhaust
-// memory, or lie about their sizes and hashes.
+// memory, or lie about their sizes and hashes; and build contexts (a spec
+// with its files) that try to reach host files or get kiln to echo them.
 //
 // kiln never extracts an archive to the host disk: wheels, .debs and parent
 // layers are read as streams and their entries rewritten into layer tars.
@@ -50,6 +51,9 @@ const (
 	Wheel Kind = "wheel" // a wheel, installed with wheelinstall.Install
 	Deb   Kind = "deb"   // a .deb, unpacked with deblayer.Write
 	Layer Kind = "layer" // an uncompressed image layer tar, read with rootfs.Read
+	// Context is a build context (ContextSpecDir/kiln.yaml and its files)
+	// as a tar, planned offline as kiln name does.
+	Context Kind = "context"
 )
 
 // Outcome is what the entry point must do with a Case.
@@ -92,7 +96,7 @@ var epoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 // compression libraries' versions.
 func Corpus() ([]Case, error) {
 	var out []Case
-	for _, gen := range []func() ([]Case, error){wheels, debs, layers} {
+	for _, gen := range []func() ([]Case, error){wheels, debs, layers, contexts} {
 		cs, err := gen()
 		if err != nil {
 			return nil, err

@@ -66,6 +66,8 @@ func TestHostileCorpus(t *testing.T) {
 				checkDeb(t, c, data)
 			case Layer:
 				checkLayer(t, c, data)
+			case Context:
+				checkContext(t, c, data)
 			default:
 				t.Fatalf("unknown kind %q", c.Kind)
 			}
