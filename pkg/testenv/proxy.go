@@ -156,6 +156,9 @@ type Proxy struct {
 	counts   map[RequestKind]int
 	requests []RequestRecord
 	fault    FaultFunc
+	// inflight counts the requests being served: a client can have read
+	// a whole response before its handler has logged it.
+	inflight int
 }
 
 // NewCountingProxy starts a plain-HTTP proxy in front of target, stopped
@@ -219,7 +222,18 @@ func (p *Proxy) Counts() Counts {
 
 // Requests returns a copy of the log of handled requests, in arrival order
 // (a request is logged when it has been answered).
+//
+// It first waits (up to 5 s) for the requests being served to be logged, so
+// that a request whose response the client has read is in the log.
 func (p *Proxy) Requests() []RequestRecord {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		p.mu.Lock()
+		n := p.inflight
+		p.mu.Unlock()
+		if n == 0 {
+			break
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]RequestRecord(nil), p.requests...)
@@ -260,12 +274,14 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	p.counts[kind]++
 	n := p.counts[kind]
 	ff := p.fault
+	p.inflight++
 	p.mu.Unlock()
 
 	rec := RequestRecord{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Kind: kind}
 	defer func() {
 		p.mu.Lock()
 		p.requests = append(p.requests, rec)
+		p.inflight--
 		p.mu.Unlock()
 	}()
 
