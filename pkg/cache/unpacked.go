@@ -310,7 +310,7 @@ func readUnpackedRecord(dir string) unpackedRecord {
 func (c *Cache) discard(ctx context.Context, dir string) error {
 	victim := dir
 	if !strings.HasPrefix(filepath.Base(dir), tmpDirPrefix) {
-		victim = filepath.Join(filepath.Dir(dir), tmpDirPrefix+"gone-"+filepath.Base(dir))
+		victim = filepath.Join(filepath.Dir(dir), fmt.Sprintf("%sgone-%d-%s", tmpDirPrefix, time.Now().UnixNano(), filepath.Base(dir)))
 		if err := os.Rename(dir, victim); err != nil {
 			return err
 		}

@@ -54,7 +54,7 @@ type driverOp struct {
 	// when set), "unpack-unreadable" (a layer with Tar's diffID whose bytes
 	// cannot be read), "crash" (unpack Tar into a temporary directory and
 	// exit without cleaning up, as a killed build does), "stale"
-	// (RemoveStale), "prune" (Prune to 0 bytes) or "scratch" (a sandbox
+	// (RemoveStale) or "scratch" (a sandbox
 	// run over Lowers in a Scratch that chowns to subordinate ids, then
 	// Remove).
 	Kind   string
@@ -154,10 +154,6 @@ func driver(reqPath string) {
 				os.Exit(0) // killed: no rename, no removal, the lock goes with the process
 			case "stale":
 				res, err := c.RemoveStale()
-				r.Removed = res.Removed
-				return err
-			case "prune":
-				res, err := c.Prune(0)
 				r.Removed = res.Removed
 				return err
 			case "scratch":
@@ -288,26 +284,59 @@ func newHarness(t *testing.T, u cacheUser) *harness {
 func (h *harness) run(ops ...driverOp) []driverResult {
 	t := h.t
 	t.Helper()
+	res, err := h.tryRun(ops...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// tryRun is run for other goroutines than the test's: it returns what
+// went wrong.
+func (h *harness) tryRun(ops ...driverOp) ([]driverResult, error) {
 	resp := filepath.Join(h.dir, fmt.Sprintf("response-%d.json", time.Now().UnixNano()))
 	reqPath := resp + ".req"
 	b, err := json.Marshal(driverRequest{Cache: h.cache, Ops: ops, Response: resp})
-	must(t, err)
-	must(t, os.WriteFile(reqPath, b, 0o644))
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "setpriv", "--reuid="+strconv.Itoa(h.u.uid), "--regid="+strconv.Itoa(h.u.gid), "--clear-groups", "--", h.binary)
-	cmd.Dir = h.dir
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + h.dir, driverEnv + "=" + reqPath}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("driver as %s: %v\n%s", h.u.name, err, out.String())
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(reqPath, b, 0o644); err != nil {
+		return nil, err
+	}
+	if out, err := h.exec([]string{driverEnv + "=" + reqPath}, h.binary); err != nil {
+		return nil, fmt.Errorf("driver as %s: %v\n%s", h.u.name, err, out)
 	}
 	var res []driverResult
 	rb, err := os.ReadFile(resp)
-	must(t, err)
-	must(t, json.Unmarshal(rb, &res))
-	return res
+	if err != nil {
+		return nil, err
+	}
+	return res, json.Unmarshal(rb, &res)
+}
+
+// ids is the map HostIDMap gives the user.
+func (u cacheUser) ids() sandbox.IDMap {
+	if u.rangeStart == 0 {
+		return sandbox.IDMap{UIDs: []sandbox.IDRange{{Inside: 0, Host: u.uid, Size: 1}}, GIDs: []sandbox.IDRange{{Inside: 0, Host: u.gid, Size: 1}}}
+	}
+	return sandbox.IDMap{
+		UIDs: []sandbox.IDRange{{Inside: 0, Host: u.uid, Size: 1}, {Inside: 1, Host: u.rangeStart, Size: rangeSize}},
+		GIDs: []sandbox.IDRange{{Inside: 0, Host: u.gid, Size: 1}, {Inside: 1, Host: u.rangeStart, Size: rangeSize}},
+	}
+}
+
+// exec runs argv as the user, with a clean environment plus env, and
+// returns its output.
+func (h *harness) exec(env []string, argv ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(h.t.Context(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "setpriv", append([]string{"--reuid=" + strconv.Itoa(h.u.uid), "--regid=" + strconv.Itoa(h.u.gid), "--clear-groups", "--"}, argv...)...)
+	cmd.Dir = h.dir
+	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + h.dir}, env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
 }
 
 // entries lists unpacked/ (nil when it does not exist).
@@ -373,8 +402,8 @@ func sha256File(t *testing.T, p string) string {
 // overlayfs's, nothing lands outside the tree; a second call reuses it
 // without reading the layer; a layer that is not its diffID leaves no
 // entry; a killed unpacking is removed by RemoveStale; a sandbox run in a
-// Scratch leaves files of subordinate owners that Remove removes; and Prune
-// removes every unpacked layer.
+// Scratch leaves files of subordinate owners that Remove removes; and kiln cache
+// prune removes every unpacked layer.
 func TestUnpacked(t *testing.T) {
 	for _, u := range testUsers(t) {
 		t.Run(u.name, func(t *testing.T) {
@@ -480,12 +509,14 @@ func TestUnpacked(t *testing.T) {
 				t.Errorf("temporaries left: %v", tmps)
 			}
 
-			res = h.run(driverOp{Kind: "prune"})
-			if res[0].Err != "" || res[0].Removed < 2 {
-				t.Errorf("Prune: %+v, want both unpacked layers removed", res[0])
+			// kiln cache prune, as the user: the trees hold directories of
+			// subordinate owners (mode 700) that only the sandbox removes.
+			out, err := h.exec(nil, testenv.KilnBinary(t), "cache", "prune", "--max-size", "0", "--cache-dir", h.cache)
+			if err != nil || !strings.Contains(out, "removed 2 files") || !strings.Contains(out, "the cache now holds 0 B") {
+				t.Errorf("kiln cache prune: %v\n%s\nwant both unpacked layers removed", err, out)
 			}
 			if es := h.entries(); len(es) != 0 {
-				t.Errorf("after Prune unpacked/ holds %v", es)
+				t.Errorf("after kiln cache prune unpacked/ holds %v", es)
 			}
 		})
 	}
@@ -556,6 +587,59 @@ func TestUnpackedHostile(t *testing.T) {
 	}
 	if entries != confined {
 		t.Errorf("unpacked/ holds %d entries (%v), want %d: one per confined layer, none for a rejected one", entries, h.entries(), confined)
+	}
+}
+
+// TestUnpackedConcurrent unpacks the parent in two builds at once, over an
+// entry a crash left without its record: both get the same new entry, the
+// planted one is not trusted, and no temporary is left.
+func TestUnpackedConcurrent(t *testing.T) {
+	us := testUsers(t)
+	u := us[len(us)-1]
+	h := newHarness(t, u)
+	parent := testenv.ParentRootfsTar(t)
+	l, err := tarball.LayerFromFile(parent)
+	must(t, err)
+	diffID, err := l.DiffID()
+	must(t, err)
+	planted := filepath.Join(h.cache, unpackedDir, unpackedKey(diffID, u.ids()), unpackedTree, "planted")
+	must(t, os.MkdirAll(filepath.Dir(planted), 0o755))
+	must(t, os.WriteFile(planted, nil, 0o644))
+	testenv.ChownTree(t, h.dir, u.uid, u.gid)
+
+	type result struct {
+		res []driverResult
+		err error
+	}
+	ch := make(chan result, 2)
+	for range 2 {
+		go func() {
+			res, err := h.tryRun(driverOp{Kind: "unpack", Tar: parent})
+			ch <- result{res, err}
+		}()
+	}
+	var dirs []string
+	for range 2 {
+		r := <-ch
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.res[0].Err != "" {
+			t.Fatalf("Unpacked: %s", r.res[0].Err)
+		}
+		dirs = append(dirs, r.res[0].Dir)
+	}
+	if dirs[0] != dirs[1] || dirs[0] != filepath.Dir(planted) {
+		t.Errorf("the builds got %q, want both %s", dirs, filepath.Dir(planted))
+	}
+	if _, err := os.Lstat(planted); err == nil {
+		t.Errorf("the entry without a record was trusted: %s is still there", planted)
+	}
+	if _, err := os.Stat(filepath.Join(dirs[0], "usr/bin/python3")); err != nil {
+		t.Errorf("the parent's python3 is not in the tree: %v", err)
+	}
+	if tmps := h.temporaries(); len(tmps) != 0 {
+		t.Errorf("temporaries left: %v", tmps)
 	}
 }
 
