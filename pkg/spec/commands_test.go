@@ -2,6 +2,7 @@ package spec
 
 import (
 	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -135,5 +136,48 @@ func TestCommandsSettingsHash(t *testing.T) {
 		if got := norm(tc.yaml); (got == with) != tc.same {
 			t.Errorf("%q: normalised spec the same as with only commands = %v, want %v\n%s", tc.yaml, got == with, tc.same, got)
 		}
+	}
+}
+
+// TestCommandsScript runs the script of several commands with /bin/sh:
+// they run in order, a failure stops the rest with its status, and
+// comments, background jobs and here-documents stay within their command.
+func TestCommandsScript(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	for _, tc := range []struct {
+		name     string
+		commands []string
+		out      string
+		code     int
+	}{
+		{"in order", []string{"echo a", "echo b"}, "a\nb\n", 0},
+		{"comment", []string{"echo a # note", "echo b"}, "a\nb\n", 0},
+		{"semicolon and background", []string{"echo a;", "true &", "wait; echo b"}, "a\nb\n", 0},
+		{"here-document", []string{"cat <<EOF\nx\nEOF", "echo b"}, "x\nb\n", 0},
+		{"multi-line", []string{"for i in 1 2; do\n  echo $i\ndone", "echo b"}, "1\n2\nb\n", 0},
+		{"failure stops the rest", []string{"echo a", "exit 3", "echo never"}, "a\n", 3},
+		{"false stops the rest", []string{"false", "echo never"}, "", 1},
+		{"if inside a command", []string{"if false; then echo no; fi", "echo b"}, "b\n", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Spec{Commands: tc.commands}
+			cmd := exec.Command("sh", "-c", s.CommandsScript())
+			out, err := cmd.Output()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != tc.out || code != tc.code {
+				t.Errorf("script %q: output %q exit %d, want %q exit %d", s.CommandsScript(), out, code, tc.out, tc.code)
+			}
+		})
+	}
+	if got := (&Spec{}).CommandsScript(); got != "" {
+		t.Errorf("no commands: script %q, want empty", got)
 	}
 }

@@ -346,3 +346,22 @@ func (s *Spec) CommandsTimeLimit() (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// CommandsScript returns the shell script that runs the build's commands
+// as one `/bin/sh -c` (flytekit's single RUN of `c1 && c2 && …`): each
+// command stops the rest when it fails, and each is closed by a newline
+// inside its own { } group, so that a comment (`make # all`), a trailing
+// `&` or `;`, or a here-document in one command cannot swallow or change
+// the next. It is "" without commands.
+func (s *Spec) CommandsScript() string {
+	var b strings.Builder
+	for i, c := range s.Commands {
+		if i > 0 {
+			b.WriteString(" && ")
+		}
+		b.WriteString("{ ")
+		b.WriteString(c)
+		b.WriteString("\n}")
+	}
+	return b.String()
+}
