@@ -51,7 +51,8 @@ func TestMain(m *testing.M) {
 // driverOp is one operation of the driver.
 type driverOp struct {
 	// Kind is "unpack" (Tar, with DiffID claimed instead of the real one
-	// when set), "unpack-unreadable" (a layer with Tar's diffID whose bytes
+	// when set), "unpack-cancelled" (Tar, the context cancelled after its
+	// first MiB), "unpack-unreadable" (a layer with Tar's diffID whose bytes
 	// cannot be read), "crash" (unpack Tar into a temporary directory and
 	// exit without cleaning up, as a killed build does), "stale"
 	// (RemoveStale) or "scratch" (a sandbox
@@ -89,6 +90,34 @@ func (l unreadableLayer) Uncompressed() (io.ReadCloser, error) {
 	return nil, errors.New("the layer was read: the cache did not reuse its unpacked copy")
 }
 
+// cancellingLayer cancels its reader's context after the first MiB.
+type cancellingLayer struct {
+	v1.Layer
+	cancel context.CancelFunc
+}
+
+func (l cancellingLayer) Uncompressed() (io.ReadCloser, error) {
+	rc, err := l.Layer.Uncompressed()
+	if err != nil {
+		return nil, err
+	}
+	return &cancellingReader{ReadCloser: rc, cancel: l.cancel, left: 1 << 20}, nil
+}
+
+type cancellingReader struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+	left   int
+}
+
+func (r *cancellingReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if r.left -= n; r.left <= 0 {
+		r.cancel()
+	}
+	return n, err
+}
+
 // claimedLayer claims a diffID its content does not have.
 type claimedLayer struct {
 	v1.Layer
@@ -119,6 +148,15 @@ func driver(reqPath string) {
 		var r driverResult
 		err := func() error {
 			switch op.Kind {
+			case "unpack-cancelled":
+				l, err := tarball.LayerFromFile(op.Tar)
+				if err != nil {
+					return err
+				}
+				cctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				r.Dir, err = c.Unpacked(cctx, cancellingLayer{l, cancel}, ids)
+				return err
 			case "unpack", "unpack-unreadable":
 				l, err := tarball.LayerFromFile(op.Tar)
 				if err != nil {
@@ -591,8 +629,9 @@ func TestUnpackedHostile(t *testing.T) {
 }
 
 // TestUnpackedConcurrent unpacks the parent in two builds at once, over an
-// entry a crash left without its record: both get the same new entry, the
-// planted one is not trusted, and no temporary is left.
+// entry a crash left without its record, after one interrupted unpacking:
+// both get the same new entry, the planted one is not trusted, and no
+// temporary is left.
 func TestUnpackedConcurrent(t *testing.T) {
 	us := testUsers(t)
 	u := us[len(us)-1]
@@ -606,6 +645,14 @@ func TestUnpackedConcurrent(t *testing.T) {
 	must(t, os.MkdirAll(filepath.Dir(planted), 0o755))
 	must(t, os.WriteFile(planted, nil, 0o644))
 	testenv.ChownTree(t, h.dir, u.uid, u.gid)
+
+	// An interrupted build leaves nothing behind.
+	if r := h.run(driverOp{Kind: "unpack-cancelled", Tar: parent})[0]; !strings.Contains(r.Err, "context canceled") || r.Dir != "" {
+		t.Errorf("Unpacked cancelled midway: %q, %q; want the context's error", r.Dir, r.Err)
+	}
+	if tmps := h.temporaries(); len(tmps) != 0 {
+		t.Errorf("the cancelled unpacking left %v", tmps)
+	}
 
 	type result struct {
 		res []driverResult
