@@ -57,8 +57,10 @@ type StaleResult struct {
 // cache: files in tmp/ that no live writer locks and that are older than
 // StaleAge, and the parents' unfinished records (parents/.rootfs-*) older
 // than an hour, and the unpacking and sandbox directories (unpacked/.tmp-*)
-// that no live build locks and that are older than StaleAge. Builds call it at their start, holding the shared lock
-// (see Share): it is safe while other builds write their own temporaries.
+// that no live build locks and that are older than StaleAge (removed from
+// inside a user namespace, see sandbox.RemoveAll). Builds call it at their
+// start, holding the shared lock (see Share): it is safe while other
+// builds write their own temporaries.
 func (c *Cache) RemoveStale() (StaleResult, error) {
 	var res StaleResult
 	now := time.Now()
