@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -45,9 +46,9 @@ type PruneResult struct {
 	KeptBytes    int64
 }
 
-// Prune removes the least recently used blobs and parent records until the
-// cache holds at most maxSize bytes, and any temporary file left by a killed
-// build. It waits for running builds to finish.
+// Prune removes the least recently used blobs, parent records and unpacked
+// layers until the cache holds at most maxSize bytes, and any temporary file
+// or directory left by a killed build. It waits for running builds to finish.
 func (c *Cache) Prune(maxSize int64) (PruneResult, error) {
 	l, err := c.flock(syscall.LOCK_EX)
 	if err != nil {
@@ -65,9 +66,14 @@ func (c *Cache) Prune(maxSize int64) (PruneResult, error) {
 		path string
 		size int64
 		used time.Time
+		dir  bool // an unpacked layer
 	}
 	var files []file
 	var total int64
+	for _, u := range c.unpackedEntries(context.Background()) {
+		files = append(files, file{u.path, u.size, u.used, true})
+		total += u.size
+	}
 	for _, sub := range []string{"blobs", "parents"} {
 		filepath.WalkDir(filepath.Join(c.root, sub), func(p string, d fs.DirEntry, err error) error {
 			if err != nil || !d.Type().IsRegular() {
@@ -77,7 +83,7 @@ func (c *Cache) Prune(maxSize int64) (PruneResult, error) {
 			if err != nil {
 				return nil
 			}
-			files = append(files, file{p, fi.Size(), fi.ModTime()})
+			files = append(files, file{p, fi.Size(), fi.ModTime(), false})
 			total += fi.Size()
 			return nil
 		})
@@ -87,7 +93,11 @@ func (c *Cache) Prune(maxSize int64) (PruneResult, error) {
 		if total <= maxSize {
 			break
 		}
-		if err := os.Remove(f.path); err != nil {
+		remove := os.Remove
+		if f.dir {
+			remove = func(p string) error { return c.discard(context.Background(), p) }
+		}
+		if err := remove(f.path); err != nil {
 			return res, fmt.Errorf("cache: prune %s: %w", f.path, err)
 		}
 		total -= f.size

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -55,8 +56,11 @@ type StaleResult struct {
 // RemoveStale removes the temporary files that killed builds left in the
 // cache: files in tmp/ that no live writer locks and that are older than
 // StaleAge, and the parents' unfinished records (parents/.rootfs-*) older
-// than an hour. Builds call it at their start, holding the shared lock
-// (see Share): it is safe while other builds write their own temporaries.
+// than an hour, and the unpacking and sandbox directories (unpacked/.tmp-*)
+// that no live build locks and that are older than StaleAge (removed from
+// inside a user namespace, see sandbox.RemoveAll). Builds call it at their
+// start, holding the shared lock (see Share): it is safe while other
+// builds write their own temporaries.
 func (c *Cache) RemoveStale() (StaleResult, error) {
 	var res StaleResult
 	now := time.Now()
@@ -91,6 +95,7 @@ func (c *Cache) RemoveStale() (StaleResult, error) {
 			res.RemovedBytes += fi.Size()
 		}
 	}
+	c.removeStaleDirs(context.Background(), &res)
 	return res, nil
 }
 

@@ -47,6 +47,11 @@ func (s *Spec) Normalized() []byte {
 		AptSources       []string   `json:"apt_sources"`
 		AptRecommends    bool       `json:"apt_install_recommends"`
 		Commands         []string   `json:"commands"`
+		// The commands' settings count only with commands, and are left
+		// out when off, so that they change no tag of a spec without
+		// commands. The time limit changes no content and is left out.
+		CommandsNetwork   bool `json:"commands_network,omitempty"`
+		CommandsAfterCode bool `json:"commands_after_code,omitempty"`
 	}{
 		Version:          hashVersion,
 		BaseImage:        s.BaseImage,
@@ -68,6 +73,10 @@ func (s *Spec) Normalized() []byte {
 		AptSources:       s.AptSources,
 		AptRecommends:    s.AptInstallRecommends,
 		Commands:         s.Commands,
+	}
+	if len(s.Commands) > 0 {
+		norm.CommandsNetwork = s.CommandsNetwork
+		norm.CommandsAfterCode = s.CommandsAfterCode
 	}
 	b, err := json.Marshal(norm)
 	if err != nil {

@@ -66,6 +66,9 @@ type Spec struct {
 	AptInstallRecommends bool
 	AptAllowExpired      bool
 	Commands             []string
+	CommandsNetwork      bool
+	CommandsAfterCode    bool
+	CommandsTimeout      string
 	Cuda                 string
 	Cudnn                string
 	CondaPackages        []string

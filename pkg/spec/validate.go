@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -33,6 +34,9 @@ var (
 // returns the first problem as an *Error naming where the key was set and the
 // fix.
 func (s *Spec) Validate() error {
+	if err := s.validateCommands(); err != nil {
+		return err
+	}
 	for i := range fields {
 		f := &fields[i]
 		if f.unsupported != "" && s.isSet(f) {
@@ -300,4 +304,64 @@ func firstNonEmpty(vs ...string) string {
 // Describe returns a one-line summary of the spec for logs.
 func (s *Spec) Describe() string {
 	return fmt.Sprintf("%s on %s (%s)", firstNonEmpty(s.Image, s.Name), s.BaseImage, s.Platform)
+}
+
+// DefaultCommandsTimeout is the time limit of a build's commands when
+// commands_timeout is not set.
+const DefaultCommandsTimeout = 30 * time.Minute
+
+// validateCommands checks commands and the keys that configure them. It
+// runs before the "not supported yet" refusal, so that a spec written for
+// the commands step is checked in full today.
+func (s *Spec) validateCommands() error {
+	for i, c := range s.Commands {
+		pos, key := s.entryPos("commands", i), fmt.Sprintf("commands[%d]", i)
+		switch {
+		case strings.IndexByte(c, 0) >= 0:
+			return &Error{Pos: pos, Key: key, Msg: fmt.Sprintf("%q contains a NUL byte", c), Hint: "remove the NUL byte (\\0): a shell command cannot hold one"}
+		case strings.TrimSpace(c) == "":
+			return &Error{Pos: pos, Key: key, Msg: "empty command", Hint: "remove the empty entry"}
+		}
+	}
+	_, err := s.CommandsTimeLimit()
+	return err
+}
+
+// CommandsTimeLimit returns the time limit of the build's commands:
+// commands_timeout, or DefaultCommandsTimeout when it is not set. A value
+// that is not a positive Go duration ("30m", "1h30m", "90s") is an *Error
+// naming the key.
+func (s *Spec) CommandsTimeLimit() (time.Duration, error) {
+	v := s.CommandsTimeout
+	if v == "" {
+		return DefaultCommandsTimeout, nil
+	}
+	const hint = "write a duration with its unit, e.g. 30m, 2h or 1h30m"
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		return 0, s.errorf("commands_timeout", hint, "%q is not a duration", v)
+	}
+	if d <= 0 {
+		return 0, s.errorf("commands_timeout", hint, "%q is not a positive duration: the commands need time to run", v)
+	}
+	return d, nil
+}
+
+// CommandsScript returns the shell script that runs the build's commands
+// as one `/bin/sh -c` (flytekit's single RUN of `c1 && c2 && …`): each
+// command stops the rest when it fails, and each is closed by a newline
+// inside its own { } group, so that a comment (`make # all`), a trailing
+// `&` or `;`, or a here-document in one command cannot swallow or change
+// the next. It is "" without commands.
+func (s *Spec) CommandsScript() string {
+	var b strings.Builder
+	for i, c := range s.Commands {
+		if i > 0 {
+			b.WriteString(" && ")
+		}
+		b.WriteString("{ ")
+		b.WriteString(c)
+		b.WriteString("\n}")
+	}
+	return b.String()
 }
