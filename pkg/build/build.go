@@ -213,8 +213,7 @@ func resolveParent(ctx context.Context, p *Plan, a auth.Options, remoteOpts []re
 type builtLayer struct {
 	layer v1.Layer
 	desc  string
-	// kind is "debs", "wheels" or "files".
-	kind string
+	kind  cache.LayerKind
 }
 
 // buildLayer returns the cached layer for src's key, building it on a miss

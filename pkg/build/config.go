@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	specsv1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/resolve"
 	"github.com/kiln-build/kiln/pkg/spec"
 )
@@ -86,7 +87,7 @@ func assemble(parent *resolve.Parent, layers []builtLayer, p *Plan) (v1.Image, e
 	c := &cf.Config
 	c.Env = mergeEnv(c.Env, s)
 	for _, l := range layers {
-		if l.kind == "wheels" {
+		if l.kind == cache.KindWheels {
 			c.Env = venvEnv(c.Env, s)
 			break
 		}

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/kiln-build/kiln/pkg/auth"
+	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/layer/wheelinstall"
 	"github.com/kiln-build/kiln/pkg/lock"
@@ -104,7 +105,7 @@ func (b *session) detectPython(ctx context.Context) (*pytarget.Target, error) {
 		return nil, err
 	}
 	for _, bl := range b.built {
-		if bl.kind != "debs" {
+		if bl.kind != cache.KindDebs {
 			continue
 		}
 		fs, err = fs.Overlay(ctx, rootfs.DefaultSelect, bl.layer.Uncompressed)
@@ -244,9 +245,6 @@ func wheelTarget(t *pytarget.Target) wheeltag.Target {
 // wheelSources pins the wheels, downloads them into the cache and describes
 // their layers: one per big wheel, the rest with the virtualenv.
 func (b *session) wheelSources(ctx context.Context) ([]layer.Source, error) {
-	if err := b.pinWheels(ctx); err != nil {
-		return nil, err
-	}
 	t := b.python
 	files, err := b.downloadWheels(ctx)
 	if err != nil {

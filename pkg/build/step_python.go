@@ -1,0 +1,62 @@
+package build
+
+import (
+	"context"
+
+	"github.com/kiln-build/kiln/pkg/cache"
+	"github.com/kiln-build/kiln/pkg/layer"
+)
+
+// pythonStep installs the wheels into the virtualenv (and checks
+// python_version).
+type pythonStep struct{}
+
+func (pythonStep) name() string { return StepPython }
+
+func (pythonStep) inputs(_ context.Context, b *session) (map[string]string, bool, error) {
+	s := b.p.Spec
+	if !needsPython(s) {
+		return nil, false, nil
+	}
+	if !wantsPython(s) {
+		return nil, true, nil // python_version only: checked when pinned
+	}
+	digest, err := requirementsDigest(s)
+	if err != nil {
+		return nil, false, err
+	}
+	in := b.baseInputs()
+	for _, st := range b.steps {
+		if st.name == StepApt {
+			in["apt_step"] = st.key // the interpreter may come from apt_packages
+		}
+	}
+	in["packages"] = listValue(s.Packages)
+	in["requirements"] = digest
+	in["pip_index"] = urlsValue([]string{s.PipIndex})
+	in["pip_extra_index_url"] = urlsValue(s.PipExtraIndexURL)
+	in["python_version"] = s.PythonVersion
+	if b.p.LocalWheels != "" {
+		in["local_wheels"] = b.p.LocalWheels // their content, not only their names
+	}
+	if b.p.Lock != nil {
+		in["lock"] = jsonHash(b.p.Lock.Wheels)
+	}
+	return in, true, nil
+}
+
+func (pythonStep) pin(ctx context.Context, b *session) (*cache.Pins, error) {
+	if err := b.pinWheels(ctx); err != nil {
+		return nil, err
+	}
+	if !wantsPython(b.p.Spec) {
+		return nil, nil
+	}
+	return &cache.Pins{Wheels: b.in.wheels}, nil
+}
+
+func (pythonStep) layers(ctx context.Context, b *session) ([]layer.Source, error) {
+	return b.wheelSources(ctx)
+}
+
+func (pythonStep) warnings([]layer.Source) []string { return nil }
