@@ -35,12 +35,13 @@ func TestE2EAptWarningsOnCacheHit(t *testing.T) {
 	dir := writeSpec(t, spec, files)
 	const warning = "apt: warning: /etc/ld.so.conf.d/kiln-ldpath.conf adds /opt/kiln-ldpath/lib to the dynamic linker path"
 
-	_, first := buildRef(t, testenv.RunOptions{Dir: dir})
+	runner := testenv.RunOptions{Dir: dir, Home: testenv.UserDir(t)} // one local cache
+	_, first := buildRef(t, runner)
 	show(t, "$ kiln build", first.Stderr)
 	if !strings.Contains(first.Stderr, warning) {
 		t.Fatalf("the first build did not warn %q:\n%s", warning, first.Stderr)
 	}
-	_, again := buildRef(t, testenv.RunOptions{Dir: dir}, "--force")
+	_, again := buildRef(t, runner, "--force")
 	show(t, "$ kiln build --force   (the step from the local cache)", again.Stderr)
 	if !strings.Contains(again.Stderr, "reused from the local cache") || !strings.Contains(again.Stderr, warning) {
 		t.Errorf("a build reusing the apt step from the local cache did not print its warning %q:\n%s", warning, again.Stderr)

@@ -41,6 +41,22 @@ type Lock struct {
 	// kiln build --locked reuses a cached step (local or cache_from) only
 	// when its layers are these.
 	Steps []Step `json:"steps,omitempty"`
+	// Resolved records, per step that resolves packages, the inputs that
+	// shaped its resolution (platform, base_image, apt_sources, indexes,
+	// requirements, ...) and their key: a --locked build whose spec gives
+	// another key is refused as stale, naming the input that changed.
+	Resolved []Resolution `json:"resolved,omitempty"`
+}
+
+// Resolution is what one step's resolution was made from.
+type Resolution struct {
+	// Step is the step's name.
+	Step string `json:"step"`
+	// Key is the hash of Inputs.
+	Key string `json:"key"`
+	// Inputs are the step's resolution inputs, by name (long or
+	// credential-bearing values hashed, as in step keys).
+	Inputs map[string]string `json:"inputs"`
 }
 
 // Step pins the layers of one build step.
