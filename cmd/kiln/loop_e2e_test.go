@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -51,5 +52,72 @@ func TestE2EAptWarningsOnCacheHit(t *testing.T) {
 	show(t, "$ kiln build --force   (fresh runner: the step from kiln-cache)", remote.Stderr)
 	if !strings.Contains(remote.Stderr, "reused from cache_from") || !strings.Contains(remote.Stderr, warning) {
 		t.Errorf("a build reusing the apt step from kiln-cache did not print its warning %q:\n%s", warning, remote.Stderr)
+	}
+}
+
+// TestE2ELockBuildsNoLayer: kiln lock is the build's loop stopped after
+// pin. On an apt + Python spec it resolves both steps (the target Python
+// read from the parent and the pinned packages' files) and writes no layer
+// and no step record into the cache. A --locked build of a spec whose
+// platform or apt source changed since is refused, naming the input.
+func TestE2ELockBuildsNoLayer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	testenv.Require(t, "podman", "docker-registry", "debootstrap", "setpriv", "dpkg-deb", "apt-ftparchive")
+	testenv.RequireRoot(t)
+	deb := testenv.MakeDeb(t, t.TempDir(), testenv.DebPackage{
+		Name: "kiln-hello", Version: "1.0-1", Depends: "python3",
+		Files: map[string]string{"/usr/bin/kiln-hello": "#!/usr/bin/python3\nprint('hello')\n"},
+	})
+	repo := testenv.StartAptRepo(t, deb)
+	key, err := os.ReadFile(repo.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := testenv.WheelIndex(t, filepath.Join(testenv.RepoRoot(t), "..", "shared", "fixtures", "wheels", "pypi"))
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	testenv.ParentImage(t, reg)
+	base := reg.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
+	spec := "name: locked\nregistry: " + reg.Host + "\nbase_image: " + base + "\nplatform: linux/amd64\n" +
+		"apt_packages: [kiln-hello]\napt_sources:\n  - " + repo.Line + "\npackages: [pyyaml]\npip_index: " + index + "\n"
+	dir := writeSpec(t, spec, map[string]string{"repo-key.asc": string(key)})
+	cacheDir := filepath.Join(dir, "cache")
+	res := testenv.RunKiln(t, testenv.RunOptions{Dir: dir}, "lock", "--cache-dir", cacheDir)
+	show(t, "$ kiln lock", res.Stderr)
+	if res.Code != 0 {
+		t.Fatalf("kiln lock: %s", res)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "kiln.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"name": "kiln-hello"`) || !strings.Contains(string(data), `"name": "pyyaml"`) {
+		t.Errorf("kiln.lock does not pin kiln-hello and pyyaml:\n%s", data)
+	}
+	for _, sub := range []string{"keys", "steps"} {
+		filepath.WalkDir(filepath.Join(cacheDir, sub), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				t.Errorf("kiln lock wrote %s into the cache: it must build no layer", p)
+			}
+			return nil
+		})
+	}
+
+	for _, tc := range []struct{ what, from, to, want string }{
+		{"platform", "platform: linux/amd64", "platform: linux/arm64", "platform changed"},
+		{"apt source", repo.Line, strings.Replace(repo.Line, " main", " contrib", 1), "apt_sources changed"},
+	} {
+		if !strings.Contains(spec, tc.from) {
+			t.Fatalf("the spec has no %q", tc.from)
+		}
+		edited := strings.Replace(spec, tc.from, tc.to, 1)
+		if err := os.WriteFile(filepath.Join(dir, "kiln.yaml"), []byte(edited), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := testenv.RunKiln(t, testenv.RunOptions{Dir: dir}, "build", "--locked", "--cache-dir", cacheDir)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "kiln.lock is stale") || !strings.Contains(r.Stderr, tc.want) {
+			t.Errorf("kiln build --locked after changing the %s: %s; want a stale-lock error naming it (%q)", tc.what, r, tc.want)
+		}
 	}
 }

@@ -40,7 +40,7 @@ func checkLock(p *Plan) error {
 	if !slices.Equal(p.Lock.Packages, s.Packages) {
 		return fmt.Errorf("kiln.lock is stale: it pins packages %v but the spec asks for %v; run kiln lock again", p.Lock.Packages, s.Packages)
 	}
-	return nil
+	return checkResolutions(p)
 }
 
 // wantsDebs reports whether the build installs Debian packages.

@@ -2,9 +2,14 @@ package build
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
 
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/layer"
+	"github.com/kiln-build/kiln/pkg/lock"
 )
 
 // stepKind is one kind of build step. The build runs every kind in
@@ -29,6 +34,10 @@ type stepKind interface {
 	layers(ctx context.Context, b *session) ([]layer.Source, error)
 	// warnings returns the warning lines building srcs gave.
 	warnings(srcs []layer.Source) []string
+	// resolution returns the inputs that shape what pin resolves, nil for
+	// a step that resolves nothing; kiln.lock records them, and a
+	// --locked build whose spec gives others is refused as stale.
+	resolution(p *Plan) (map[string]string, error)
 }
 
 // stepKinds are the build's steps, in image order: least to most often
@@ -79,4 +88,87 @@ func (b *session) runStep(ctx context.Context, k stepKind) error {
 		b.o.logf("%s", w)
 	}
 	return b.record(st, layers, infos)
+}
+
+// pinSteps runs the loop up to pin, for kiln lock: no step is looked up in
+// a cache and no layer is built.
+func (b *session) pinSteps(ctx context.Context) error {
+	for _, k := range stepKinds {
+		_, run, err := k.inputs(ctx, b)
+		if err != nil {
+			return err
+		}
+		if !run {
+			continue
+		}
+		if _, err := k.pin(ctx, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resolutions returns what each step's resolution is made from, with its
+// key, for kiln.lock.
+func resolutions(p *Plan) ([]lock.Resolution, error) {
+	var out []lock.Resolution
+	for _, k := range stepKinds {
+		in, err := k.resolution(p)
+		if err != nil {
+			return nil, err
+		}
+		if in != nil {
+			out = append(out, lock.Resolution{Step: k.name(), Key: resolutionKey(k.name(), in), Inputs: in})
+		}
+	}
+	return out, nil
+}
+
+// resolutionKey hashes a step's resolution inputs (sorted by name, each
+// field NUL-terminated). Unlike a step key it does not hold the layer
+// format version: a new layer format does not make a lock stale.
+func resolutionKey(name string, in map[string]string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00", name)
+	for _, k := range sortedKeys(in) {
+		fmt.Fprintf(h, "%s\x00%s\x00", k, in[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// checkResolutions fails when kiln.lock was resolved from other inputs
+// than the spec gives now, naming the inputs that changed. A lock that
+// records no resolutions (made by an older kiln) is not checked here.
+func checkResolutions(p *Plan) error {
+	if p.Lock == nil || len(p.Lock.Resolved) == 0 {
+		return nil
+	}
+	cur, err := resolutions(p)
+	if err != nil {
+		return err
+	}
+	recorded := map[string]lock.Resolution{}
+	for _, r := range p.Lock.Resolved {
+		recorded[r.Step] = r
+	}
+	for _, r := range cur {
+		old, ok := recorded[r.Step]
+		if !ok {
+			return fmt.Errorf("kiln.lock is stale: it resolved no step %s, which the spec now has; run kiln lock again", r.Step)
+		}
+		if old.Key != r.Key {
+			changed := diffInputs(old.Inputs, r.Inputs)
+			if len(changed) == 0 {
+				changed = []string{"its inputs"}
+			}
+			return fmt.Errorf("kiln.lock is stale: %s changed since it was made (step %s); run kiln lock again", strings.Join(changed, ", "), r.Step)
+		}
+		delete(recorded, r.Step)
+	}
+	for _, old := range p.Lock.Resolved {
+		if _, ok := recorded[old.Step]; ok {
+			return fmt.Errorf("kiln.lock is stale: it resolved step %s, which the spec no longer has; run kiln lock again", old.Step)
+		}
+	}
+	return nil
 }

@@ -101,9 +101,10 @@ func (b *session) lock() *lock.Lock {
 	return l
 }
 
-// Lock resolves every input of the plan and returns the lock that pins them.
-// Debian packages are downloaded and their layer built (the target Python may
-// come from them); no image is assembled or pushed. With o.LockLayers every
+// Lock resolves every input of the plan and returns the lock that pins them:
+// the build's loop stopped after pin. Debian packages are downloaded (the
+// target Python may come from them, and is read from their files) but no
+// layer is built or compressed; no image is assembled or pushed. With o.LockLayers every
 // step is also built from the pinned inputs and its layers recorded.
 func Lock(ctx context.Context, p *Plan, o Options) (*lock.Lock, error) {
 	remoteOpts, err := o.Auth.RemoteOptions(ctx)
@@ -116,16 +117,13 @@ func Lock(ctx context.Context, p *Plan, o Options) (*lock.Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := b.runStep(ctx, aptStep{}); err != nil {
-		return nil, err
-	}
-	if err := b.pinDebs(ctx); err != nil {
-		return nil, err
-	}
-	if err := b.pinWheels(ctx); err != nil {
+	if err := b.pinSteps(ctx); err != nil {
 		return nil, err
 	}
 	l := b.lock()
+	if l.Resolved, err = resolutions(&q); err != nil {
+		return nil, err
+	}
 	if o.LockLayers {
 		if err := lockLayers(ctx, p, o, remoteOpts, l); err != nil {
 			return nil, err

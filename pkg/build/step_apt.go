@@ -47,6 +47,20 @@ func (aptStep) layers(ctx context.Context, b *session) ([]layer.Source, error) {
 	return []layer.Source{dl}, nil
 }
 
+func (aptStep) resolution(p *Plan) (map[string]string, error) {
+	s := p.Spec
+	if len(s.AptPackages) == 0 {
+		return nil, nil
+	}
+	return map[string]string{
+		"platform":               s.Platform,
+		"base_image":             s.BaseImage,
+		"apt_packages":           listValue(s.AptPackages),
+		"apt_sources":            hashValue(listValue(s.AptSources)),
+		"apt_install_recommends": fmt.Sprint(s.AptInstallRecommends),
+	}, nil
+}
+
 func (aptStep) warnings(srcs []layer.Source) []string {
 	var out []string
 	for _, src := range srcs {

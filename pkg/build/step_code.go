@@ -47,4 +47,6 @@ func (codeStep) layers(ctx context.Context, b *session) ([]layer.Source, error) 
 	return []layer.Source{code}, nil
 }
 
+func (codeStep) resolution(*Plan) (map[string]string, error) { return nil, nil }
+
 func (codeStep) warnings([]layer.Source) []string { return nil }

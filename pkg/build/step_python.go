@@ -59,4 +59,29 @@ func (pythonStep) layers(ctx context.Context, b *session) ([]layer.Source, error
 	return b.wheelSources(ctx)
 }
 
+func (pythonStep) resolution(p *Plan) (map[string]string, error) {
+	s := p.Spec
+	if !wantsPython(s) {
+		return nil, nil
+	}
+	digest, err := requirementsDigest(s)
+	if err != nil {
+		return nil, err
+	}
+	in := map[string]string{
+		"platform":            s.Platform,
+		"base_image":          s.BaseImage,
+		"apt_packages":        listValue(s.AptPackages), // they may bring the interpreter
+		"packages":            listValue(s.Packages),
+		"requirements":        digest,
+		"pip_index":           urlsValue([]string{s.PipIndex}),
+		"pip_extra_index_url": urlsValue(s.PipExtraIndexURL),
+		"python_version":      s.PythonVersion,
+	}
+	if p.LocalWheels != "" {
+		in["local_wheels"] = p.LocalWheels
+	}
+	return in, nil
+}
+
 func (pythonStep) warnings([]layer.Source) []string { return nil }

@@ -1,6 +1,7 @@
 package build
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -104,6 +105,7 @@ func (b *session) detectPython(ctx context.Context) (*pytarget.Target, error) {
 	if err != nil {
 		return nil, err
 	}
+	overlaid := false
 	for _, bl := range b.built {
 		if bl.kind != cache.KindDebs {
 			continue
@@ -111,6 +113,14 @@ func (b *session) detectPython(ctx context.Context) (*pytarget.Target, error) {
 		fs, err = fs.Overlay(ctx, rootfs.DefaultSelect, bl.layer.Uncompressed)
 		if err != nil {
 			return nil, fmt.Errorf("read the Debian packages' layer: %w", err)
+		}
+		overlaid = true
+	}
+	if !overlaid && len(b.in.debs) > 0 {
+		// kiln lock: the packages are pinned but no layer is built; read
+		// their files as the layer would hold them, uncompressed.
+		if fs, err = b.overlayDebs(ctx, fs); err != nil {
+			return nil, err
 		}
 	}
 	cf, err := b.parent.Image.ConfigFile()
@@ -127,6 +137,36 @@ func (b *session) detectPython(ctx context.Context) (*pytarget.Target, error) {
 	b.o.logf("python: %s (%s, %s %s, %s) at %s", t.Version, t.ABI, t.Libc, t.LibcVersion, t.Arch, t.Interpreter)
 	b.python = &t
 	return b.python, nil
+}
+
+// overlayDebs returns fs with the pinned Debian packages' files on top, as
+// their layer would hold them, streamed from the packages (downloaded into
+// the cache) without building or compressing a layer.
+func (b *session) overlayDebs(ctx context.Context, fs *rootfs.FS) (*rootfs.FS, error) {
+	dl, err := debLayer(ctx, b.o, b.parent, fs, b.in.debs, b.p)
+	if err != nil {
+		return nil, err
+	}
+	open := func() (io.ReadCloser, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			tw := tar.NewWriter(pw)
+			err := dl.WriteTar(ctx, tw)
+			if err == nil {
+				err = tw.Close()
+			}
+			pw.CloseWithError(err)
+		}()
+		return pr, nil
+	}
+	out, err := fs.Overlay(ctx, rootfs.DefaultSelect, open)
+	if err != nil {
+		return nil, fmt.Errorf("read the Debian packages' files: %w", err)
+	}
+	for _, w := range (aptStep{}).warnings([]layer.Source{dl}) {
+		b.o.logf("%s", w)
+	}
+	return out, nil
 }
 
 // indexes returns the spec's and the requirements file's indexes, in order.

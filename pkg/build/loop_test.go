@@ -1,0 +1,63 @@
+package build
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-build/kiln/pkg/cache"
+	"github.com/kiln-build/kiln/pkg/lock"
+	"github.com/kiln-build/kiln/pkg/push"
+)
+
+// TestLockStaleWhenAResolutionInputChanges: kiln.lock records what each
+// step's resolution was made from; a --locked build of a spec that changed
+// one of those inputs is refused before anything is fetched, and the error
+// names the input.
+func TestLockStaleWhenAResolutionInputChanges(t *testing.T) {
+	const base = "name: app\nregistry: 127.0.0.1:1\nbase_image: 127.0.0.1:1/parent:1\n" +
+		"packages: [flask]\npip_index: http://127.0.0.1:1/simple\napt_packages: [jq]\n"
+	const source = "deb [signed-by=key.asc] http://127.0.0.1:1/debian stable main"
+	const other = "deb [signed-by=key.asc] http://127.0.0.1:1/other stable main"
+	specOf := func(platform, src string) string {
+		return base + "platform: " + platform + "\napt_sources:\n  - " + src + "\n"
+	}
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "key.asc"), []byte("key"), 0o644))
+	made, err := NewPlan(context.Background(), loadSpec(t, dir, specOf("linux/amd64", source)), PlanOptions{Epoch: time.Unix(0, 0)})
+	must(t, err)
+	resolved, err := resolutions(made)
+	must(t, err)
+	if len(resolved) != 2 {
+		t.Fatalf("resolutions = %+v, want the apt and python steps", resolved)
+	}
+	l := &lock.Lock{
+		Version: lock.Version, Platform: "linux/amd64", Parent: lock.Parent{Ref: "127.0.0.1:1/parent:1", Digest: "sha256:" + strings.Repeat("a", 64)},
+		AptPackages: []string{"jq"}, Packages: []string{"flask"}, Resolved: resolved,
+	}
+	for _, tc := range []struct {
+		name, spec string
+		want       string // "" for no staleness error
+	}{
+		{"unchanged", specOf("linux/amd64", source), ""},
+		{"platform", specOf("linux/arm64", source), "platform changed since it was made"},
+		{"apt source", specOf("linux/amd64", other), "apt_sources changed since it was made (step apt_packages)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := NewPlan(context.Background(), loadSpec(t, dir, tc.spec), PlanOptions{Epoch: time.Unix(0, 0), Lock: l})
+			must(t, err)
+			c, err := cache.Open(t.TempDir())
+			must(t, err)
+			_, err = Run(context.Background(), p, Options{Cache: c, Publisher: push.NewRegistry()})
+			switch {
+			case tc.want == "" && err != nil && strings.Contains(err.Error(), "stale"):
+				t.Errorf("build --locked of the spec the lock was made for: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "run kiln lock again")):
+				t.Errorf("build --locked after a %s change = %v, want a stale-lock error containing %q", tc.name, err, tc.want)
+			}
+		})
+	}
+}
