@@ -2,12 +2,17 @@ package build
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/lock"
 	"github.com/kiln-build/kiln/pkg/push"
@@ -59,5 +64,57 @@ func TestLockStaleWhenAResolutionInputChanges(t *testing.T) {
 				t.Errorf("build --locked after a %s change = %v, want a stale-lock error containing %q", tc.name, err, tc.want)
 			}
 		})
+	}
+}
+
+// countingTransport counts the requests sent through it that the server
+// answered (not the https probes of a plain-HTTP loopback registry).
+type countingTransport struct {
+	inner http.RoundTripper
+	n     atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.inner.RoundTrip(req)
+	if err == nil {
+		c.n.Add(1)
+	}
+	return resp, err
+}
+
+// TestOneTransportServesTheBuild: every registry request of a build (the
+// existence check, the parent and cache pulls, the push and both cache
+// reference updates) goes through the build's one registry client.
+func TestOneTransportServesTheBuild(t *testing.T) {
+	reg := newRegistry(t)
+	pushParent(t, reg.host+"/base:1", "amd64")
+	dir := appDir(t)
+	yaml := "name: app\nregistry: " + reg.host + "\nbase_image: " + reg.host + "/base:1\nsource_root: app\n"
+	p, err := NewPlan(context.Background(), loadSpec(t, dir, yaml), PlanOptions{Epoch: time.Unix(0, 0)})
+	must(t, err)
+	c, err := cache.Open(t.TempDir())
+	must(t, err)
+	a := auth.Options{}
+	inner, err := a.Transport()
+	must(t, err)
+	counted := &countingTransport{inner: inner}
+	client, err := a.RemoteOptionsFor(context.Background(), counted)
+	must(t, err)
+	reg.reset()
+	_, err = Run(context.Background(), p, Options{
+		Auth: a, Remote: client, Cache: c, Publisher: push.NewRegistry(client...).WithRetry(a.Retry),
+		CheckExists: true, UpdateCache: true, CacheTo: reg.host + "/app:cache-to",
+	})
+	must(t, err)
+	reg.mu.Lock()
+	served := len(reg.reqs)
+	reg.mu.Unlock()
+	if got := counted.n.Load(); got != int64(served) || served == 0 {
+		t.Errorf("the build's registry client sent %d requests, the registry served %d: some went through another transport", got, served)
+	}
+	for _, tag := range []string{DefaultCacheTag, "cache-to"} {
+		if _, err := remote.Head(mustTag(t, reg.host+"/app:"+tag)); err != nil {
+			t.Errorf("no %s tag after the build: %v", tag, err)
+		}
 	}
 }

@@ -107,7 +107,7 @@ func (b *session) lock() *lock.Lock {
 // layer is built or compressed; no image is assembled or pushed. With o.LockLayers every
 // step is also built from the pinned inputs and its layers recorded.
 func Lock(ctx context.Context, p *Plan, o Options) (*lock.Lock, error) {
-	remoteOpts, err := o.Auth.RemoteOptions(ctx)
+	remoteOpts, err := o.remoteOptions(ctx)
 	if err != nil {
 		return nil, err
 	}
