@@ -1,9 +1,11 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/kiln-build/kiln/internal/testenv"
@@ -119,5 +121,71 @@ func TestE2ELockBuildsNoLayer(t *testing.T) {
 		if r.Code == 0 || !strings.Contains(r.Stderr, "kiln.lock is stale") || !strings.Contains(r.Stderr, tc.want) {
 			t.Errorf("kiln build --locked after changing the %s: %s; want a stale-lock error naming it (%q)", tc.what, r, tc.want)
 		}
+	}
+}
+
+// TestE2EAptThroughFaultyProxy: apt traffic goes through the registry's
+// retry policy (backoff, Retry-After, resets): with a proxy in front of a
+// local signed apt repository that fails the first request for the
+// InRelease index (503, Retry-After), for the Packages index (a reset
+// connection) and for the .deb (502), the build succeeds.
+func TestE2EAptThroughFaultyProxy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	testenv.Require(t, "podman", "docker-registry", "debootstrap", "setpriv", "dpkg-deb", "apt-ftparchive")
+	testenv.RequireRoot(t)
+	deb := testenv.MakeDeb(t, t.TempDir(), testenv.DebPackage{
+		Name: "kiln-flaky", Version: "1.0-1",
+		Files: map[string]string{"/usr/share/kiln-flaky/hello": "hello through a flaky mirror\n"},
+	})
+	repo := testenv.StartAptRepo(t, deb)
+	key, err := os.ReadFile(repo.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.NewURLProxy(t, strings.TrimSuffix(repo.URL, "/debian"))
+	faults := []struct {
+		part  string
+		fault testenv.Fault
+	}{
+		{"/InRelease", testenv.Fault{Status: http.StatusServiceUnavailable, Header: http.Header{"Retry-After": {"1"}}}},
+		{"/binary-amd64/Packages", testenv.Fault{Reset: true}},
+		{".deb", testenv.Fault{Status: http.StatusBadGateway}},
+	}
+	var mu sync.Mutex
+	faulted := map[string]bool{}
+	proxy.SetFault(func(r *http.Request, _ testenv.RequestKind, _ int) testenv.Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, f := range faults {
+			if strings.Contains(r.URL.Path, f.part) && !faulted[f.part] {
+				faulted[f.part] = true
+				return f.fault
+			}
+		}
+		return testenv.Fault{}
+	})
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+	testenv.ParentImage(t, reg)
+	base := reg.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
+	line := strings.Replace(repo.Line, strings.TrimSuffix(repo.URL, "/debian"), proxy.URL(), 1)
+	spec := "name: flaky\nregistry: " + reg.Host + "\nbase_image: " + base + "\napt_packages: [kiln-flaky]\napt_sources:\n  - " + line + "\n"
+	dir := writeSpec(t, spec, map[string]string{"repo-key.asc": string(key)})
+	_, res := buildRef(t, testenv.RunOptions{Dir: dir})
+	show(t, "$ kiln build   (through a flaky apt proxy)", res.Stderr)
+	for _, f := range faults {
+		if !faulted[f.part] {
+			t.Errorf("no request for %s went through the proxy:\n%v", f.part, proxy.Requests())
+		}
+	}
+	var retried []string
+	for _, r := range proxy.Requests() {
+		if r.Faulted {
+			retried = append(retried, r.Path)
+		}
+	}
+	if len(retried) != len(faults) {
+		t.Errorf("faulted requests %v, want one per fault", retried)
 	}
 }

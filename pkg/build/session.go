@@ -41,9 +41,10 @@ func newSession(ctx context.Context, p *Plan, o Options, remoteOpts []remote.Opt
 	if !parent.Scratch() {
 		o.logf("parent %s resolved to %s", parent.Ref, parent.Digest.DigestStr())
 	}
-	// Index and apt requests are bounded like registry ones (see
-	// auth.FetchTransport): a server that never answers fails the build.
-	o.HTTPTransport = auth.FetchTransport(o.HTTPTransport, o.Auth.Fetch)
+	// Index and apt requests are bounded and retried like registry ones
+	// (see auth.RetryingFetchTransport): a server that never answers fails
+	// the build, one flaky answer does not.
+	o.HTTPTransport = auth.RetryingFetchTransport(o.HTTPTransport, o.Auth.Fetch, o.Auth.Retry)
 	return &session{p: p, o: o, remoteOpts: remoteOpts, parent: parent}, nil
 }
 
