@@ -213,7 +213,7 @@ func resolveParent(ctx context.Context, p *Plan, a auth.Options, remoteOpts []re
 	if err != nil {
 		return nil, fmt.Errorf("base_image %q: %w", s.BaseImage, err)
 	}
-	plat, err := s.TargetPlatform()
+	plat, err := p.targetPlatform()
 	if err != nil {
 		return nil, err
 	}

@@ -78,7 +78,7 @@ func assemble(parent *resolve.Parent, layers []builtLayer, p *Plan) (v1.Image, e
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	cf = cf.DeepCopy()
-	plat, err := s.TargetPlatform()
+	plat, err := p.targetPlatform()
 	if err != nil {
 		return nil, err
 	}

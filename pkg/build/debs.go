@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"github.com/kiln-build/kiln/pkg/lock"
 	"github.com/kiln-build/kiln/pkg/resolve"
 	"github.com/kiln-build/kiln/pkg/resolve/aptrepo"
+	"github.com/kiln-build/kiln/pkg/resolve/rootfs"
 )
 
 // debParentFiles are the parent files the Debian layer merges with or
@@ -80,6 +82,9 @@ func debLayer(ctx context.Context, o Options, parent *resolve.Parent, fs parentF
 		sort.Strings(names)
 		for _, n := range names {
 			data, err := fs.ReadFile(n)
+			if errors.Is(err, rootfs.ErrNotCaptured) {
+				return nil, fmt.Errorf("read the parent's /%s, which installing Debian packages needs: kiln did not keep its content (it keeps parent files of at most 16 MiB): %w", n, err)
+			}
 			if err != nil {
 				continue // a directory or dangling link
 			}

@@ -81,7 +81,7 @@ func (b *session) pinDebs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	plat, err := b.p.Spec.TargetPlatform()
+	plat, err := b.p.targetPlatform()
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package build
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +18,8 @@ import (
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/lock"
 	"github.com/kiln-build/kiln/pkg/push"
+	"github.com/kiln-build/kiln/pkg/resolve"
+	"github.com/kiln-build/kiln/pkg/resolve/rootfs"
 )
 
 // TestLockStaleWhenAResolutionInputChanges: kiln.lock records what each
@@ -116,5 +120,58 @@ func TestOneTransportServesTheBuild(t *testing.T) {
 		if _, err := remote.Head(mustTag(t, reg.host+"/app:"+tag)); err != nil {
 			t.Errorf("no %s tag after the build: %v", tag, err)
 		}
+	}
+}
+
+// uncaptured is a parent whose etc/passwd the selection did not keep.
+type uncaptured struct{}
+
+func (uncaptured) ReadFile(name string) ([]byte, error) {
+	if name == "etc/passwd" {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: rootfs.ErrNotCaptured}
+	}
+	return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrNotExist}
+}
+
+func (uncaptured) Glob(pattern string) ([]string, error) {
+	if pattern == "etc/passwd" {
+		return []string{"etc/passwd"}, nil
+	}
+	return nil, nil
+}
+
+func (uncaptured) TopLevelSymlinks() map[string]string { return nil }
+
+// TestDebLayerNamesAnUncapturedParentFile: a parent file the Debian layer
+// merges with (etc/passwd) whose content was not captured is an error
+// naming it, not a file silently left out of the merge.
+func TestDebLayerNamesAnUncapturedParentFile(t *testing.T) {
+	c, err := cache.Open(t.TempDir())
+	must(t, err)
+	_, err = debLayer(context.Background(), Options{Cache: c}, &resolve.Parent{}, uncaptured{}, nil, &Plan{})
+	if err == nil || !strings.Contains(err.Error(), "/etc/passwd") || !errors.Is(err, rootfs.ErrNotCaptured) {
+		t.Errorf("debLayer with an uncaptured etc/passwd = %v, want an error naming it", err)
+	}
+}
+
+// TestRequirementsReadOnce: the requirements file is parsed once, by
+// NewPlan; the tag, the python step's key and the resolution all use that
+// parse, so a file changed during the build cannot give an image whose
+// tag says otherwise.
+func TestRequirementsReadOnce(t *testing.T) {
+	dir := appDir(t)
+	must(t, os.WriteFile(filepath.Join(dir, "requirements.txt"), []byte("flask>=3\n"), 0o644))
+	s := loadSpec(t, dir, "name: app\nbase_image: scratch\nrequirements: requirements.txt\n")
+	p, err := NewPlan(context.Background(), s, PlanOptions{Epoch: time.Unix(0, 0)})
+	must(t, err)
+	first, err := p.requirements()
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(dir, "requirements.txt"), []byte("django\n"), 0o644))
+	again, err := p.requirements()
+	must(t, err)
+	in, _, err := pythonStep{}.inputs(context.Background(), &session{p: p, parent: &resolve.Parent{}})
+	must(t, err)
+	if again != first || len(again.lines) != 1 || again.lines[0].Requirement.Name != "flask" || in["requirements"] != first.digest {
+		t.Errorf("the requirements were read again after NewPlan: %+v, step input %q, want the plan's flask (%s)", again.lines, in["requirements"], first.digest)
 	}
 }

@@ -21,10 +21,11 @@ func (pythonStep) inputs(_ context.Context, b *session) (map[string]string, bool
 	if !wantsPython(s) {
 		return nil, true, nil // python_version only: checked when pinned
 	}
-	digest, err := requirementsDigest(s)
+	reqs, err := b.p.requirements()
 	if err != nil {
 		return nil, false, err
 	}
+	digest := reqs.digest
 	in := b.baseInputs()
 	for _, st := range b.steps {
 		if st.name == StepApt {
@@ -64,10 +65,11 @@ func (pythonStep) resolution(p *Plan) (map[string]string, error) {
 	if !wantsPython(s) {
 		return nil, nil
 	}
-	digest, err := requirementsDigest(s)
+	reqs, err := p.requirements()
 	if err != nil {
 		return nil, err
 	}
+	digest := reqs.digest
 	in := map[string]string{
 		"platform":            s.Platform,
 		"base_image":          s.BaseImage,

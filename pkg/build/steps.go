@@ -197,7 +197,7 @@ func (b *session) loadRemoteCache(ctx context.Context) {
 	if !ok {
 		return
 	}
-	plat, err := b.p.Spec.TargetPlatform()
+	plat, err := b.p.targetPlatform()
 	if err != nil {
 		return
 	}
