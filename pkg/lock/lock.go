@@ -11,10 +11,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kiln-build/kiln/pkg/atomicfile"
 )
 
 // FileName is the lock file's name, next to the spec.
@@ -183,20 +186,12 @@ func Write(path string, l *Lock) error {
 	if err != nil {
 		return fmt.Errorf("write lock %s: %w", path, err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	err = atomicfile.Write(path, atomicfile.Options{Pattern: "." + filepath.Base(path) + ".tmp-"}, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("write lock %s: %w", path, err)
 	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("write lock %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write lock %s: %w", path, err)
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("write lock %s: %w", path, err)
-	}
-	return os.Rename(f.Name(), path)
+	return nil
 }
