@@ -1,8 +1,11 @@
 package build
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -10,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -123,34 +127,51 @@ func TestOneTransportServesTheBuild(t *testing.T) {
 	}
 }
 
-// uncaptured is a parent whose etc/passwd the selection did not keep.
-type uncaptured struct{}
-
-func (uncaptured) ReadFile(name string) ([]byte, error) {
-	if name == "etc/passwd" {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: rootfs.ErrNotCaptured}
-	}
-	return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrNotExist}
-}
-
-func (uncaptured) Glob(pattern string) ([]string, error) {
-	if pattern == "etc/passwd" {
-		return []string{"etc/passwd"}, nil
-	}
-	return nil, nil
-}
-
-func (uncaptured) TopLevelSymlinks() map[string]string { return nil }
-
 // TestDebLayerNamesAnUncapturedParentFile: a parent file the Debian layer
 // merges with (etc/passwd) whose content was not captured is an error
 // naming it, not a file silently left out of the merge.
 func TestDebLayerNamesAnUncapturedParentFile(t *testing.T) {
 	c, err := cache.Open(t.TempDir())
 	must(t, err)
-	_, err = debLayer(context.Background(), Options{Cache: c}, &resolve.Parent{}, uncaptured{}, nil, &Plan{})
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	for _, f := range []struct{ name, body string }{{"etc/passwd", "root:x:0:0::/root:/bin/sh\n"}, {"etc/group", "root:x:0:\n"}} {
+		must(t, tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body)), Typeflag: tar.TypeReg}))
+		_, err := tw.Write([]byte(f.body))
+		must(t, err)
+	}
+	must(t, tw.Close())
+	keepAllButPasswd := func(name string, size int64) int64 {
+		if name == "etc/passwd" {
+			return 0
+		}
+		return rootfs.All
+	}
+	parent, err := rootfs.ReadTars(context.Background(), keepAllButPasswd, func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(tarball.Bytes())), nil
+	})
+	must(t, err)
+	_, err = debLayer(context.Background(), Options{Cache: c}, &resolve.Parent{}, parent.IOFS(), nil, &Plan{})
 	if err == nil || !strings.Contains(err.Error(), "/etc/passwd") || !errors.Is(err, rootfs.ErrNotCaptured) {
 		t.Errorf("debLayer with an uncaptured etc/passwd = %v, want an error naming it", err)
+	}
+}
+
+// TestDebLayerReadsAnyFS: the Debian layer takes its parent as an fs.FS,
+// so a test parent is an fstest.MapFS.
+func TestDebLayerReadsAnyFS(t *testing.T) {
+	c, err := cache.Open(t.TempDir())
+	must(t, err)
+	parent := fstest.MapFS{
+		"etc/passwd":              {Data: []byte("root:x:0:0::/root:/bin/sh\n")},
+		"etc/ld.so.conf.d/x.conf": {Data: []byte("/opt/x\n")},
+		"bin":                     {Data: []byte("usr/bin"), Mode: fs.ModeSymlink},
+		"usr/bin/sh":              {Data: []byte("ELF")},
+	}
+	dl, err := debLayer(context.Background(), Options{Cache: c}, &resolve.Parent{}, parent, nil, &Plan{})
+	must(t, err)
+	if string(dl.Parent.Files["etc/passwd"]) != "root:x:0:0::/root:/bin/sh\n" || dl.Parent.Files["etc/ld.so.conf.d/x.conf"] == nil || dl.Parent.Symlinks["bin"] != "usr/bin" {
+		t.Errorf("debLayer read the parent as files %v, symlinks %v", dl.Parent.Files, dl.Parent.Symlinks)
 	}
 }
 
