@@ -129,9 +129,7 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 	if o.Explain {
 		b.explain()
 	}
-	parent, built := b.parent, b.built
-
-	img, err := assemble(parent, built, p)
+	img, err := assemble(b.parent, b.built, b.configDeltas(), p)
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,9 @@ type stepKind interface {
 	layers(ctx context.Context, b *session) ([]layer.Source, error)
 	// warnings returns the warning lines building srcs gave.
 	warnings(srcs []layer.Source) []string
+	// config is what the step, when it has layers, contributes to the
+	// image config (nil for nothing).
+	config() *cache.ConfigDelta
 	// resolution returns the inputs that shape what pin resolves, nil for
 	// a step that resolves nothing; kiln.lock records them, and a
 	// --locked build whose spec gives others is refused as stale.
@@ -67,6 +70,7 @@ func (b *session) runStep(ctx context.Context, k stepKind) error {
 		return err
 	}
 	st := newStep(k.name(), in)
+	st.config = k.config()
 	if hit, err := b.reuse(st); err != nil || hit {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -194,5 +195,33 @@ func TestRequirementsReadOnce(t *testing.T) {
 	must(t, err)
 	if again != first || len(again.lines) != 1 || again.lines[0].Requirement.Name != "flask" || in["requirements"] != first.digest {
 		t.Errorf("the requirements were read again after NewPlan: %+v, step input %q, want the plan's flask (%s)", again.lines, in["requirements"], first.digest)
+	}
+}
+
+// TestPythonStepConfigDelta: the python step's record says what it adds to
+// the image config (VIRTUAL_ENV, the venv's bin first on PATH), and
+// applying it gives the environment kiln always wrote.
+func TestPythonStepConfigDelta(t *testing.T) {
+	d := pythonStep{}.config()
+	tests := []struct {
+		name, yaml string
+		env, want  []string
+	}{
+		{"parent PATH", "", []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8"},
+			[]string{"PATH=/opt/venv/bin:/usr/bin:/bin", "LANG=C.UTF-8", "VIRTUAL_ENV=/opt/venv"}},
+		{"no PATH", "", nil,
+			[]string{"VIRTUAL_ENV=/opt/venv", "PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
+		{"spec sets PATH and VIRTUAL_ENV", "env: {PATH: /mine, VIRTUAL_ENV: /v}\n", []string{"PATH=/mine", "VIRTUAL_ENV=/v"},
+			[]string{"PATH=/mine", "VIRTUAL_ENV=/v"}},
+		{"parent VIRTUAL_ENV replaced", "", []string{"VIRTUAL_ENV=/old", "PATH=/bin"},
+			[]string{"VIRTUAL_ENV=/opt/venv", "PATH=/opt/venv/bin:/bin"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := loadSpec(t, t.TempDir(), "name: app\nbase_image: scratch\n"+tc.yaml)
+			if got := applyDelta(tc.env, s, d); !slices.Equal(got, tc.want) {
+				t.Errorf("applyDelta(%q) = %q, want %q", tc.env, got, tc.want)
+			}
+		})
 	}
 }

@@ -48,6 +48,18 @@ func newSession(ctx context.Context, p *Plan, o Options, remoteOpts []remote.Opt
 	return &session{p: p, o: o, remoteOpts: remoteOpts, parent: parent}, nil
 }
 
+// configDeltas returns, in image order, what each step with layers
+// contributes to the image config.
+func (b *session) configDeltas() []*cache.ConfigDelta {
+	var out []*cache.ConfigDelta
+	for _, st := range b.steps {
+		if st.config != nil && len(st.layers) > 0 {
+			out = append(out, st.config)
+		}
+	}
+	return out
+}
+
 // buildLayers builds each source through the per-layer cache.
 func (b *session) buildLayers(ctx context.Context, srcs ...layer.Source) ([]builtLayer, []cache.LayerInfo, error) {
 	var layers []builtLayer

@@ -61,6 +61,8 @@ func (aptStep) resolution(p *Plan) (map[string]string, error) {
 	}, nil
 }
 
+func (aptStep) config() *cache.ConfigDelta { return nil }
+
 func (aptStep) warnings(srcs []layer.Source) []string {
 	var out []string
 	for _, src := range srcs {

@@ -49,4 +49,6 @@ func (codeStep) layers(ctx context.Context, b *session) ([]layer.Source, error) 
 
 func (codeStep) resolution(*Plan) (map[string]string, error) { return nil, nil }
 
+func (codeStep) config() *cache.ConfigDelta { return nil }
+
 func (codeStep) warnings([]layer.Source) []string { return nil }

@@ -86,4 +86,10 @@ func (pythonStep) resolution(p *Plan) (map[string]string, error) {
 	return in, nil
 }
 
+// config: the virtualenv is the image's Python (VIRTUAL_ENV, and its bin
+// first on PATH).
+func (pythonStep) config() *cache.ConfigDelta {
+	return &cache.ConfigDelta{Env: []string{"VIRTUAL_ENV=" + VenvPrefix}, PathPrepend: []string{VenvPrefix + "/bin"}}
+}
+
 func (pythonStep) warnings([]layer.Source) []string { return nil }

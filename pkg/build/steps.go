@@ -64,6 +64,7 @@ type step struct {
 	// layers: what it installed and what building it warned about.
 	pins     *cache.Pins
 	warnings []string
+	config   *cache.ConfigDelta
 }
 
 // newStep computes the key of a step from its inputs (sorted by name, each
@@ -405,7 +406,7 @@ func (b *session) record(st *step, layers []builtLayer, infos []cache.LayerInfo)
 			}
 		}
 	}
-	rec := cache.Step{Name: st.name, Key: st.key, Inputs: st.inputs, Pins: st.pins, Warnings: st.warnings}
+	rec := cache.Step{Name: st.name, Key: st.key, Inputs: st.inputs, Pins: st.pins, Warnings: st.warnings, Config: st.config}
 	for i, l := range layers {
 		rec.Layers = append(rec.Layers, cache.StepLayer{LayerInfo: infos[i], Description: l.desc, Kind: l.kind})
 	}

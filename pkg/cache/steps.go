@@ -59,6 +59,17 @@ type Step struct {
 	// Warnings are the lines building the step's layers warned with; a
 	// hit prints them again, so they are never lost to the cache.
 	Warnings []string `json:"warnings,omitempty"`
+	// Config is what the step contributes to the image config.
+	Config *ConfigDelta `json:"config,omitempty"`
+}
+
+// ConfigDelta is what a step contributes to the image config. A variable
+// the spec's env sets is left as the spec sets it.
+type ConfigDelta struct {
+	// Env are K=V variables set (replacing the parent's).
+	Env []string `json:"env,omitempty"`
+	// PathPrepend are directories put first on PATH.
+	PathPrepend []string `json:"path_prepend,omitempty"`
 }
 
 func (c *Cache) stepPath(key string) string {
