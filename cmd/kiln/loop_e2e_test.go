@@ -44,10 +44,14 @@ func TestE2EAptWarningsOnCacheHit(t *testing.T) {
 	if !strings.Contains(first.Stderr, warning) {
 		t.Fatalf("the first build did not warn %q:\n%s", warning, first.Stderr)
 	}
-	_, again := buildRef(t, runner, "--force")
-	show(t, "$ kiln build --force   (the step from the local cache)", again.Stderr)
+	_, again := buildRef(t, runner, "--force", "--explain")
+	show(t, "$ kiln build --force --explain   (the step from the local cache)", again.Stderr)
 	if !strings.Contains(again.Stderr, "reused from the local cache") || !strings.Contains(again.Stderr, warning) {
 		t.Errorf("a build reusing the apt step from the local cache did not print its warning %q:\n%s", warning, again.Stderr)
+	}
+	// --explain reads the pins and the warnings from the step's record.
+	if !strings.Contains(again.Stderr, "explain:   pinned: 1 Debian packages, 0 wheels") || !strings.Contains(again.Stderr, "explain:   1 warnings") {
+		t.Errorf("--explain of the reused apt step does not show its recorded pins and warnings:\n%s", again.Stderr)
 	}
 	fresh := writeSpec(t, spec, files)
 	_, remote := buildRef(t, testenv.RunOptions{Dir: fresh}, "--force")

@@ -525,6 +525,14 @@ func (b *session) explain() {
 			}
 			b.o.logf("explain:   %d files", n)
 		}
+		// What the step's record holds besides its key: on a hit these
+		// come from the record, not from resolving again.
+		if st.pins != nil {
+			b.o.logf("explain:   pinned: %d Debian packages, %d wheels", len(st.pins.Debs), len(st.pins.Wheels))
+		}
+		if len(st.warnings) > 0 {
+			b.o.logf("explain:   %d warnings (printed above)", len(st.warnings))
+		}
 		if st.how == HowBuilt {
 			switch {
 			case st.changed == nil:
