@@ -4,7 +4,7 @@
 //
 // Both tools build the same image (see workload.go) against a loopback
 // Debian docker-registry holding the debootstrap bookworm + python3 parent
-// and a loopback wheel index (both from pkg/testenv), in four cases:
+// and a loopback wheel index (both from internal/testenv), in four cases:
 //
 //  1. cold: empty local storage, nothing of the app in the registry;
 //  2. a one-line code change on a fresh runner: empty local storage, only
@@ -45,7 +45,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/kiln-build/kiln/pkg/testenv"
+	"github.com/kiln-build/kiln/internal/testenv"
 )
 
 var cases = []struct{ id, title string }{
@@ -165,7 +165,7 @@ func envInt(t *tb, k string, def int) int {
 }
 
 // ensureTools installs what the benchmark needs from Debian's packages when
-// it is missing: buildah, GNU time, and what pkg/testenv uses.
+// it is missing: buildah, GNU time, and what internal/testenv uses.
 func ensureTools(t *tb) {
 	need := map[string]string{ // executable -> package
 		"buildah":         "buildah",

@@ -12,7 +12,7 @@ import (
 )
 
 // tb is the smallest testing.TB that lets this program (not a test) use
-// pkg/testenv: logs go to stderr, Fatal and Skip end the benchmark (a
+// internal/testenv: logs go to stderr, Fatal and Skip end the benchmark (a
 // skipped prerequisite is a failure here), TempDir and Cleanup work as in a
 // test. The embedded nil TB only supplies the unexported method; every
 // exported one is defined below.
@@ -40,7 +40,7 @@ func (t *tb) Output() io.Writer        { return os.Stderr }
 func (t *tb) Log(args ...any)          { fmt.Fprintln(os.Stderr, args...) }
 func (t *tb) Logf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	// pkg/testenv logs whole process logs (the registry's access log) on
+	// internal/testenv logs whole process logs (the registry's access log) on
 	// failure: keep them in a file instead of flooding the terminal.
 	if len(msg) > 8000 {
 		if f, err := os.CreateTemp("", "kiln-bench-log-*.txt"); err == nil {

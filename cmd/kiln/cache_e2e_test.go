@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-build/kiln/pkg/testenv"
+	"github.com/kiln-build/kiln/internal/testenv"
 )
 
 // TestE2ECacheFromFreshRunner is the CI case: a fresh machine (empty cache)

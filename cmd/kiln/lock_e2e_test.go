@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-build/kiln/internal/testenv"
 	"github.com/kiln-build/kiln/pkg/lock"
-	"github.com/kiln-build/kiln/pkg/testenv"
 )
 
 // TestE2ETamperedLockHash (E10): kiln build --locked, run as nobody, with

@@ -394,20 +394,26 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	registry := s.HasRegistry()
 	var uploads *uploadCounter
 	var live *pushProgress
+	// One registry client for the whole build: the pulls, the push and the
+	// cache-reference update share one transport (its retry policy and the
+	// Retry-After it learnt).
+	var client []remote.Option
 	if registry {
-		opts, err := a.RemoteOptions(ctx)
-		if err != nil {
-			return usageError{err}
-		}
 		t, err := a.Transport()
 		if err != nil {
 			return usageError{err}
 		}
 		uploads = &uploadCounter{base: t}
-		opts = append(opts, remote.WithTransport(uploads))
+		client, err = a.RemoteOptionsFor(ctx, uploads)
+		if err != nil {
+			return usageError{err}
+		}
+		opts := client
 		if !*quiet && isTerminal(stderr) {
+			// Only the push reports progress: remote.Write closes the
+			// channel when it is done.
 			live = newPushProgress(stderr)
-			opts = append(opts, remote.WithProgress(live.updates))
+			opts = append(append([]remote.Option{}, client...), remote.WithProgress(live.updates))
 		}
 		dests = append(dests, push.NewRegistry(opts...).WithRetry(a.Retry))
 	}
@@ -436,6 +442,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	res, err := build.Run(ctx, p, build.Options{
 		Auth:        a,
+		Remote:      client,
 		Cache:       store,
 		Compression: compression,
 		Publisher:   push.Multi(dests...),

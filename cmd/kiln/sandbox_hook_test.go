@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-build/kiln/pkg/testenv"
+	"github.com/kiln-build/kiln/internal/testenv"
 )
 
 // TestSandboxHook checks that the kiln binary hands a re-executed sandbox

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-build/kiln/pkg/testenv"
+	"github.com/kiln-build/kiln/internal/testenv"
 )
 
 // TestE2ESignalWhileReadingSpec (H3): kiln, run as nobody with -f naming a

@@ -18,9 +18,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/kiln-build/kiln/internal/testenv"
 	"github.com/kiln-build/kiln/pkg/build"
 	"github.com/kiln-build/kiln/pkg/lock"
-	"github.com/kiln-build/kiln/pkg/testenv"
 )
 
 // evilCodeLayer is a layer whose /root/main.py prints EVIL.

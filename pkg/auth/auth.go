@@ -119,6 +119,22 @@ func (o Options) RemoteOptions(ctx context.Context) ([]remote.Option, error) {
 	if err != nil {
 		return nil, err
 	}
+	return o.remoteOptions(ctx, kc, t), nil
+}
+
+// RemoteOptionsFor is RemoteOptions over the transport t (one from
+// Transport, or a wrapper of it), so that a caller that needs the
+// transport itself (to count uploads) still makes one registry client for
+// a whole build: one transport, one retry policy, one Retry-After memory.
+func (o Options) RemoteOptionsFor(ctx context.Context, t http.RoundTripper) ([]remote.Option, error) {
+	kc, err := o.Keychain()
+	if err != nil {
+		return nil, err
+	}
+	return o.remoteOptions(ctx, kc, t), nil
+}
+
+func (o Options) remoteOptions(ctx context.Context, kc authn.Keychain, t http.RoundTripper) []remote.Option {
 	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(kc),
@@ -126,7 +142,7 @@ func (o Options) RemoteOptions(ctx context.Context) ([]remote.Option, error) {
 		remote.WithRetryStatusCodes(),
 		remote.WithRetryPredicate(func(err error) bool { return ctx.Err() == nil && Temporary(err) }),
 		remote.WithRetryBackoff(remote.Backoff{Duration: 250 * time.Millisecond, Factor: 2, Jitter: 1, Steps: 4}),
-	}, nil
+	}
 }
 
 // RedactURL returns u with any password replaced by "***", for logs and

@@ -75,6 +75,21 @@ func FetchTransport(inner http.RoundTripper, t FetchTimeouts) http.RoundTripper 
 	return &fetchTransport{inner: inner, wait: t.connect() + t.responseHeader(), stall: t.stall()}
 }
 
+// RetryingFetchTransport is FetchTransport with the registry transport's
+// retry policy p for idempotent requests (GET, HEAD): a reset or refused
+// connection, a request abandoned by the stall watchdog before its
+// response, or a 408, 429 or 5xx answer is tried again (at most 3 times in
+// all, within p.Timeout) after p's backoff or the server's Retry-After,
+// which also delays later requests to that host. The last failure is
+// returned as it was. A response body that stalls is the caller's to
+// retry: its bytes are already the caller's.
+func RetryingFetchTransport(inner http.RoundTripper, t FetchTimeouts, p RetryPolicy) http.RoundTripper {
+	f := FetchTransport(inner, t).(*fetchTransport)
+	rt := newRegistryTransport(f.inner, p, false)
+	rt.fetch, rt.wait, rt.stall = true, f.wait, f.stall
+	return rt
+}
+
 type fetchTransport struct {
 	inner       http.RoundTripper
 	wait, stall time.Duration

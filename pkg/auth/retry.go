@@ -38,6 +38,8 @@ const (
 	// registry that restarts is back within seconds, while a mistyped
 	// host or port should fail fast rather than after Timeout.
 	maxRefusedAttempts = 4
+	// maxFetchAttempts bounds the tries of one index or apt request.
+	maxFetchAttempts = 3
 )
 
 // RetryPolicy is how kiln retries a flaky registry: exponential backoff with
@@ -269,6 +271,12 @@ type registryTransport struct {
 	inner    http.RoundTripper
 	policy   RetryPolicy
 	insecure bool
+	// fetch marks the transport of index and apt requests (see
+	// RetryingFetchTransport): plain HTTP is allowed, only GET and HEAD
+	// are retried, at most maxFetchAttempts times, each under the fetch
+	// bounds wait and stall, and the last failure is returned as it was.
+	fetch       bool
+	wait, stall time.Duration
 
 	mu        sync.Mutex
 	notBefore map[string]time.Time // per host, from Retry-After
@@ -302,7 +310,7 @@ func replayable(req *http.Request) bool {
 }
 
 func (t *registryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme == "http" && !t.insecure && !IsLoopback(req.URL.Hostname()) {
+	if !t.fetch && req.URL.Scheme == "http" && !t.insecure && !IsLoopback(req.URL.Hostname()) {
 		return nil, &PlainHTTPError{Host: req.URL.Host}
 	}
 	ctx := req.Context()
@@ -310,6 +318,9 @@ func (t *registryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	start := time.Now()
 	deadline := t.policy.Deadline(start)
 	canRetry := replayable(req)
+	if t.fetch {
+		canRetry = (req.Method == http.MethodGet || req.Method == http.MethodHead) && (req.Body == nil || req.Body == http.NoBody)
+	}
 	for attempt := 1; ; attempt++ {
 		if err := t.waitTurn(ctx, host); err != nil {
 			return nil, err
@@ -347,8 +358,9 @@ func (t *registryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		default:
 			return resp, nil
 		}
-		if !canRetry {
-			// The caller restarts the whole upload.
+		if !canRetry || (t.fetch && attempt >= maxFetchAttempts) {
+			// The caller restarts the whole upload; a fetch's caller sees
+			// its last failure as it was.
 			return resp, err
 		}
 		if resp != nil {
@@ -356,11 +368,18 @@ func (t *registryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			resp.Body.Close()
 		}
 		wait = max(wait, t.policy.Backoff(attempt))
+		if t.fetch && time.Now().Add(wait).After(deadline) {
+			return nil, failure
+		}
 		if time.Now().Add(wait).After(deadline) {
 			return nil, &GiveUpError{Registry: host, Attempts: attempt, Elapsed: time.Since(start),
 				Last: fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, conciseError(failure))}
 		}
-		t.policy.Logf("registry %s: %s %s: %v; retrying in %s", host, req.Method, req.URL.Path, conciseError(failure), wait.Round(10*time.Millisecond))
+		what := "registry"
+		if t.fetch {
+			what = "fetch"
+		}
+		t.policy.Logf("%s %s: %s %s: %v; retrying in %s", what, host, req.Method, req.URL.Path, conciseError(failure), wait.Round(10*time.Millisecond))
 		if err := Sleep(ctx, wait); err != nil {
 			return nil, err
 		}
@@ -398,6 +417,9 @@ func (t *registryTransport) delayHost(host string, d time.Duration) {
 // for the stall timeout. Time spent producing the request body or consuming
 // the response body does not count.
 func (t *registryTransport) once(req *http.Request) (*http.Response, error) {
+	if t.fetch {
+		return watched(t.inner, req, t.wait, t.stall)
+	}
 	d := t.policy.stallTimeout()
 	return watched(t.inner, req, d, d)
 }

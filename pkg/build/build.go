@@ -30,6 +30,12 @@ import (
 type Options struct {
 	// Auth gives registry credentials and transport.
 	Auth auth.Options
+	// Remote are the options of the build's one registry client (from
+	// Auth.RemoteOptions or RemoteOptionsFor): the parent and cache_from
+	// pulls and the cache-reference updates use them, and a Publisher made
+	// from the same options shares their transport, retry policy and
+	// Retry-After memory. Nil means made from Auth, once per build.
+	Remote []remote.Option
 	// Cache is the local cache.
 	Cache *cache.Cache
 	// Compression is how new layers are compressed.
@@ -79,6 +85,14 @@ type Result struct {
 	Built, ReusedLocal, ReusedRemote int
 }
 
+// remoteOptions returns the options of the build's one registry client.
+func (o *Options) remoteOptions(ctx context.Context) ([]remote.Option, error) {
+	if o.Remote != nil {
+		return o.Remote, nil
+	}
+	return o.Auth.RemoteOptions(ctx)
+}
+
 func (o *Options) logf(format string, args ...any) {
 	if o.Log != nil {
 		fmt.Fprintf(o.Log, format+"\n", args...)
@@ -88,7 +102,7 @@ func (o *Options) logf(format string, args ...any) {
 // Run builds the plan's image and publishes it.
 func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 	start := time.Now()
-	remoteOpts, err := o.Auth.RemoteOptions(ctx)
+	remoteOpts, err := o.remoteOptions(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -115,9 +129,7 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 	if o.Explain {
 		b.explain()
 	}
-	parent, built := b.parent, b.built
-
-	img, err := assemble(parent, built, p)
+	img, err := assemble(b.parent, b.built, b.configDeltas(), p)
 	if err != nil {
 		return nil, err
 	}
@@ -172,8 +184,17 @@ func (b *session) updateCache(ctx context.Context, img v1.Image) error {
 		}
 		refs = append(refs, ref)
 	}
+	// Through the build's registry client and a pusher with the push's
+	// retry policy: a flaky registry is retried here as for the push.
+	pusher := push.NewRegistry(b.remoteOpts...).WithRetry(b.o.Auth.Retry)
 	for _, ref := range refs {
-		if err := remote.Write(ref, img, b.remoteOpts...); err != nil {
+		var err error
+		if tag, ok := ref.(name.Tag); ok {
+			_, err = pusher.Publish(ctx, img, tag)
+		} else {
+			err = remote.Write(ref, img, append([]remote.Option{remote.WithContext(ctx)}, b.remoteOpts...)...)
+		}
+		if err != nil {
 			return fmt.Errorf("update the cache %s: %w", ref, err)
 		}
 		b.o.logf("cache: %s now records this build", ref)
@@ -190,7 +211,7 @@ func resolveParent(ctx context.Context, p *Plan, a auth.Options, remoteOpts []re
 	if err != nil {
 		return nil, fmt.Errorf("base_image %q: %w", s.BaseImage, err)
 	}
-	plat, err := s.TargetPlatform()
+	plat, err := p.targetPlatform()
 	if err != nil {
 		return nil, err
 	}
@@ -213,8 +234,7 @@ func resolveParent(ctx context.Context, p *Plan, a auth.Options, remoteOpts []re
 type builtLayer struct {
 	layer v1.Layer
 	desc  string
-	// kind is "debs", "wheels" or "files".
-	kind string
+	kind  cache.LayerKind
 }
 
 // buildLayer returns the cached layer for src's key, building it on a miss

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	specsv1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/resolve"
 	"github.com/kiln-build/kiln/pkg/spec"
 )
@@ -20,7 +21,7 @@ const DefaultWorkdir = "/root"
 // assemble stacks the built layers on the parent and writes the config:
 // env merged over the parent's, entrypoint/cmd, workdir, user, labels,
 // history, a fixed creation time and the base-image annotations.
-func assemble(parent *resolve.Parent, layers []builtLayer, p *Plan) (v1.Image, error) {
+func assemble(parent *resolve.Parent, layers []builtLayer, deltas []*cache.ConfigDelta, p *Plan) (v1.Image, error) {
 	s := p.Spec
 	base := parent.Image
 	mf, err := base.Manifest()
@@ -77,7 +78,7 @@ func assemble(parent *resolve.Parent, layers []builtLayer, p *Plan) (v1.Image, e
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	cf = cf.DeepCopy()
-	plat, err := s.TargetPlatform()
+	plat, err := p.targetPlatform()
 	if err != nil {
 		return nil, err
 	}
@@ -85,11 +86,8 @@ func assemble(parent *resolve.Parent, layers []builtLayer, p *Plan) (v1.Image, e
 	cf.Created = created
 	c := &cf.Config
 	c.Env = mergeEnv(c.Env, s)
-	for _, l := range layers {
-		if l.kind == "wheels" {
-			c.Env = venvEnv(c.Env, s)
-			break
-		}
+	for _, d := range deltas {
+		c.Env = applyDelta(c.Env, s, d)
 	}
 	c.WorkingDir = DefaultWorkdir
 	if s.Workdir != "" {
@@ -164,30 +162,44 @@ func mergeEnv(parent []string, s *spec.Spec) []string {
 	return env
 }
 
-// venvEnv sets VIRTUAL_ENV and puts the virtualenv's bin first on PATH
-// (unless the spec sets PATH itself).
-func venvEnv(env []string, s *spec.Spec) []string {
+// applyDelta applies a step's config delta to env: each variable set
+// (replaced, or appended when env lacks it) unless the spec sets it, and
+// the directories put first on PATH (unless the spec sets PATH itself; a
+// default PATH when env has none).
+func applyDelta(env []string, s *spec.Spec, d *cache.ConfigDelta) []string {
+	if d == nil {
+		return env
+	}
 	env = append([]string{}, env...)
-	hasVenv := false
-	for i, e := range env {
-		name, val, _ := strings.Cut(e, "=")
-		switch name {
-		case "PATH":
-			if _, userSet := s.EnvValue("PATH"); !userSet {
-				env[i] = "PATH=" + VenvPrefix + "/bin:" + val
+	var appended []string
+	for _, kv := range d.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		found := false
+		for i, e := range env {
+			if name, _, _ := strings.Cut(e, "="); name == k {
+				found = true
+				if _, userSet := s.EnvValue(k); !userSet {
+					env[i] = kv
+				}
 			}
-		case "VIRTUAL_ENV":
-			hasVenv = true
-			if _, userSet := s.EnvValue("VIRTUAL_ENV"); !userSet {
-				env[i] = "VIRTUAL_ENV=" + VenvPrefix
+		}
+		if !found {
+			appended = append(appended, kv)
+		}
+	}
+	if len(d.PathPrepend) > 0 {
+		prefix := strings.Join(d.PathPrepend, ":")
+		for i, e := range env {
+			if val, ok := strings.CutPrefix(e, "PATH="); ok {
+				if _, userSet := s.EnvValue("PATH"); !userSet {
+					env[i] = "PATH=" + prefix + ":" + val
+				}
 			}
 		}
 	}
-	if !hasVenv {
-		env = append(env, "VIRTUAL_ENV="+VenvPrefix)
-	}
-	if !hasPath(env) {
-		env = append(env, "PATH="+VenvPrefix+"/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	env = append(env, appended...)
+	if len(d.PathPrepend) > 0 && !hasPath(env) {
+		env = append(env, "PATH="+strings.Join(d.PathPrepend, ":")+":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	}
 	return env
 }

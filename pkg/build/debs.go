@@ -2,8 +2,10 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"sort"
 
 	"github.com/kiln-build/kiln/pkg/layer"
@@ -11,6 +13,7 @@ import (
 	"github.com/kiln-build/kiln/pkg/lock"
 	"github.com/kiln-build/kiln/pkg/resolve"
 	"github.com/kiln-build/kiln/pkg/resolve/aptrepo"
+	"github.com/kiln-build/kiln/pkg/resolve/rootfs"
 )
 
 // debParentFiles are the parent files the Debian layer merges with or
@@ -51,7 +54,7 @@ func resolveDebs(ctx context.Context, p *Plan, o Options, fs parentFiles, arch s
 
 // debLayer downloads the pinned packages into the cache (in parallel, each
 // checked against its SHA-256 and size) and describes their layer.
-func debLayer(ctx context.Context, o Options, parent *resolve.Parent, fs parentFiles, debs []lock.Deb, p *Plan) (*layer.Debs, error) {
+func debLayer(ctx context.Context, o Options, parent *resolve.Parent, fsys fs.FS, debs []lock.Deb, p *Plan) (*layer.Debs, error) {
 	files := make([]layer.DebFile, len(debs))
 	client := fetchClient(o)
 	got, err := fetchParallel(ctx, len(debs), func(ctx context.Context, i int) (bool, string, error) {
@@ -71,15 +74,22 @@ func debLayer(ctx context.Context, o Options, parent *resolve.Parent, fs parentF
 	}
 	o.logf("apt: %d packages: %s", len(debs), got)
 
-	dp := deblayer.Parent{Symlinks: fs.TopLevelSymlinks(), Files: map[string][]byte{}}
+	symlinks, err := topLevelSymlinks(fsys)
+	if err != nil {
+		return nil, fmt.Errorf("read the parent's top-level symlinks: %w", err)
+	}
+	dp := deblayer.Parent{Symlinks: symlinks, Files: map[string][]byte{}}
 	for _, pat := range debParentFiles {
-		names, err := fs.Glob(pat)
+		names, err := fs.Glob(fsys, pat)
 		if err != nil {
 			return nil, fmt.Errorf("read the parent's %s: %w", pat, err)
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			data, err := fs.ReadFile(n)
+			data, err := fs.ReadFile(fsys, n)
+			if errors.Is(err, rootfs.ErrNotCaptured) {
+				return nil, fmt.Errorf("read the parent's /%s, which installing Debian packages needs: kiln did not keep its content (it keeps parent files of at most 16 MiB): %w", n, err)
+			}
 			if err != nil {
 				continue // a directory or dangling link
 			}
@@ -87,6 +97,27 @@ func debLayer(ctx context.Context, o Options, parent *resolve.Parent, fs parentF
 		}
 	}
 	return &layer.Debs{ParentDigest: parent.Digest.DigestStr(), Parent: dp, Packages: files, Epoch: p.Epoch}, nil
+}
+
+// topLevelSymlinks returns the symlinks directly under the root of fsys by
+// name, with their targets ({"bin": "usr/bin"} on a merged-/usr parent).
+func topLevelSymlinks(fsys fs.FS) (map[string]string, error) {
+	ents, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, e := range ents {
+		if e.Type()&fs.ModeSymlink == 0 {
+			continue
+		}
+		target, err := fs.ReadLink(fsys, e.Name())
+		if err != nil {
+			return nil, err
+		}
+		out[e.Name()] = target
+	}
+	return out, nil
 }
 
 // parentFiles is the parent's filesystem as the Debian steps need it.

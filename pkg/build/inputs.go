@@ -40,7 +40,7 @@ func checkLock(p *Plan) error {
 	if !slices.Equal(p.Lock.Packages, s.Packages) {
 		return fmt.Errorf("kiln.lock is stale: it pins packages %v but the spec asks for %v; run kiln lock again", p.Lock.Packages, s.Packages)
 	}
-	return nil
+	return checkResolutions(p)
 }
 
 // wantsDebs reports whether the build installs Debian packages.
@@ -81,7 +81,7 @@ func (b *session) pinDebs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	plat, err := b.p.Spec.TargetPlatform()
+	plat, err := b.p.targetPlatform()
 	if err != nil {
 		return err
 	}

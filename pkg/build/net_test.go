@@ -17,7 +17,7 @@ import (
 
 	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/pkg/cache"
-	"github.com/kiln-build/kiln/pkg/testenv"
+	"github.com/kiln-build/kiln/internal/testenv"
 )
 
 // TestLockAptSourceHung checks, through build.Lock, that an apt

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/lock"
 	"github.com/kiln-build/kiln/pkg/resolve/pypi"
@@ -46,6 +47,11 @@ type Plan struct {
 	// the requirements files name ("" when there are none): a wheel
 	// rebuilt under the same name changes the tag and the python step key.
 	LocalWheels string
+
+	// reqs and platform are the requirements file and the platform,
+	// parsed once (see requirements and targetPlatform).
+	reqs     *requirements
+	platform *v1.Platform
 }
 
 // PlanOptions configure NewPlan.
@@ -105,14 +111,15 @@ func NewPlan(ctx context.Context, s *spec.Spec, po PlanOptions) (*Plan, error) {
 	if p.Code != nil {
 		io.WriteString(h, "code="+p.Code.Key()+"\x00")
 	}
-	reqDigest, err := requirementsDigest(s)
+	reqs, err := p.requirements()
 	if err != nil {
 		return nil, err
 	}
+	reqDigest := reqs.digest
 	if reqDigest != "" {
 		io.WriteString(h, "requirements="+reqDigest+"\x00")
 	}
-	if p.LocalWheels, err = localWheels(s); err != nil {
+	if p.LocalWheels, err = localWheels(s, reqs.lines); err != nil {
 		return nil, err
 	}
 	if p.LocalWheels != "" {
@@ -154,7 +161,7 @@ func (p *Plan) Display() string {
 // localWheels hashes the name and content of every local wheel file the
 // spec's packages and requirements files name, in order, each confined to
 // the build context; "" when there are none.
-func localWheels(s *spec.Spec) (string, error) {
+func localWheels(s *spec.Spec, lines []pypi.Line) (string, error) {
 	h := sha256.New()
 	n := 0
 	add := func(rawURL string) error {
@@ -186,10 +193,7 @@ func localWheels(s *spec.Spec) (string, error) {
 			return "", &spec.Error{Pos: s.Position("packages"), Key: fmt.Sprintf("packages[%d]", i), Msg: err.Error(), Hint: "list a wheel file under the build context, or name a wider one with --context DIR"}
 		}
 	}
-	lines, _, err := requirementsLines(s)
-	if err != nil {
-		return "", err
-	}
+
 	for _, l := range lines {
 		if err := add(l.URL); err != nil {
 			var se *spec.Error

@@ -3,7 +3,6 @@ package build
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -42,22 +41,23 @@ func newSession(ctx context.Context, p *Plan, o Options, remoteOpts []remote.Opt
 	if !parent.Scratch() {
 		o.logf("parent %s resolved to %s", parent.Ref, parent.Digest.DigestStr())
 	}
-	// Index and apt requests are bounded like registry ones (see
-	// auth.FetchTransport): a server that never answers fails the build.
-	o.HTTPTransport = auth.FetchTransport(o.HTTPTransport, o.Auth.Fetch)
+	// Index and apt requests are bounded and retried like registry ones
+	// (see auth.RetryingFetchTransport): a server that never answers fails
+	// the build, one flaky answer does not.
+	o.HTTPTransport = auth.RetryingFetchTransport(o.HTTPTransport, o.Auth.Fetch, o.Auth.Retry)
 	return &session{p: p, o: o, remoteOpts: remoteOpts, parent: parent}, nil
 }
 
-// runSteps builds (or reuses) every step's layers, in image order.
-func (b *session) runSteps(ctx context.Context) error {
-	b.loadRemoteCache(ctx)
-	if err := b.aptStep(ctx); err != nil {
-		return err
+// configDeltas returns, in image order, what each step with layers
+// contributes to the image config.
+func (b *session) configDeltas() []*cache.ConfigDelta {
+	var out []*cache.ConfigDelta
+	for _, st := range b.steps {
+		if st.config != nil && len(st.layers) > 0 {
+			out = append(out, st.config)
+		}
 	}
-	if err := b.pythonStep(ctx); err != nil {
-		return err
-	}
-	return b.codeStep(ctx)
+	return out
 }
 
 // buildLayers builds each source through the per-layer cache.
@@ -75,141 +75,15 @@ func (b *session) buildLayers(ctx context.Context, srcs ...layer.Source) ([]buil
 	return layers, infos, nil
 }
 
-func kindOf(src layer.Source) string {
+// kindOf says what src's layer holds.
+func kindOf(src layer.Source) cache.LayerKind {
 	switch src.(type) {
 	case *layer.Debs:
-		return "debs"
+		return cache.KindDebs
 	case *layer.Wheels:
-		return "wheels"
+		return cache.KindWheels
 	}
-	return "files"
-}
-
-// aptStep installs the Debian packages.
-func (b *session) aptStep(ctx context.Context) error {
-	if !wantsDebs(b.p) {
-		return nil
-	}
-	s := b.p.Spec
-	in := b.baseInputs()
-	in["apt_packages"] = listValue(s.AptPackages)
-	in["apt_sources"] = hashValue(listValue(s.AptSources))
-	in["apt_install_recommends"] = fmt.Sprint(s.AptInstallRecommends)
-	if b.p.Lock != nil {
-		in["lock"] = jsonHash(b.p.Lock.Debs)
-	}
-	st := newStep(StepApt, in)
-	if hit, err := b.reuse(st); err != nil || hit {
-		return err
-	}
-	if err := b.pinDebs(ctx); err != nil {
-		return err
-	}
-	fs, err := b.parentFS(ctx)
-	if err != nil {
-		return err
-	}
-	dl, err := debLayer(ctx, b.o, b.parent, fs, b.in.debs, b.p)
-	if err != nil {
-		return err
-	}
-	layers, infos, err := b.buildLayers(ctx, dl)
-	if err != nil {
-		return err
-	}
-	for _, w := range dl.Report.Warnings {
-		b.o.logf("apt: warning: %s", w)
-	}
-	for _, pr := range dl.Report.Packages {
-		for _, w := range pr.Warnings {
-			b.o.logf("apt: warning: %s: %s", pr.Name, w)
-		}
-	}
-	return b.record(st, layers, infos)
-}
-
-// pythonStep installs the wheels into the virtualenv (and checks
-// python_version).
-func (b *session) pythonStep(ctx context.Context) error {
-	s := b.p.Spec
-	if !needsPython(s) {
-		return nil
-	}
-	if !wantsPython(s) {
-		_, err := b.detectPython(ctx)
-		return err
-	}
-	digest, err := requirementsDigest(s)
-	if err != nil {
-		return err
-	}
-	in := b.baseInputs()
-	for _, st := range b.steps {
-		if st.name == StepApt {
-			in["apt_step"] = st.key // the interpreter may come from apt_packages
-		}
-	}
-	in["packages"] = listValue(s.Packages)
-	in["requirements"] = digest
-	in["pip_index"] = urlsValue([]string{s.PipIndex})
-	in["pip_extra_index_url"] = urlsValue(s.PipExtraIndexURL)
-	in["python_version"] = s.PythonVersion
-	if b.p.LocalWheels != "" {
-		in["local_wheels"] = b.p.LocalWheels // their content, not only their names
-	}
-	if b.p.Lock != nil {
-		in["lock"] = jsonHash(b.p.Lock.Wheels)
-	}
-	st := newStep(StepPython, in)
-	if hit, err := b.reuse(st); err != nil || hit {
-		return err
-	}
-	srcs, err := b.wheelSources(ctx)
-	if err != nil {
-		return err
-	}
-	layers, infos, err := b.buildLayers(ctx, srcs...)
-	if err != nil {
-		return err
-	}
-	return b.record(st, layers, infos)
-}
-
-// codeStep ships source_root and copy. Its key does not depend on the
-// parent, so a new parent does not rebuild the code layer, unless a copy
-// lands outside /root: there the parent's directory symlinks decide where
-// files go (see codeThroughParent), so the parent's digest is in the key.
-func (b *session) codeStep(ctx context.Context) error {
-	code := b.p.Code
-	if code == nil {
-		return nil
-	}
-	in := map[string]string{
-		"epoch":       fmt.Sprint(b.p.Epoch.Unix()),
-		"compression": b.o.Compression.String(),
-	}
-	for _, f := range code.Entries {
-		in["file:/"+f.Path] = fmt.Sprintf("%o %s%s", uint32(f.Mode), f.SHA256, f.Link)
-	}
-	through := b.throughParent()
-	if through {
-		in["parent"] = b.parent.Digest.DigestStr() // its directory symlinks place the files
-	}
-	st := newStep(StepCode, in)
-	if hit, err := b.reuse(st); err != nil || hit {
-		return err
-	}
-	if through {
-		var err error
-		if code, err = b.codeThroughParent(ctx, code); err != nil {
-			return err
-		}
-	}
-	layers, infos, err := b.buildLayers(ctx, code)
-	if err != nil {
-		return err
-	}
-	return b.record(st, layers, infos)
+	return cache.KindFiles
 }
 
 func jsonHash(v any) string {
@@ -240,12 +114,13 @@ func (b *session) lock() *lock.Lock {
 	return l
 }
 
-// Lock resolves every input of the plan and returns the lock that pins them.
-// Debian packages are downloaded and their layer built (the target Python may
-// come from them); no image is assembled or pushed. With o.LockLayers every
+// Lock resolves every input of the plan and returns the lock that pins them:
+// the build's loop stopped after pin. Debian packages are downloaded (the
+// target Python may come from them, and is read from their files) but no
+// layer is built or compressed; no image is assembled or pushed. With o.LockLayers every
 // step is also built from the pinned inputs and its layers recorded.
 func Lock(ctx context.Context, p *Plan, o Options) (*lock.Lock, error) {
-	remoteOpts, err := o.Auth.RemoteOptions(ctx)
+	remoteOpts, err := o.remoteOptions(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -255,16 +130,13 @@ func Lock(ctx context.Context, p *Plan, o Options) (*lock.Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := b.aptStep(ctx); err != nil {
-		return nil, err
-	}
-	if err := b.pinDebs(ctx); err != nil {
-		return nil, err
-	}
-	if err := b.pinWheels(ctx); err != nil {
+	if err := b.pinSteps(ctx); err != nil {
 		return nil, err
 	}
 	l := b.lock()
+	if l.Resolved, err = resolutions(&q); err != nil {
+		return nil, err
+	}
 	if o.LockLayers {
 		if err := lockLayers(ctx, p, o, remoteOpts, l); err != nil {
 			return nil, err

@@ -60,6 +60,11 @@ type step struct {
 	// with the rebuilt ones under --verify-cache; offeredBy says which cache.
 	offered   []builtLayer
 	offeredBy string
+	// pins and warnings are what the step's record holds besides its
+	// layers: what it installed and what building it warned about.
+	pins     *cache.Pins
+	warnings []string
+	config   *cache.ConfigDelta
 }
 
 // newStep computes the key of a step from its inputs (sorted by name, each
@@ -156,12 +161,14 @@ type remoteStep struct {
 	Key    string            `json:"key"`
 	Inputs map[string]string `json:"inputs,omitempty"`
 	Layers []remoteLayer     `json:"layers"`
+	// Warnings are the step record's warnings, printed again on a hit.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type remoteLayer struct {
-	Digest      string `json:"digest"`
-	Description string `json:"description"`
-	Kind        string `json:"kind"`
+	Digest      string          `json:"digest"`
+	Description string          `json:"description"`
+	Kind        cache.LayerKind `json:"kind"`
 }
 
 // cacheRef is the image kiln reads its remote cache from: cache_from, or
@@ -191,7 +198,7 @@ func (b *session) loadRemoteCache(ctx context.Context) {
 	if !ok {
 		return
 	}
-	plat, err := b.p.Spec.TargetPlatform()
+	plat, err := b.p.targetPlatform()
 	if err != nil {
 		return
 	}
@@ -239,6 +246,8 @@ func (b *session) reuse(st *step) (bool, error) {
 		if b.accept(st, layers, HowLocal) {
 			st.layers = layers
 			st.how = HowLocal
+			st.pins, st.warnings = rec.Pins, rec.Warnings
+			b.printWarnings(st)
 			b.finish(st)
 			return true, nil
 		}
@@ -254,6 +263,8 @@ func (b *session) reuse(st *step) (bool, error) {
 			if b.accept(st, layers, HowRemote) {
 				st.layers = layers
 				st.how = HowRemote
+				st.warnings = rs.Warnings
+				b.printWarnings(st)
 				b.finish(st)
 				return true, nil
 			}
@@ -395,7 +406,7 @@ func (b *session) record(st *step, layers []builtLayer, infos []cache.LayerInfo)
 			}
 		}
 	}
-	rec := cache.Step{Name: st.name, Key: st.key, Inputs: st.inputs}
+	rec := cache.Step{Name: st.name, Key: st.key, Inputs: st.inputs, Pins: st.pins, Warnings: st.warnings, Config: st.config}
 	for i, l := range layers {
 		rec.Layers = append(rec.Layers, cache.StepLayer{LayerInfo: infos[i], Description: l.desc, Kind: l.kind})
 	}
@@ -438,6 +449,14 @@ func (b *session) finish(st *step) {
 	}
 }
 
+// printWarnings prints again the warnings a reused step's record holds:
+// what a step warned about is never dropped by the cache.
+func (b *session) printWarnings(st *step) {
+	for _, w := range st.warnings {
+		b.o.logf("%s (%s)", w, st.how)
+	}
+}
+
 func shortDigest(d v1.Hash) string {
 	s := d.String()
 	if len(s) > 19 {
@@ -469,7 +488,7 @@ func diffInputs(old, cur map[string]string) []string {
 func (b *session) annotation() (string, error) {
 	var out []remoteStep
 	for _, st := range b.steps {
-		rs := remoteStep{Name: st.name, Key: st.key}
+		rs := remoteStep{Name: st.name, Key: st.key, Warnings: st.warnings}
 		if len(st.inputs) <= 200 {
 			rs.Inputs = st.inputs
 		}
@@ -505,6 +524,14 @@ func (b *session) explain() {
 				}
 			}
 			b.o.logf("explain:   %d files", n)
+		}
+		// What the step's record holds besides its key: on a hit these
+		// come from the record, not from resolving again.
+		if st.pins != nil {
+			b.o.logf("explain:   pinned: %d Debian packages, %d wheels", len(st.pins.Debs), len(st.pins.Wheels))
+		}
+		if len(st.warnings) > 0 {
+			b.o.logf("explain:   %d warnings (printed above)", len(st.warnings))
 		}
 		if st.how == HowBuilt {
 			switch {

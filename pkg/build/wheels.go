@@ -1,6 +1,7 @@
 package build
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,7 +14,10 @@ import (
 	"sort"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/kiln-build/kiln/pkg/auth"
+	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/layer/wheelinstall"
 	"github.com/kiln-build/kiln/pkg/lock"
@@ -48,6 +52,42 @@ func needsPython(s *spec.Spec) bool {
 	return wantsPython(s) || s.PythonVersion != ""
 }
 
+// requirements is the spec's requirements file, parsed once per plan: the
+// same lines feed the tag, the python step's key and the resolution.
+type requirements struct {
+	lines  []pypi.Line
+	opts   pypi.Options
+	digest string
+}
+
+// requirements returns the plan's parsed requirements file (read on first
+// use).
+func (p *Plan) requirements() (*requirements, error) {
+	if p.reqs != nil {
+		return p.reqs, nil
+	}
+	lines, opts, err := requirementsLines(p.Spec)
+	if err != nil {
+		return nil, err
+	}
+	r := &requirements{lines: lines, opts: opts, digest: requirementsDigest(p.Spec, lines, opts)}
+	p.reqs = r
+	return r, nil
+}
+
+// targetPlatform returns the spec's platform, parsed once per plan.
+func (p *Plan) targetPlatform() (*v1.Platform, error) {
+	if p.platform != nil {
+		return p.platform, nil
+	}
+	plat, err := p.Spec.TargetPlatform()
+	if err != nil {
+		return nil, err
+	}
+	p.platform = plat
+	return plat, nil
+}
+
 // requirementsLines parses the spec's requirements file.
 func requirementsLines(s *spec.Spec) ([]pypi.Line, pypi.Options, error) {
 	if s.Requirements == "" {
@@ -71,10 +111,9 @@ func requirementsLines(s *spec.Spec) ([]pypi.Line, pypi.Options, error) {
 
 // requirementsDigest hashes what the requirements files ask for (with their
 // includes), independent of where they are on the host.
-func requirementsDigest(s *spec.Spec) (string, error) {
-	lines, opts, err := requirementsLines(s)
-	if err != nil || s.Requirements == "" {
-		return "", err
+func requirementsDigest(s *spec.Spec, lines []pypi.Line, opts pypi.Options) string {
+	if s.Requirements == "" {
+		return ""
 	}
 	h := sha256.New()
 	// URLs without user information: the digest is a published step
@@ -90,7 +129,7 @@ func requirementsDigest(s *spec.Spec) (string, error) {
 		}
 		fmt.Fprintf(h, "%t\x00%s\x00%s\x00", l.Constraint, r.String(), strings.Join(l.Hashes, ","))
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // detectPython finds the target interpreter in the parent plus the Debian
@@ -103,13 +142,22 @@ func (b *session) detectPython(ctx context.Context) (*pytarget.Target, error) {
 	if err != nil {
 		return nil, err
 	}
+	overlaid := false
 	for _, bl := range b.built {
-		if bl.kind != "debs" {
+		if bl.kind != cache.KindDebs {
 			continue
 		}
 		fs, err = fs.Overlay(ctx, rootfs.DefaultSelect, bl.layer.Uncompressed)
 		if err != nil {
 			return nil, fmt.Errorf("read the Debian packages' layer: %w", err)
+		}
+		overlaid = true
+	}
+	if !overlaid && len(b.in.debs) > 0 {
+		// kiln lock: the packages are pinned but no layer is built; read
+		// their files as the layer would hold them, uncompressed.
+		if fs, err = b.overlayDebs(ctx, fs); err != nil {
+			return nil, err
 		}
 	}
 	cf, err := b.parent.Image.ConfigFile()
@@ -126,6 +174,36 @@ func (b *session) detectPython(ctx context.Context) (*pytarget.Target, error) {
 	b.o.logf("python: %s (%s, %s %s, %s) at %s", t.Version, t.ABI, t.Libc, t.LibcVersion, t.Arch, t.Interpreter)
 	b.python = &t
 	return b.python, nil
+}
+
+// overlayDebs returns fs with the pinned Debian packages' files on top, as
+// their layer would hold them, streamed from the packages (downloaded into
+// the cache) without building or compressing a layer.
+func (b *session) overlayDebs(ctx context.Context, fs *rootfs.FS) (*rootfs.FS, error) {
+	dl, err := debLayer(ctx, b.o, b.parent, fs.IOFS(), b.in.debs, b.p)
+	if err != nil {
+		return nil, err
+	}
+	open := func() (io.ReadCloser, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			tw := tar.NewWriter(pw)
+			err := dl.WriteTar(ctx, tw)
+			if err == nil {
+				err = tw.Close()
+			}
+			pw.CloseWithError(err)
+		}()
+		return pr, nil
+	}
+	out, err := fs.Overlay(ctx, rootfs.DefaultSelect, open)
+	if err != nil {
+		return nil, fmt.Errorf("read the Debian packages' files: %w", err)
+	}
+	for _, w := range (aptStep{}).warnings([]layer.Source{dl}) {
+		b.o.logf("%s", w)
+	}
+	return out, nil
 }
 
 // indexes returns the spec's and the requirements file's indexes, in order.
@@ -156,10 +234,11 @@ func (b *session) pinWheels(ctx context.Context) error {
 	if !wantsPython(s) {
 		return nil
 	}
-	digest, err := requirementsDigest(s)
+	reqs, err := b.p.requirements()
 	if err != nil {
 		return err
 	}
+	digest := reqs.digest
 	b.in.requirements = digest
 	if b.p.Lock != nil {
 		if b.p.Lock.Requirements != digest {
@@ -168,23 +247,20 @@ func (b *session) pinWheels(ctx context.Context) error {
 		b.in.wheels = b.p.Lock.Wheels
 		return nil
 	}
-	lines, opts, err := requirementsLines(s)
-	if err != nil {
-		return err
-	}
-	var reqs, constraints []pypi.Requirement
+	lines, opts := reqs.lines, reqs.opts
+	var want, constraints []pypi.Requirement
 	for i, p := range s.Packages {
 		r, err := pypi.ParseRequirement(p, s.Dir)
 		if err != nil {
 			return &spec.Error{Pos: s.Position("packages"), Key: fmt.Sprintf("packages[%d]", i), Msg: err.Error(), Hint: `write a requirement such as "flask>=3" or "requests[socks]"`}
 		}
-		reqs = append(reqs, pypi.Requirement{Requirement: r, Source: "packages"})
+		want = append(want, pypi.Requirement{Requirement: r, Source: "packages"})
 	}
 	for _, l := range lines {
 		if l.Constraint {
 			constraints = append(constraints, l.Requirement)
 		} else {
-			reqs = append(reqs, l.Requirement)
+			want = append(want, l.Requirement)
 		}
 	}
 	idx, err := b.indexes(opts)
@@ -201,7 +277,7 @@ func (b *session) pinWheels(ctx context.Context) error {
 		pre = pypi.PrereleaseAllow
 	}
 	res, err := pypi.Resolve(ctx, pypi.Request{
-		Requirements:  reqs,
+		Requirements:  want,
 		Constraints:   constraints,
 		Env:           env,
 		Target:        tt,
@@ -244,9 +320,6 @@ func wheelTarget(t *pytarget.Target) wheeltag.Target {
 // wheelSources pins the wheels, downloads them into the cache and describes
 // their layers: one per big wheel, the rest with the virtualenv.
 func (b *session) wheelSources(ctx context.Context) ([]layer.Source, error) {
-	if err := b.pinWheels(ctx); err != nil {
-		return nil, err
-	}
 	t := b.python
 	files, err := b.downloadWheels(ctx)
 	if err != nil {
@@ -296,11 +369,11 @@ func sizeOf(w layer.WheelFile) int64 {
 // downloadWheels fetches the pinned wheels into the cache, in parallel,
 // each checked against its SHA-256.
 func (b *session) downloadWheels(ctx context.Context) ([]layer.WheelFile, error) {
-	_, opts, err := requirementsLines(b.p.Spec)
+	reqs, err := b.p.requirements()
 	if err != nil {
 		return nil, err
 	}
-	idx, err := b.indexes(opts)
+	idx, err := b.indexes(reqs.opts)
 	if err != nil {
 		return nil, err
 	}

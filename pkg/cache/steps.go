@@ -8,15 +8,38 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/kiln-build/kiln/pkg/lock"
 )
+
+// LayerKind says what a layer holds. Its values are stable: they are
+// stored in step records and in the dev.kiln.cache.v1 annotation.
+type LayerKind string
+
+// The layer kinds.
+const (
+	// KindDebs is a layer of Debian packages.
+	KindDebs LayerKind = "debs"
+	// KindWheels is a layer of installed wheels (and the virtualenv).
+	KindWheels LayerKind = "wheels"
+	// KindFiles is a layer of files from the build context.
+	KindFiles LayerKind = "files"
+)
+
+// Pins are what a step installs, as pinned: the Debian packages or the
+// wheels, as kiln.lock would record them.
+type Pins struct {
+	Debs   []lock.Deb   `json:"debs,omitempty"`
+	Wheels []lock.Wheel `json:"wheels,omitempty"`
+}
 
 // StepLayer is one layer a build step produced.
 type StepLayer struct {
 	LayerInfo
 	// Description says what the layer holds (it becomes history).
 	Description string `json:"description"`
-	// Kind is "debs", "wheels" or "files".
-	Kind string `json:"kind"`
+	// Kind says what the layer holds.
+	Kind LayerKind `json:"kind"`
 }
 
 // Step records what a build step with a given key produced: its layers and
@@ -30,6 +53,23 @@ type Step struct {
 	Inputs map[string]string `json:"inputs,omitempty"`
 	// Layers are the step's layers, in image order.
 	Layers []StepLayer `json:"layers"`
+	// Pins are what the step installed (none for a step that pins
+	// nothing), so that a hit knows them without resolving.
+	Pins *Pins `json:"pins,omitempty"`
+	// Warnings are the lines building the step's layers warned with; a
+	// hit prints them again, so they are never lost to the cache.
+	Warnings []string `json:"warnings,omitempty"`
+	// Config is what the step contributes to the image config.
+	Config *ConfigDelta `json:"config,omitempty"`
+}
+
+// ConfigDelta is what a step contributes to the image config. A variable
+// the spec's env sets is left as the spec sets it.
+type ConfigDelta struct {
+	// Env are K=V variables set (replacing the parent's).
+	Env []string `json:"env,omitempty"`
+	// PathPrepend are directories put first on PATH.
+	PathPrepend []string `json:"path_prepend,omitempty"`
 }
 
 func (c *Cache) stepPath(key string) string {

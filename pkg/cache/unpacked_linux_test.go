@@ -26,9 +26,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sys/unix"
 
-	"github.com/kiln-build/kiln/pkg/hostile"
+	"github.com/kiln-build/kiln/internal/hostile"
 	"github.com/kiln-build/kiln/pkg/sandbox"
-	"github.com/kiln-build/kiln/pkg/testenv"
+	"github.com/kiln-build/kiln/internal/testenv"
 )
 
 // The unpacked-layer tests run the cache the way a user runs kiln: the

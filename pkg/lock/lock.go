@@ -11,10 +11,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kiln-build/kiln/pkg/atomicfile"
 )
 
 // FileName is the lock file's name, next to the spec.
@@ -41,6 +44,22 @@ type Lock struct {
 	// kiln build --locked reuses a cached step (local or cache_from) only
 	// when its layers are these.
 	Steps []Step `json:"steps,omitempty"`
+	// Resolved records, per step that resolves packages, the inputs that
+	// shaped its resolution (platform, base_image, apt_sources, indexes,
+	// requirements, ...) and their key: a --locked build whose spec gives
+	// another key is refused as stale, naming the input that changed.
+	Resolved []Resolution `json:"resolved,omitempty"`
+}
+
+// Resolution is what one step's resolution was made from.
+type Resolution struct {
+	// Step is the step's name.
+	Step string `json:"step"`
+	// Key is the hash of Inputs.
+	Key string `json:"key"`
+	// Inputs are the step's resolution inputs, by name (long or
+	// credential-bearing values hashed, as in step keys).
+	Inputs map[string]string `json:"inputs"`
 }
 
 // Step pins the layers of one build step.
@@ -167,20 +186,12 @@ func Write(path string, l *Lock) error {
 	if err != nil {
 		return fmt.Errorf("write lock %s: %w", path, err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	err = atomicfile.Write(path, atomicfile.Options{Pattern: "." + filepath.Base(path) + ".tmp-"}, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("write lock %s: %w", path, err)
 	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("write lock %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write lock %s: %w", path, err)
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("write lock %s: %w", path, err)
-	}
-	return os.Rename(f.Name(), path)
+	return nil
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/kiln-build/kiln/pkg/pep440"
 
-	"github.com/kiln-build/kiln/pkg/pyoracle"
+	"github.com/kiln-build/kiln/internal/pyoracle"
 )
 
 // runOracle sends req to testdata/oracle.py and decodes its answer into

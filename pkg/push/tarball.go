@@ -3,12 +3,15 @@ package push
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/kiln-build/kiln/pkg/atomicfile"
 )
 
 // Tarball writes a docker-archive (`podman load -i FILE`, `docker load`)
@@ -23,22 +26,10 @@ func (t *Tarball) Publish(ctx context.Context, img v1.Image, tag name.Tag) (name
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return name.Digest{}, fmt.Errorf("write tarball %s: %w", t.Path, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(t.Path)+".tmp-")
+	err := atomicfile.Write(t.Path, atomicfile.Options{Pattern: "." + filepath.Base(t.Path) + ".tmp-"}, func(w io.Writer) error {
+		return tarball.Write(tag, img, &ctxWriter{ctx: ctx, w: w})
+	})
 	if err != nil {
-		return name.Digest{}, fmt.Errorf("write tarball %s: %w", t.Path, err)
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	if err := tarball.Write(tag, img, &ctxWriter{ctx: ctx, w: f}); err != nil {
-		return name.Digest{}, fmt.Errorf("write tarball %s: %w", t.Path, err)
-	}
-	if err := f.Close(); err != nil {
-		return name.Digest{}, fmt.Errorf("write tarball %s: %w", t.Path, err)
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return name.Digest{}, fmt.Errorf("write tarball %s: %w", t.Path, err)
-	}
-	if err := os.Rename(f.Name(), t.Path); err != nil {
 		return name.Digest{}, fmt.Errorf("write tarball %s: %w", t.Path, err)
 	}
 	d, err := img.Digest()
@@ -51,7 +42,7 @@ func (t *Tarball) Publish(ctx context.Context, img v1.Image, tag name.Tag) (name
 // ctxWriter stops a long write when its context is cancelled.
 type ctxWriter struct {
 	ctx context.Context
-	w   *os.File
+	w   io.Writer
 }
 
 func (c *ctxWriter) Write(p []byte) (int, error) {

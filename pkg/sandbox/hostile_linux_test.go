@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-build/kiln/pkg/testenv"
+	"github.com/kiln-build/kiln/internal/testenv"
 )
 
 // TestRunHostileCommands runs commands that try to reach the host through

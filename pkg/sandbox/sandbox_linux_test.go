@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/pkg/sandbox"
-	"github.com/kiln-build/kiln/pkg/testenv"
+	"github.com/kiln-build/kiln/internal/testenv"
 )
 
 // The test process is root; Run is exercised the way users run kiln: the

@@ -3,7 +3,7 @@ package spec
 import (
 	"fmt"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // maxAliasExpansion bounds the values reached through YAML aliases and merge

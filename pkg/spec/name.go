@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -19,70 +20,76 @@ const hashVersion = "kiln-spec-v1"
 // (registry, name, image, tag_format, cache_from, registry_config).
 func (s *Spec) Normalized() []byte {
 	s = s.emptyAsAbsent()
-	type copyDest struct {
-		Dest string `json:"dest"`
+	var b bytes.Buffer
+	b.WriteString(`{"v":`)
+	writeJSON(&b, hashVersion)
+	for i := range fields {
+		f := &fields[i]
+		v, ok := f.contentValue(s)
+		if !ok {
+			continue
+		}
+		b.WriteByte(',')
+		writeJSON(&b, f.key)
+		b.WriteByte(':')
+		writeJSON(&b, v)
 	}
-	var copies []copyDest
-	for _, c := range s.Copy {
-		copies = append(copies, copyDest{Dest: c.Dest})
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// contentValue returns what key f contributes to the spec hash of s, and
+// false for a key that does not describe the image's content.
+func (f *field) contentValue(s *Spec) (any, bool) {
+	var v any
+	switch {
+	case f.str != nil:
+		v = *f.str(s)
+	case f.list != nil:
+		v = *f.list(s)
+	case f.kv != nil:
+		v = *f.kv(s)
+	case f.copy != nil:
+		v = *f.copy(s)
+	case f.flag != nil:
+		v = *f.flag(s)
 	}
-	norm := struct {
-		Version          string     `json:"v"`
-		BaseImage        string     `json:"base_image"`
-		Platform         string     `json:"platform"`
-		Env              []KV       `json:"env"`
-		SourceRoot       bool       `json:"source_root"`
-		Copy             []copyDest `json:"copy"`
-		Entrypoint       []string   `json:"entrypoint"`
-		Cmd              []string   `json:"cmd"`
-		Workdir          string     `json:"workdir"`
-		User             string     `json:"user"`
-		Labels           []KV       `json:"labels"`
-		PythonVersion    string     `json:"python_version"`
-		Packages         []string   `json:"packages"`
-		Requirements     bool       `json:"requirements"`
-		PipIndex         string     `json:"pip_index"`
-		PipExtraIndexURL []string   `json:"pip_extra_index_url"`
-		AptPackages      []string   `json:"apt_packages"`
-		AptSources       []string   `json:"apt_sources"`
-		AptRecommends    bool       `json:"apt_install_recommends"`
-		Commands         []string   `json:"commands"`
-		// The commands' settings count only with commands, and are left
-		// out when off, so that they change no tag of a spec without
-		// commands. The time limit changes no content and is left out.
-		CommandsNetwork   bool `json:"commands_network,omitempty"`
-		CommandsAfterCode bool `json:"commands_after_code,omitempty"`
-	}{
-		Version:          hashVersion,
-		BaseImage:        s.BaseImage,
-		Platform:         firstNonEmpty(s.Platform, DefaultPlatform),
-		Env:              s.Env,
-		SourceRoot:       s.SourceRoot != "",
-		Copy:             copies,
-		Entrypoint:       s.Entrypoint,
-		Cmd:              s.Cmd,
-		Workdir:          s.Workdir,
-		User:             s.User,
-		Labels:           s.Labels,
-		PythonVersion:    s.PythonVersion,
-		Packages:         s.Packages,
-		Requirements:     s.Requirements != "",
-		PipIndex:         withoutUserinfo(s.PipIndex),
-		PipExtraIndexURL: withoutUserinfos(s.PipExtraIndexURL),
-		AptPackages:      s.AptPackages,
-		AptSources:       s.AptSources,
-		AptRecommends:    s.AptInstallRecommends,
-		Commands:         s.Commands,
+	switch f.content {
+	case contentValue:
+		return v, true
+	case contentPresence:
+		return v != "", true
+	case contentCopyDests:
+		type copyDest struct {
+			Dest string `json:"dest"`
+		}
+		var dests []copyDest
+		for _, c := range s.Copy {
+			dests = append(dests, copyDest{Dest: c.Dest})
+		}
+		return dests, true
+	case contentURLs:
+		if u, ok := v.(string); ok {
+			return withoutUserinfo(u), true
+		}
+		return withoutUserinfos(v.([]string)), true
+	case contentPlatform:
+		return firstNonEmpty(v.(string), DefaultPlatform), true
+	case contentCommandsSetting:
+		on, _ := v.(bool)
+		return v, on && len(s.Commands) > 0
+	case notContent:
+		return nil, false
 	}
-	if len(s.Commands) > 0 {
-		norm.CommandsNetwork = s.CommandsNetwork
-		norm.CommandsAfterCode = s.CommandsAfterCode
-	}
-	b, err := json.Marshal(norm)
+	panic(fmt.Sprintf("spec: key %s does not say how it enters the spec hash", f.key))
+}
+
+func writeJSON(b *bytes.Buffer, v any) {
+	data, err := json.Marshal(v)
 	if err != nil {
-		panic(fmt.Sprintf("spec: marshal normalised spec: %v", err)) // only strings and slices: cannot fail
+		panic(fmt.Sprintf("spec: marshal normalised spec: %v", err)) // only strings, bools and slices: cannot fail
 	}
-	return b
+	b.Write(data)
 }
 
 // withoutUserinfo returns u without its user information: the tag is

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // kind is the YAML shape a key takes.
@@ -52,6 +52,9 @@ type field struct {
 	doc string
 	// unsupported, when set, is why the key cannot be used yet.
 	unsupported string
+	// content says how the key enters the spec hash (Normalized), which
+	// is derived from this table alone: every key must say.
+	content contentRule
 	// str, list, kv, copy point at the Spec's storage for the key.
 	str  func(*Spec) *string
 	list func(*Spec) *[]string
@@ -60,6 +63,32 @@ type field struct {
 	flag func(*Spec) *bool
 }
 
+// contentRule says how a key enters the spec hash.
+type contentRule int
+
+const (
+	// contentUnset is no rule: TestEveryKeySaysHowItIsHashed fails.
+	contentUnset contentRule = iota
+	// notContent keys say where the image goes, or change nothing in it.
+	notContent
+	// contentValue keys enter with their value.
+	contentValue
+	// contentPresence keys are host paths: only whether they are set
+	// enters (the files they name are hashed by content).
+	contentPresence
+	// contentCopyDests enters the copy destinations (the sources are
+	// hashed by content).
+	contentCopyDests
+	// contentURLs enters index URLs without their user information.
+	contentURLs
+	// contentPlatform enters the platform, the default filled in.
+	contentPlatform
+	// contentCommandsSetting is a setting of the commands that enters
+	// only when it is on and there are commands, so that it changes no tag
+	// of a spec without commands.
+	contentCommandsSetting
+)
+
 // aliases maps alternative key names to their canonical key.
 var aliases = map[string]string{
 	"parent_image": "base_image",
@@ -67,40 +96,40 @@ var aliases = map[string]string{
 
 // fields lists every spec key in documentation order. It is read-only.
 var fields = []field{
-	{key: "name", kind: kindString, doc: "image name (ImageSpec name)", str: func(s *Spec) *string { return &s.Name }},
-	{key: "registry", kind: kindString, doc: "registry and namespace to push to, e.g. ghcr.io/org (ImageSpec registry)", str: func(s *Spec) *string { return &s.Registry }},
-	{key: "tag_format", kind: kindString, doc: `tag template; {spec_hash} is the content hash (ImageSpec tag_format)`, str: func(s *Spec) *string { return &s.TagFormat }},
-	{key: "image", kind: kindString, doc: "full image reference, overrides registry/name/tag (DockerConfig image)", str: func(s *Spec) *string { return &s.Image }},
-	{key: "base_image", kind: kindString, doc: "parent image reference, or scratch (ImageSpec base_image, DockerConfig parent_image)", str: func(s *Spec) *string { return &s.BaseImage }},
-	{key: "platform", kind: kindString, doc: "target platform, default linux/amd64 (ImageSpec platform)", str: func(s *Spec) *string { return &s.Platform }},
-	{key: "env", kind: kindMap, doc: "environment variables K=V (ImageSpec env)", kv: func(s *Spec) *[]KV { return &s.Env }},
-	{key: "source_root", kind: kindString, path: true, doc: "directory shipped to /root (ImageSpec source_root)", str: func(s *Spec) *string { return &s.SourceRoot }},
-	{key: "copy", kind: kindCopy, doc: "extra files SRC:DEST (ImageSpec copy)", copy: func(s *Spec) *[]Copy { return &s.Copy }},
-	{key: "entrypoint", kind: kindArgv, doc: `entrypoint as a JSON list; [] clears the parent's (ImageSpec entrypoint)`, list: func(s *Spec) *[]string { return &s.Entrypoint }},
-	{key: "cmd", kind: kindArgv, doc: `default arguments as a JSON list; [] clears the parent's`, list: func(s *Spec) *[]string { return &s.Cmd }},
-	{key: "workdir", kind: kindString, doc: "working directory, default /root", str: func(s *Spec) *string { return &s.Workdir }},
-	{key: "user", kind: kindString, doc: "user (and group) the container runs as", str: func(s *Spec) *string { return &s.User }},
-	{key: "labels", kind: kindMap, doc: "image labels K=V", kv: func(s *Spec) *[]KV { return &s.Labels }},
-	{key: "cache_from", kind: kindString, doc: "image whose layers are reused (DockerConfig cache_from)", str: func(s *Spec) *string { return &s.CacheFrom }},
-	{key: "registry_config", kind: kindString, path: true, doc: "Docker config JSON with registry credentials (ImageSpec registry_config)", str: func(s *Spec) *string { return &s.RegistryConfig }},
-	{key: "python_version", kind: kindString, doc: "Python version the image must have (ImageSpec python_version)", str: func(s *Spec) *string { return &s.PythonVersion }},
-	{key: "packages", kind: kindList, doc: "Python requirements (ImageSpec packages)", list: func(s *Spec) *[]string { return &s.Packages }},
-	{key: "requirements", kind: kindString, path: true, doc: "requirements.txt file (ImageSpec requirements)", str: func(s *Spec) *string { return &s.Requirements }},
-	{key: "pip_index", kind: kindString, doc: "Python package index URL (ImageSpec pip_index)", str: func(s *Spec) *string { return &s.PipIndex }},
-	{key: "pip_extra_index_url", kind: kindList, doc: "extra Python package index URLs (ImageSpec pip_extra_index_url)", list: func(s *Spec) *[]string { return &s.PipExtraIndexURL }},
-	{key: "apt_packages", kind: kindList, doc: "Debian packages (ImageSpec apt_packages)", list: func(s *Spec) *[]string { return &s.AptPackages }},
-	{key: "apt_sources", kind: kindList, doc: "extra apt sources: sources.list lines or deb822 stanzas; Signed-By names a key file relative to the spec", list: func(s *Spec) *[]string { return &s.AptSources }},
-	{key: "apt_install_recommends", kind: kindBool, doc: "install Recommends too (apt-get's default; off like --no-install-recommends)", flag: func(s *Spec) *bool { return &s.AptInstallRecommends }},
-	{key: "apt_allow_expired", kind: kindBool, doc: "accept a Release file past its Valid-Until (snapshot mirrors)", flag: func(s *Spec) *bool { return &s.AptAllowExpired }},
-	{key: "commands", kind: kindList, doc: "commands run during the build (ImageSpec commands)", unsupported: "builds do not run commands yet; until they do, run them in a parent image you build otherwise and name it as base_image", list: func(s *Spec) *[]string { return &s.Commands }},
-	{key: "commands_network", kind: kindBool, doc: "give commands the host's network (off: only lo, for a reproducible layer)", flag: func(s *Spec) *bool { return &s.CommandsNetwork }},
-	{key: "commands_after_code", kind: kindBool, doc: "run commands after the code layer (source_root, copy) instead of before it", flag: func(s *Spec) *bool { return &s.CommandsAfterCode }},
-	{key: "commands_timeout", kind: kindString, doc: "time limit for the commands, e.g. 30m or 2h (default 30m)", str: func(s *Spec) *string { return &s.CommandsTimeout }},
-	{key: "cuda", kind: kindString, doc: "CUDA version (ImageSpec cuda)", unsupported: "CUDA installation is not built yet; use a CUDA parent image as base_image", str: func(s *Spec) *string { return &s.Cuda }},
-	{key: "cudnn", kind: kindString, doc: "cuDNN version (ImageSpec cudnn)", unsupported: "cuDNN installation is not built yet; use a CUDA parent image as base_image", str: func(s *Spec) *string { return &s.Cudnn }},
-	{key: "conda_packages", kind: kindList, doc: "conda packages (ImageSpec conda_packages)", unsupported: "conda is not supported; use packages (wheels) instead", list: func(s *Spec) *[]string { return &s.CondaPackages }},
-	{key: "conda_channels", kind: kindList, doc: "conda channels (ImageSpec conda_channels)", unsupported: "conda is not supported; use packages (wheels) instead", list: func(s *Spec) *[]string { return &s.CondaChannels }},
-	{key: "image_build_bucket", kind: kindString, doc: "bucket for remote builds (DockerConfig image_build_bucket)", unsupported: "remote builds are not built yet; run kiln where the build should happen", str: func(s *Spec) *string { return &s.ImageBuildBucket }},
+	{key: "name", content: notContent, kind: kindString, doc: "image name (ImageSpec name)", str: func(s *Spec) *string { return &s.Name }},
+	{key: "registry", content: notContent, kind: kindString, doc: "registry and namespace to push to, e.g. ghcr.io/org (ImageSpec registry)", str: func(s *Spec) *string { return &s.Registry }},
+	{key: "tag_format", content: notContent, kind: kindString, doc: `tag template; {spec_hash} is the content hash (ImageSpec tag_format)`, str: func(s *Spec) *string { return &s.TagFormat }},
+	{key: "image", content: notContent, kind: kindString, doc: "full image reference, overrides registry/name/tag (DockerConfig image)", str: func(s *Spec) *string { return &s.Image }},
+	{key: "base_image", content: contentValue, kind: kindString, doc: "parent image reference, or scratch (ImageSpec base_image, DockerConfig parent_image)", str: func(s *Spec) *string { return &s.BaseImage }},
+	{key: "platform", content: contentPlatform, kind: kindString, doc: "target platform, default linux/amd64 (ImageSpec platform)", str: func(s *Spec) *string { return &s.Platform }},
+	{key: "env", content: contentValue, kind: kindMap, doc: "environment variables K=V (ImageSpec env)", kv: func(s *Spec) *[]KV { return &s.Env }},
+	{key: "source_root", content: contentPresence, kind: kindString, path: true, doc: "directory shipped to /root (ImageSpec source_root)", str: func(s *Spec) *string { return &s.SourceRoot }},
+	{key: "copy", content: contentCopyDests, kind: kindCopy, doc: "extra files SRC:DEST (ImageSpec copy)", copy: func(s *Spec) *[]Copy { return &s.Copy }},
+	{key: "entrypoint", content: contentValue, kind: kindArgv, doc: `entrypoint as a JSON list; [] clears the parent's (ImageSpec entrypoint)`, list: func(s *Spec) *[]string { return &s.Entrypoint }},
+	{key: "cmd", content: contentValue, kind: kindArgv, doc: `default arguments as a JSON list; [] clears the parent's`, list: func(s *Spec) *[]string { return &s.Cmd }},
+	{key: "workdir", content: contentValue, kind: kindString, doc: "working directory, default /root", str: func(s *Spec) *string { return &s.Workdir }},
+	{key: "user", content: contentValue, kind: kindString, doc: "user (and group) the container runs as", str: func(s *Spec) *string { return &s.User }},
+	{key: "labels", content: contentValue, kind: kindMap, doc: "image labels K=V", kv: func(s *Spec) *[]KV { return &s.Labels }},
+	{key: "cache_from", content: notContent, kind: kindString, doc: "image whose layers are reused (DockerConfig cache_from)", str: func(s *Spec) *string { return &s.CacheFrom }},
+	{key: "registry_config", content: notContent, kind: kindString, path: true, doc: "Docker config JSON with registry credentials (ImageSpec registry_config)", str: func(s *Spec) *string { return &s.RegistryConfig }},
+	{key: "python_version", content: contentValue, kind: kindString, doc: "Python version the image must have (ImageSpec python_version)", str: func(s *Spec) *string { return &s.PythonVersion }},
+	{key: "packages", content: contentValue, kind: kindList, doc: "Python requirements (ImageSpec packages)", list: func(s *Spec) *[]string { return &s.Packages }},
+	{key: "requirements", content: contentPresence, kind: kindString, path: true, doc: "requirements.txt file (ImageSpec requirements)", str: func(s *Spec) *string { return &s.Requirements }},
+	{key: "pip_index", content: contentURLs, kind: kindString, doc: "Python package index URL (ImageSpec pip_index)", str: func(s *Spec) *string { return &s.PipIndex }},
+	{key: "pip_extra_index_url", content: contentURLs, kind: kindList, doc: "extra Python package index URLs (ImageSpec pip_extra_index_url)", list: func(s *Spec) *[]string { return &s.PipExtraIndexURL }},
+	{key: "apt_packages", content: contentValue, kind: kindList, doc: "Debian packages (ImageSpec apt_packages)", list: func(s *Spec) *[]string { return &s.AptPackages }},
+	{key: "apt_sources", content: contentValue, kind: kindList, doc: "extra apt sources: sources.list lines or deb822 stanzas; Signed-By names a key file relative to the spec", list: func(s *Spec) *[]string { return &s.AptSources }},
+	{key: "apt_install_recommends", content: contentValue, kind: kindBool, doc: "install Recommends too (apt-get's default; off like --no-install-recommends)", flag: func(s *Spec) *bool { return &s.AptInstallRecommends }},
+	{key: "apt_allow_expired", content: notContent, kind: kindBool, doc: "accept a Release file past its Valid-Until (snapshot mirrors)", flag: func(s *Spec) *bool { return &s.AptAllowExpired }},
+	{key: "commands", content: contentValue, kind: kindList, doc: "commands run during the build (ImageSpec commands)", unsupported: "builds do not run commands yet; until they do, run them in a parent image you build otherwise and name it as base_image", list: func(s *Spec) *[]string { return &s.Commands }},
+	{key: "commands_network", content: contentCommandsSetting, kind: kindBool, doc: "give commands the host's network (off: only lo, for a reproducible layer)", flag: func(s *Spec) *bool { return &s.CommandsNetwork }},
+	{key: "commands_after_code", content: contentCommandsSetting, kind: kindBool, doc: "run commands after the code layer (source_root, copy) instead of before it", flag: func(s *Spec) *bool { return &s.CommandsAfterCode }},
+	{key: "commands_timeout", content: notContent, kind: kindString, doc: "time limit for the commands, e.g. 30m or 2h (default 30m)", str: func(s *Spec) *string { return &s.CommandsTimeout }},
+	{key: "cuda", content: notContent, kind: kindString, doc: "CUDA version (ImageSpec cuda)", unsupported: "CUDA installation is not built yet; use a CUDA parent image as base_image", str: func(s *Spec) *string { return &s.Cuda }},
+	{key: "cudnn", content: notContent, kind: kindString, doc: "cuDNN version (ImageSpec cudnn)", unsupported: "cuDNN installation is not built yet; use a CUDA parent image as base_image", str: func(s *Spec) *string { return &s.Cudnn }},
+	{key: "conda_packages", content: notContent, kind: kindList, doc: "conda packages (ImageSpec conda_packages)", unsupported: "conda is not supported; use packages (wheels) instead", list: func(s *Spec) *[]string { return &s.CondaPackages }},
+	{key: "conda_channels", content: notContent, kind: kindList, doc: "conda channels (ImageSpec conda_channels)", unsupported: "conda is not supported; use packages (wheels) instead", list: func(s *Spec) *[]string { return &s.CondaChannels }},
+	{key: "image_build_bucket", content: notContent, kind: kindString, doc: "bucket for remote builds (DockerConfig image_build_bucket)", unsupported: "remote builds are not built yet; run kiln where the build should happen", str: func(s *Spec) *string { return &s.ImageBuildBucket }},
 }
 
 // flagName is the command-line flag for a key: the key with dashes.

@@ -50,7 +50,7 @@ func FuzzWrite(f *testing.F) {
 		f.Add(data)
 		f.Add(arDeb(ctrl, "data.tar.gz", gz(f, data)))
 	}
-	// The hostile corpus (pkg/hostile).
+	// The hostile corpus (internal/hostile).
 	hostile, _ := filepath.Glob(filepath.Join("..", "..", "..", "testdata", "hostile", "*.deb"))
 	for _, p := range hostile {
 		if b, err := os.ReadFile(p); err == nil {

@@ -27,7 +27,7 @@ func FuzzInstall(f *testing.F) {
 	if b, err := os.ReadFile(filepath.Join("testdata", "simplewheel-1.0-py2.py3-none-any.whl")); err == nil {
 		f.Add(b)
 	}
-	// The hostile corpus (pkg/hostile).
+	// The hostile corpus (internal/hostile).
 	hostile, _ := filepath.Glob(filepath.Join("..", "..", "..", "testdata", "hostile", "*.whl"))
 	for _, p := range hostile {
 		if b, err := os.ReadFile(p); err == nil {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/pkg/auth"
-	"github.com/kiln-build/kiln/pkg/testenv"
+	"github.com/kiln-build/kiln/internal/testenv"
 )
 
 // TestRequirementsErrorsDoNotEchoFiles checks that a file included by

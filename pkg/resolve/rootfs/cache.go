@@ -9,12 +9,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kiln-build/kiln/pkg/atomicfile"
 )
 
 // cacheFormat is the first line of a cache file; it changes when the
@@ -77,24 +80,15 @@ func (f *FS) save(dir, file, key string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".rootfs-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
 	sum := sha256.Sum256(body.Bytes())
-	w := bufio.NewWriter(tmp)
-	w.WriteString(cacheFormat)
-	w.WriteString(hex.EncodeToString(sum[:]) + "\n")
-	w.Write(body.Bytes())
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), file)
+	// The temporary name is the one the cache's stale-file cleanup knows.
+	return atomicfile.Write(file, atomicfile.Options{Pattern: ".rootfs-*", Perm: 0o600}, func(out io.Writer) error {
+		w := bufio.NewWriter(out)
+		w.WriteString(cacheFormat)
+		w.WriteString(hex.EncodeToString(sum[:]) + "\n")
+		w.Write(body.Bytes())
+		return w.Flush()
+	})
 }
 
 // load reads a cache file written by save; any defect is an error.

@@ -28,7 +28,7 @@ func FuzzReadTars(f *testing.F) {
 		}
 		f.Add(b[0], b[1])
 	}
-	// The hostile corpus (pkg/hostile).
+	// The hostile corpus (internal/hostile).
 	hostile, _ := filepath.Glob(filepath.Join("..", "..", "..", "testdata", "hostile", "layer-*.tar"))
 	for _, p := range hostile {
 		if b, err := os.ReadFile(p); err == nil {

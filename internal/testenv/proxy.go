@@ -166,7 +166,20 @@ type Proxy struct {
 // forwards them.
 func NewCountingProxy(t testing.TB, target *Registry) *Proxy {
 	t.Helper()
-	u, err := url.Parse(target.URL())
+	return newProxy(t, target, target.URL(), target.Transport())
+}
+
+// NewURLProxy starts a plain-HTTP proxy, like NewCountingProxy, in front of
+// any HTTP server, such as an AptRepo or a WheelIndex: requests to
+// proxy.URL()+path are forwarded to target+path, and can be faulted.
+func NewURLProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	return newProxy(t, nil, target, http.DefaultTransport)
+}
+
+func newProxy(t testing.TB, target *Registry, targetURL string, transport http.RoundTripper) *Proxy {
+	t.Helper()
+	u, err := url.Parse(targetURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +193,7 @@ func NewCountingProxy(t testing.TB, target *Registry) *Proxy {
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
 		},
-		Transport:     target.Transport(),
+		Transport:     transport,
 		FlushInterval: -1,
 	}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -22,11 +22,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/kiln-build/kiln/internal/testenv"
 	"github.com/kiln-build/kiln/pkg/build"
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/push"
 	"github.com/kiln-build/kiln/pkg/spec"
-	"github.com/kiln-build/kiln/pkg/testenv"
 )
 
 // pythonParent returns a one-layer bookworm-like parent with the files

@@ -10,7 +10,7 @@
 // deblayer.Write, rootfs.Read) refuses, or for parent layers confines to
 // the image root, each of these archives. Regenerate the files with
 //
-//	go test ./pkg/hostile -run TestHostileCorpus -update
+//	go test ./internal/hostile -run TestHostileCorpus -update
 package hostile
 
 //go:generate go test -run ^TestHostileCorpus$ -update

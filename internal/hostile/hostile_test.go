@@ -251,7 +251,7 @@ func checkCommitted(t *testing.T, cases []Case) {
 		want[c.File] = true
 		b, err := os.ReadFile(filepath.Join(corpusDir, c.File))
 		if err != nil || !bytes.Equal(b, c.Data) {
-			t.Errorf("%s is missing or stale (%v): run go test ./pkg/hostile -run TestHostileCorpus -update", c.File, err)
+			t.Errorf("%s is missing or stale (%v): run go test ./internal/hostile -run TestHostileCorpus -update", c.File, err)
 		}
 	}
 	ents, err := os.ReadDir(corpusDir)

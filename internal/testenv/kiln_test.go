@@ -29,8 +29,8 @@ func TestRunAsNobody(t *testing.T) {
 func TestGoBinaryRunAsNobody(t *testing.T) {
 	t.Parallel()
 	RequireRoot(t)
-	bin := GoBinary(t, "./pkg/testenv/testdata/hello")
-	if again := GoBinary(t, "./pkg/testenv/testdata/hello"); again != bin {
+	bin := GoBinary(t, "./internal/testenv/testdata/hello")
+	if again := GoBinary(t, "./internal/testenv/testdata/hello"); again != bin {
 		t.Errorf("second build went to %s, first to %s", again, bin)
 	}
 	home := UserDir(t)

@@ -1,0 +1,44 @@
+package rootfs
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"testing"
+	"testing/fstest"
+)
+
+// TestIOFS: an FS is an io/fs file system (fstest.TestFS checks Open,
+// ReadFile, ReadDir, Stat, Glob and ReadLink against each other), and a
+// file whose content was not kept opens but does not read.
+func TestIOFS(t *testing.T) {
+	f, err := ReadTars(context.Background(), nil, opener(tarBytes(t,
+		dir("etc/"), file("etc/passwd", "root:x:0:0::/root:/bin/sh\n"), file("etc/group", "root:x:0:\n"),
+		dir("usr/"), dir("usr/lib/"), file("usr/lib/os-release", "ID=debian\n"),
+		symlink("etc/os-release", "../usr/lib/os-release"), symlink("lib", "usr/lib"),
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := f.IOFS()
+	if err := fstest.TestFS(fsys, "etc/passwd", "etc/group", "usr/lib/os-release", "etc/os-release", "lib"); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := fs.ReadFile(fsys, "etc/os-release"); err != nil || string(data) != "ID=debian\n" {
+		t.Errorf("fs.ReadFile(etc/os-release) = %q, %v", data, err)
+	}
+	if target, err := fs.ReadLink(fsys, "lib"); err != nil || target != "usr/lib" {
+		t.Errorf("fs.ReadLink(lib) = %q, %v", target, err)
+	}
+	if fi, err := fs.Lstat(fsys, "lib"); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		t.Errorf("fs.Lstat(lib) = %v, %v; want a symlink", fi, err)
+	}
+
+	big, err := ReadTars(context.Background(), func(string, int64) int64 { return 0 }, opener(tarBytes(t, file("usr/bin/python3", "ELF"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.ReadFile(big.IOFS(), "usr/bin/python3"); !errors.Is(err, ErrNotCaptured) {
+		t.Errorf("fs.ReadFile of an uncaptured file = %v, want ErrNotCaptured", err)
+	}
+}
