@@ -15,9 +15,9 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
+	"github.com/kiln-build/kiln/internal/testenv"
 	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/pkg/cache"
-	"github.com/kiln-build/kiln/internal/testenv"
 )
 
 // TestLockAptSourceHung checks, through build.Lock, that an apt

@@ -27,8 +27,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kiln-build/kiln/internal/hostile"
-	"github.com/kiln-build/kiln/pkg/sandbox"
 	"github.com/kiln-build/kiln/internal/testenv"
+	"github.com/kiln-build/kiln/pkg/sandbox"
 )
 
 // The unpacked-layer tests run the cache the way a user runs kiln: the

@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-build/kiln/pkg/sandbox"
 	"github.com/kiln-build/kiln/internal/testenv"
+	"github.com/kiln-build/kiln/pkg/sandbox"
 )
 
 // The test process is root; Run is exercised the way users run kiln: the

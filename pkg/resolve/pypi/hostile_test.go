@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/internal/testenv"
+	"github.com/kiln-build/kiln/pkg/auth"
 )
 
 // TestRequirementsErrorsDoNotEchoFiles checks that a file included by
