@@ -261,37 +261,13 @@ func testUsers(t *testing.T) []cacheUser {
 		}
 	}
 	t.Cleanup(func() { exec.Command("userdel", rangeUserName).Run() })
-	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
-		must(t, editSubIDs(f, fmt.Sprintf("%s:%d:%d", rangeUserName, rangeStart, rangeSize)))
-		t.Cleanup(func() { editSubIDs(f, "") })
-	}
+	must(t, testenv.SetSubIDRange(rangeUserName, rangeStart, rangeSize))
+	t.Cleanup(func() { testenv.SetSubIDRange(rangeUserName, 0, 0) })
 	u, err := user.Lookup(rangeUserName)
 	must(t, err)
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	return append(users, cacheUser{name: rangeUserName, uid: uid, gid: gid, rangeStart: rangeStart})
-}
-
-// editSubIDs rewrites file without the test user's lines, plus line.
-func editSubIDs(file, line string) error {
-	b, err := os.ReadFile(file)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	var keep []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if l != "" && !strings.HasPrefix(l, rangeUserName+":") {
-			keep = append(keep, l)
-		}
-	}
-	if line != "" {
-		keep = append(keep, line)
-	}
-	out := strings.Join(keep, "\n")
-	if out != "" {
-		out += "\n"
-	}
-	return os.WriteFile(file, []byte(out), 0o644)
 }
 
 // harness is one user's cache and a copy of the test binary it can run.

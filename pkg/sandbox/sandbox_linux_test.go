@@ -16,7 +16,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -170,27 +169,6 @@ const (
 	rangeSize     = 65536
 )
 
-// editLines rewrites file without the test user's lines, then through
-// edit.
-func editLines(file string, edit func([]string) []string) error {
-	b, err := os.ReadFile(file)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	var keep []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if l != "" && !strings.HasPrefix(l, rangeUserName+":") {
-			keep = append(keep, l)
-		}
-	}
-	keep = edit(keep)
-	out := strings.Join(keep, "\n")
-	if out != "" {
-		out += "\n"
-	}
-	return os.WriteFile(file, []byte(out), 0o644)
-}
-
 func cleanupFixtures() {
 	for i := len(fixCleanup) - 1; i >= 0; i-- {
 		fixCleanup[i]()
@@ -247,11 +225,8 @@ func withRange(t *testing.T) *testUser {
 		}
 	}
 	fixCleanup = append(fixCleanup, func() { exec.Command("userdel", rangeUserName).Run() })
-	line := fmt.Sprintf("%s:%d:%d\n", rangeUserName, rangeStart, rangeSize)
-	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
-		must(t, editLines(f, func(lines []string) []string { return append(lines, strings.TrimSpace(line)) }))
-		fixCleanup = append(fixCleanup, func() { editLines(f, func(lines []string) []string { return lines }) })
-	}
+	must(t, testenv.SetSubIDRange(rangeUserName, rangeStart, rangeSize))
+	fixCleanup = append(fixCleanup, func() { testenv.SetSubIDRange(rangeUserName, 0, 0) })
 	u, err := user.Lookup(rangeUserName)
 	must(t, err)
 	uid, _ := strconv.Atoi(u.Uid)
