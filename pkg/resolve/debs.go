@@ -15,6 +15,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/pkg/lock"
 	"github.com/kiln-build/kiln/pkg/resolve/aptrepo"
 	"github.com/kiln-build/kiln/pkg/resolve/debsolve"
@@ -380,7 +381,7 @@ func parentKeyring(src aptrepo.Source, files Files) (openpgp.EntityList, error) 
 	for _, p := range paths {
 		data, err := files.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("source %s (%s): keyring /%s is not in the parent image: %w", src.URI, src.Location, p, err)
+			return nil, fmt.Errorf("source %s (%s): keyring /%s is not in the parent image: %w", auth.RedactURL(src.URI), src.Location, p, err)
 		}
 		keys, err := aptrepo.ReadKeyring("/"+p+" (parent image)", data)
 		if err != nil {
@@ -389,7 +390,7 @@ func parentKeyring(src aptrepo.Source, files Files) (openpgp.EntityList, error) 
 		el = append(el, keys...)
 	}
 	if len(el) == 0 {
-		return nil, fmt.Errorf("source %s (%s): no keyring: the parent has no Signed-By file and nothing in /etc/apt/trusted.gpg.d; add apt_sources with signed-by", src.URI, src.Location)
+		return nil, fmt.Errorf("source %s (%s): no keyring: the parent has no Signed-By file and nothing in /etc/apt/trusted.gpg.d; add apt_sources with signed-by", auth.RedactURL(src.URI), src.Location)
 	}
 	return el, nil
 }
@@ -399,7 +400,7 @@ func parentKeyring(src aptrepo.Source, files Files) (openpgp.EntityList, error) 
 func hostKeyring(src aptrepo.Source, dir string) (openpgp.EntityList, error) {
 	sb := strings.TrimSpace(src.SignedBy)
 	if sb == "" {
-		return nil, fmt.Errorf("apt_sources entry %s (%s) has no signed-by: name the repository's key file (relative to the spec) or give the key inline; kiln never installs unsigned packages", src.URI, src.Location)
+		return nil, fmt.Errorf("apt_sources entry %s (%s) has no signed-by: name the repository's key file (relative to the spec) or give the key inline; kiln never installs unsigned packages", auth.RedactURL(src.URI), src.Location)
 	}
 	if strings.HasPrefix(sb, "-----BEGIN PGP") {
 		return src.Keyring()
@@ -411,7 +412,7 @@ func hostKeyring(src aptrepo.Source, dir string) (openpgp.EntityList, error) {
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("apt_sources entry %s (%s): read signed-by key: %w", src.URI, src.Location, err)
+			return nil, fmt.Errorf("apt_sources entry %s (%s): read signed-by key: %w", auth.RedactURL(src.URI), src.Location, err)
 		}
 		keys, err := aptrepo.ReadKeyring(p, data)
 		if err != nil {
