@@ -164,7 +164,7 @@ func (b *session) detectPython(ctx context.Context) (*pytarget.Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read parent config: %w", err)
 	}
-	t, err := pytarget.Detect(fs, pytarget.Options{PythonVersion: b.p.Spec.PythonVersion, Config: cf})
+	t, err := pytarget.Detect(fs.IOFS(), pytarget.Options{PythonVersion: b.p.Spec.PythonVersion, Config: cf})
 	if err != nil {
 		if b.p.Spec.PythonVersion != "" && !strings.Contains(err.Error(), "no python") {
 			return nil, &spec.Error{Pos: b.p.Spec.Position("python_version"), Key: "python_version", Msg: err.Error()}

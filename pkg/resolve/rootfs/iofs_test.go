@@ -3,6 +3,7 @@ package rootfs
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"testing"
 	"testing/fstest"
@@ -40,5 +41,18 @@ func TestIOFS(t *testing.T) {
 	}
 	if _, err := fs.ReadFile(big.IOFS(), "usr/bin/python3"); !errors.Is(err, ErrNotCaptured) {
 		t.Errorf("fs.ReadFile of an uncaptured file = %v, want ErrNotCaptured", err)
+	}
+	// A file of which only the head was kept reads as that head, then
+	// fails: Detect reads an interpreter's ELF header so.
+	head, err := ReadTars(context.Background(), func(string, int64) int64 { return 2 }, opener(tarBytes(t, file("usr/bin/python3", "ELF"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hf, err := head.IOFS().Open("usr/bin/python3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(hf); string(got) != "EL" || !errors.Is(err, ErrNotCaptured) {
+		t.Errorf("reading a file of which 2 bytes were kept = %q, %v; want \"EL\", ErrNotCaptured", got, err)
 	}
 }
