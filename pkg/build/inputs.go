@@ -85,7 +85,7 @@ func (b *session) pinDebs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	debs, err := resolveDebs(ctx, b.p, b.o, fs.IOFS(), resolve.DebianArch(plat.Architecture, plat.Variant))
+	debs, err := resolveDebs(ctx, b.p, b.o, fs, resolve.DebianArch(plat.Architecture, plat.Variant))
 	if err != nil {
 		return err
 	}

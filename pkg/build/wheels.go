@@ -164,7 +164,7 @@ func (b *session) detectPython(ctx context.Context) (*pytarget.Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read parent config: %w", err)
 	}
-	t, err := pytarget.Detect(fs.IOFS(), pytarget.Options{PythonVersion: b.p.Spec.PythonVersion, Config: cf})
+	t, err := pytarget.Detect(fs, pytarget.Options{PythonVersion: b.p.Spec.PythonVersion, Config: cf})
 	if err != nil {
 		if b.p.Spec.PythonVersion != "" && !strings.Contains(err.Error(), "no python") {
 			return nil, &spec.Error{Pos: b.p.Spec.Position("python_version"), Key: "python_version", Msg: err.Error()}
@@ -180,7 +180,7 @@ func (b *session) detectPython(ctx context.Context) (*pytarget.Target, error) {
 // their layer would hold them, streamed from the packages (downloaded into
 // the cache) without building or compressing a layer.
 func (b *session) overlayDebs(ctx context.Context, fs *rootfs.FS) (*rootfs.FS, error) {
-	dl, err := debLayer(ctx, b.o, b.parent, fs.IOFS(), b.in.debs, b.p)
+	dl, err := debLayer(ctx, b.o, b.parent, fs, b.in.debs, b.p)
 	if err != nil {
 		return nil, err
 	}

@@ -71,7 +71,7 @@ func rootfsOf(t *testing.T, ms ...member) fs.FS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f.IOFS()
+	return f
 }
 
 // elfExe returns a fake 64-bit little-endian executable for machine.
@@ -292,7 +292,7 @@ func TestDetectRealParent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Detect(f.IOFS(), Options{PythonVersion: "3.11"})
+	got, err := Detect(f, Options{PythonVersion: "3.11"})
 	if err != nil {
 		t.Fatal(err)
 	}
