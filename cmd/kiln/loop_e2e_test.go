@@ -54,10 +54,15 @@ func TestE2EAptWarningsOnCacheHit(t *testing.T) {
 		t.Errorf("--explain of the reused apt step does not show its recorded pins and warnings:\n%s", again.Stderr)
 	}
 	fresh := writeSpec(t, spec, files)
-	_, remote := buildRef(t, testenv.RunOptions{Dir: fresh}, "--force")
-	show(t, "$ kiln build --force   (fresh runner: the step from kiln-cache)", remote.Stderr)
+	_, remote := buildRef(t, testenv.RunOptions{Dir: fresh}, "--force", "--explain")
+	show(t, "$ kiln build --force --explain   (fresh runner: the step from kiln-cache)", remote.Stderr)
 	if !strings.Contains(remote.Stderr, "reused from cache_from") || !strings.Contains(remote.Stderr, warning) {
 		t.Errorf("a build reusing the apt step from kiln-cache did not print its warning %q:\n%s", warning, remote.Stderr)
+	}
+	// The remote map holds the same record as the local cache: its pins
+	// and warnings come back on a fresh runner too.
+	if !strings.Contains(remote.Stderr, "explain:   pinned: 1 Debian packages, 0 wheels") || !strings.Contains(remote.Stderr, "explain:   1 warnings") {
+		t.Errorf("--explain of the apt step from kiln-cache does not show its recorded pins and warnings:\n%s", remote.Stderr)
 	}
 }
 

@@ -200,7 +200,7 @@ func checkLayer(t *testing.T, c Case, data []byte) {
 			t.Fatalf("%s (%s): %v", c.File, c.What, err)
 		}
 	}
-	e, err := fsys.Lstat(c.Inside)
+	e, err := fsys.LstatEntry(c.Inside)
 	if err != nil {
 		t.Fatalf("the hostile entry is not at %q inside the image: %v", c.Inside, err)
 	}

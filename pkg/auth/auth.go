@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"time"
 
@@ -143,19 +142,4 @@ func (o Options) remoteOptions(ctx context.Context, kc authn.Keychain, t http.Ro
 		remote.WithRetryPredicate(func(err error) bool { return ctx.Err() == nil && Temporary(err) }),
 		remote.WithRetryBackoff(remote.Backoff{Duration: 250 * time.Millisecond, Factor: 2, Jitter: 1, Steps: 4}),
 	}
-}
-
-// RedactURL returns u with any password replaced by "***", for logs and
-// errors: credentials in index or mirror URLs never reach either.
-func RedactURL(u string) string {
-	parsed, err := url.Parse(u)
-	if err != nil || parsed.User == nil {
-		return u
-	}
-	if _, ok := parsed.User.Password(); ok {
-		parsed.User = url.UserPassword(parsed.User.Username(), "***")
-	} else {
-		parsed.User = url.User("***")
-	}
-	return parsed.String()
 }

@@ -133,7 +133,10 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ann, err := b.annotation()
+	// Large pins go into a blob beside the layers when the image goes to a
+	// registry (where cache_from reads it back); elsewhere they stay inline.
+	registry := p.Spec.HasRegistry()
+	ann, blobs, err := b.annotation(registry)
 	if err != nil {
 		return nil, err
 	}
@@ -142,11 +145,16 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 	if !ok {
 		return nil, fmt.Errorf("publish %s: the image reference must be a tag, not a digest", p.Ref)
 	}
+	if registry {
+		if err := b.writeBlobs(ctx, p.Ref.Context(), blobs); err != nil {
+			return nil, err
+		}
+	}
 	ref, err := o.Publisher.Publish(ctx, img, tag)
 	if err != nil {
 		return nil, err
 	}
-	if err := b.updateCache(ctx, img); err != nil {
+	if err := b.updateCache(ctx, img, blobs); err != nil {
 		return nil, err
 	}
 	res := &Result{Ref: ref, Image: img}
@@ -170,7 +178,7 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 // updateCache points the cache references at img: the default cache tag in
 // the target repository (when the spec names no cache_from: TensorFlow
 // Cloud's "the image is the cache"), and --cache-to.
-func (b *session) updateCache(ctx context.Context, img v1.Image) error {
+func (b *session) updateCache(ctx context.Context, img v1.Image, blobs []v1.Layer) error {
 	var refs []name.Reference
 	if b.o.UpdateCache && b.p.Spec.CacheFrom == "" {
 		if ref, ok := b.cacheRef(); ok {
@@ -188,6 +196,9 @@ func (b *session) updateCache(ctx context.Context, img v1.Image) error {
 	// retry policy: a flaky registry is retried here as for the push.
 	pusher := push.NewRegistry(b.remoteOpts...).WithRetry(b.o.Auth.Retry)
 	for _, ref := range refs {
+		if err := b.writeBlobs(ctx, ref.Context(), blobs); err != nil {
+			return fmt.Errorf("update the cache %s: %w", ref, err)
+		}
 		var err error
 		if tag, ok := ref.(name.Tag); ok {
 			_, err = pusher.Publish(ctx, img, tag)

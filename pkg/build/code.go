@@ -53,7 +53,7 @@ func copiesOutsideRoot(s *spec.Spec) bool {
 type parentDirs struct{ fs *rootfs.FS }
 
 func (p parentDirs) RealDir(dir string) (string, bool) {
-	e, err := p.fs.Stat(dir)
+	e, err := p.fs.StatEntry(dir)
 	if err != nil || !e.IsDir() {
 		return "", false
 	}

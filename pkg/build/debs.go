@@ -29,12 +29,12 @@ var debParentFiles = []string{
 }
 
 // resolveDebs pins the spec's apt_packages against the parent.
-func resolveDebs(ctx context.Context, p *Plan, o Options, fs parentFiles, arch string) ([]lock.Deb, error) {
+func resolveDebs(ctx context.Context, p *Plan, o Options, parent fs.FS, arch string) ([]lock.Deb, error) {
 	s := p.Spec
 	client := fetchClient(o)
 	debs, notes, err := resolve.ResolveDebs(ctx, resolve.DebRequest{
 		Packages:          s.AptPackages,
-		Parent:            fs,
+		Parent:            parent,
 		Sources:           s.AptSources,
 		SpecDir:           s.Dir,
 		Arch:              arch,
@@ -118,10 +118,4 @@ func topLevelSymlinks(fsys fs.FS) (map[string]string, error) {
 		out[e.Name()] = target
 	}
 	return out, nil
-}
-
-// parentFiles is the parent's filesystem as the Debian steps need it.
-type parentFiles interface {
-	resolve.Files
-	TopLevelSymlinks() map[string]string
 }

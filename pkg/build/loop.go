@@ -71,7 +71,7 @@ func (b *session) runStep(ctx context.Context, k stepKind) error {
 	}
 	st := newStep(k.name(), in)
 	st.config = k.config()
-	if hit, err := b.reuse(st); err != nil || hit {
+	if hit, err := b.reuse(ctx, st); err != nil || hit {
 		return err
 	}
 	pins, err := k.pin(ctx, b)

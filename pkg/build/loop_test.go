@@ -152,7 +152,7 @@ func TestDebLayerNamesAnUncapturedParentFile(t *testing.T) {
 		return io.NopCloser(bytes.NewReader(tarball.Bytes())), nil
 	})
 	must(t, err)
-	_, err = debLayer(context.Background(), Options{Cache: c}, &resolve.Parent{}, parent.IOFS(), nil, &Plan{})
+	_, err = debLayer(context.Background(), Options{Cache: c}, &resolve.Parent{}, parent, nil, &Plan{})
 	if err == nil || !strings.Contains(err.Error(), "/etc/passwd") || !errors.Is(err, rootfs.ErrNotCaptured) {
 		t.Errorf("debLayer with an uncaptured etc/passwd = %v, want an error naming it", err)
 	}

@@ -40,7 +40,7 @@ func (aptStep) layers(ctx context.Context, b *session) ([]layer.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	dl, err := debLayer(ctx, b.o, b.parent, fs.IOFS(), b.in.debs, b.p)
+	dl, err := debLayer(ctx, b.o, b.parent, fs, b.in.debs, b.p)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"sort"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/layer"
@@ -147,28 +149,24 @@ func (b *session) baseInputs() map[string]string {
 	return m
 }
 
-// remoteCache is what a cache image records: steps by key, with layers that
-// can be mounted from its repository.
+// PinsMediaType is the media type of the blob that holds a step's pins
+// (cache.Pins as JSON) when they are too large for CacheAnnotation.
+const PinsMediaType = "application/vnd.kiln.pins.v1+json"
+
+// maxInlinePins is the size of a step's pins, as JSON, above which the
+// annotation refers to them by digest, so that it stays small.
+const maxInlinePins = 4 << 10
+
+// maxPinsBlob bounds the pins blob kiln reads back from a cache image.
+const maxPinsBlob = 16 << 20
+
+// remoteCache is what a cache image records: the step records (the same
+// cache.Step as the local cache) by key, with layers that can be mounted
+// from its repository.
 type remoteCache struct {
 	ref   name.Reference
-	steps map[string]remoteStep
+	steps map[string]cache.Step
 	img   v1.Image
-}
-
-// remoteStep is one step in the CacheAnnotation.
-type remoteStep struct {
-	Name   string            `json:"name"`
-	Key    string            `json:"key"`
-	Inputs map[string]string `json:"inputs,omitempty"`
-	Layers []remoteLayer     `json:"layers"`
-	// Warnings are the step record's warnings, printed again on a hit.
-	Warnings []string `json:"warnings,omitempty"`
-}
-
-type remoteLayer struct {
-	Digest      string          `json:"digest"`
-	Description string          `json:"description"`
-	Kind        cache.LayerKind `json:"kind"`
 }
 
 // cacheRef is the image kiln reads its remote cache from: cache_from, or
@@ -214,14 +212,14 @@ func (b *session) loadRemoteCache(ctx context.Context) {
 		b.o.logf("cache: cannot read %s (%v); building without it", ref, err)
 		return
 	}
-	var steps []remoteStep
+	var steps []cache.Step
 	if raw := m.Annotations[CacheAnnotation]; raw != "" {
 		if err := json.Unmarshal([]byte(raw), &steps); err != nil {
 			b.o.logf("cache: %s has an unreadable %s annotation; building without it", ref, CacheAnnotation)
 			return
 		}
 	}
-	rc := &remoteCache{ref: ref, steps: map[string]remoteStep{}, img: img}
+	rc := &remoteCache{ref: ref, steps: map[string]cache.Step{}, img: img}
 	for _, st := range steps {
 		rc.steps[st.Key] = st
 	}
@@ -232,7 +230,7 @@ func (b *session) loadRemoteCache(ctx context.Context) {
 // reuse looks st up in the local cache, then in the remote cache, and on a
 // hit appends its layers to the image. It reports whether it hit. A hit is
 // taken only if it passes accept (kiln.lock's pinned layers, --verify-cache).
-func (b *session) reuse(st *step) (bool, error) {
+func (b *session) reuse(ctx context.Context, st *step) (bool, error) {
 	if b.o.Refresh {
 		return false, nil
 	}
@@ -261,9 +259,14 @@ func (b *session) reuse(st *step) (bool, error) {
 				return false, nil
 			}
 			if b.accept(st, layers, HowRemote) {
+				pins, err := b.remotePins(ctx, rs)
+				if err != nil {
+					b.o.logf("cache: warning: step %s from cache_from: %v; building the step", st.name, err)
+					return false, nil
+				}
 				st.layers = layers
 				st.how = HowRemote
-				st.warnings = rs.Warnings
+				st.pins, st.warnings = pins, rs.Warnings
 				b.printWarnings(st)
 				b.finish(st)
 				return true, nil
@@ -276,17 +279,14 @@ func (b *session) reuse(st *step) (bool, error) {
 // remoteLayers returns the cache image's layers that rs names, checking
 // that each is one of the image's layers and that the registry has its
 // blob: an annotation naming anything else is not used.
-func (b *session) remoteLayers(rs remoteStep) ([]builtLayer, error) {
+func (b *session) remoteLayers(rs cache.Step) ([]builtLayer, error) {
 	m, err := b.remote.img.Manifest()
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", b.remote.ref, err)
 	}
 	var layers []builtLayer
 	for _, rl := range rs.Layers {
-		h, err := v1.NewHash(rl.Digest)
-		if err != nil {
-			return nil, fmt.Errorf("%s records layer %q, which is not a digest", b.remote.ref, rl.Digest)
-		}
+		h := rl.Digest
 		inManifest := false
 		for _, d := range m.Layers {
 			inManifest = inManifest || d.Digest == h
@@ -298,8 +298,12 @@ func (b *session) remoteLayers(rs remoteStep) ([]builtLayer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: layer %s: %w", b.remote.ref, h, err)
 		}
-		if _, err := l.DiffID(); err != nil {
+		diffID, err := l.DiffID()
+		if err != nil {
 			return nil, fmt.Errorf("%s: layer %s: %w", b.remote.ref, h, err)
+		}
+		if rl.DiffID != (v1.Hash{}) && rl.DiffID != diffID {
+			return nil, fmt.Errorf("%s records layer %s with diffID %s, but its config says %s", b.remote.ref, h, rl.DiffID, diffID)
 		}
 		if ok, err := partial.Exists(l); err != nil || !ok {
 			if err == nil {
@@ -406,10 +410,7 @@ func (b *session) record(st *step, layers []builtLayer, infos []cache.LayerInfo)
 			}
 		}
 	}
-	rec := cache.Step{Name: st.name, Key: st.key, Inputs: st.inputs, Pins: st.pins, Warnings: st.warnings, Config: st.config}
-	for i, l := range layers {
-		rec.Layers = append(rec.Layers, cache.StepLayer{LayerInfo: infos[i], Description: l.desc, Kind: l.kind})
-	}
+	rec := st.record(infos)
 	if last, ok := b.lastStep(st.name); ok {
 		st.changed = diffInputs(last, st.inputs)
 	}
@@ -483,26 +484,113 @@ func diffInputs(old, cur map[string]string) []string {
 	return out
 }
 
-// annotation encodes the build's steps for CacheAnnotation. Code inputs
-// (one per file) are left out when there are many of them.
-func (b *session) annotation() (string, error) {
-	var out []remoteStep
+// record is st's result as the local cache and the remote map store it,
+// its layers described by infos.
+func (st *step) record(infos []cache.LayerInfo) cache.Step {
+	rec := cache.Step{Name: st.name, Key: st.key, Inputs: st.inputs, Pins: st.pins, Warnings: st.warnings, Config: st.config}
+	for i, l := range st.layers {
+		rec.Layers = append(rec.Layers, cache.StepLayer{LayerInfo: infos[i], Description: l.desc, Kind: l.kind})
+	}
+	return rec
+}
+
+// remoteInfos describes layers as the remote map records them: by digest
+// only, since the image's manifest and config hold the rest (and the
+// manifest's media types may differ from the local cache's).
+func remoteInfos(layers []builtLayer) ([]cache.LayerInfo, error) {
+	infos := make([]cache.LayerInfo, len(layers))
+	for i, l := range layers {
+		d, err := l.layer.Digest()
+		if err != nil {
+			return nil, err
+		}
+		infos[i].Digest = d
+	}
+	return infos, nil
+}
+
+// annotation encodes the build's step records for CacheAnnotation: the
+// same cache.Step as the local cache holds, its layers by digest, with
+// code inputs (one per file) left out when there are many of them. With blobs (the image goes
+// to a registry), pins larger than maxInlinePins are moved into a blob,
+// returned for the caller to upload into every repository the image is
+// written to, and referred to by digest.
+func (b *session) annotation(blobs bool) (string, []v1.Layer, error) {
+	var out []cache.Step
+	var extra []v1.Layer
 	for _, st := range b.steps {
-		rs := remoteStep{Name: st.name, Key: st.key, Warnings: st.warnings}
-		if len(st.inputs) <= 200 {
-			rs.Inputs = st.inputs
+		infos, err := remoteInfos(st.layers)
+		if err != nil {
+			return "", nil, err
 		}
-		for _, l := range st.layers {
-			d, err := l.layer.Digest()
+		rec := st.record(infos)
+		if len(rec.Inputs) > 200 {
+			rec.Inputs = nil
+		}
+		if rec.Pins != nil && blobs {
+			data, err := json.Marshal(rec.Pins)
 			if err != nil {
-				return "", err
+				return "", nil, err
 			}
-			rs.Layers = append(rs.Layers, remoteLayer{Digest: d.String(), Description: l.desc, Kind: l.kind})
+			if len(data) > maxInlinePins {
+				l := static.NewLayer(data, PinsMediaType)
+				d, err := l.Digest()
+				if err != nil {
+					return "", nil, err
+				}
+				rec.Pins, rec.PinsBlob = nil, d.String()
+				extra = append(extra, l)
+			}
 		}
-		out = append(out, rs)
+		out = append(out, rec)
 	}
 	data, err := json.Marshal(out)
-	return string(data), err
+	return string(data), extra, err
+}
+
+// remotePins returns the pins of a step record from the cache image: from
+// the record, or from the blob it refers to in the cache's repository.
+func (b *session) remotePins(ctx context.Context, rs cache.Step) (*cache.Pins, error) {
+	if rs.PinsBlob == "" {
+		return rs.Pins, nil
+	}
+	ref := b.remote.ref.Context().Digest(rs.PinsBlob)
+	if _, err := v1.NewHash(rs.PinsBlob); err != nil {
+		return nil, fmt.Errorf("%s records pins %q, which is not a digest", b.remote.ref, rs.PinsBlob)
+	}
+	l, err := remote.Layer(ref, append([]remote.Option{remote.WithContext(ctx)}, b.remoteOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("read the pins %s: %w", ref, err)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, fmt.Errorf("read the pins %s: %w", ref, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, maxPinsBlob+1))
+	if err != nil {
+		return nil, fmt.Errorf("read the pins %s: %w", ref, err)
+	}
+	if len(data) > maxPinsBlob {
+		return nil, fmt.Errorf("read the pins %s: more than %d bytes", ref, maxPinsBlob)
+	}
+	var pins cache.Pins
+	if err := json.Unmarshal(data, &pins); err != nil {
+		return nil, fmt.Errorf("read the pins %s: %w", ref, err)
+	}
+	return &pins, nil
+}
+
+// writeBlobs uploads blobs (the pins the annotation refers to) into repo,
+// through the build's registry client; a blob already there is skipped.
+func (b *session) writeBlobs(ctx context.Context, repo name.Repository, blobs []v1.Layer) error {
+	for _, l := range blobs {
+		if err := remote.WriteLayer(repo, l, append([]remote.Option{remote.WithContext(ctx)}, b.remoteOpts...)...); err != nil {
+			d, _ := l.Digest()
+			return fmt.Errorf("upload the pins %s to %s: %w", d, repo, err)
+		}
+	}
+	return nil
 }
 
 // explain prints, per step, its key's inputs, where its layers came from and,

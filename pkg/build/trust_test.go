@@ -109,11 +109,12 @@ func evilLayer(t *testing.T) v1.Layer {
 // poisonAnnotation maps the step key to the given layer digests.
 func poisonAnnotation(t *testing.T, key string, digests ...string) string {
 	t.Helper()
-	rs := remoteStep{Name: StepCode, Key: key}
+	// Hand-written, as an attacker would: only the fields kiln needs.
+	var layers []map[string]string
 	for _, d := range digests {
-		rs.Layers = append(rs.Layers, remoteLayer{Digest: d, Description: "code (source_root and copy)", Kind: "files"})
+		layers = append(layers, map[string]string{"digest": d, "description": "code (source_root and copy)", "kind": string(cache.KindFiles)})
 	}
-	data, err := json.Marshal([]remoteStep{rs})
+	data, err := json.Marshal([]map[string]any{{"name": StepCode, "key": key, "layers": layers}})
 	must(t, err)
 	return string(data)
 }

@@ -180,7 +180,7 @@ func (b *session) detectPython(ctx context.Context) (*pytarget.Target, error) {
 // their layer would hold them, streamed from the packages (downloaded into
 // the cache) without building or compressing a layer.
 func (b *session) overlayDebs(ctx context.Context, fs *rootfs.FS) (*rootfs.FS, error) {
-	dl, err := debLayer(ctx, b.o, b.parent, fs.IOFS(), b.in.debs, b.p)
+	dl, err := debLayer(ctx, b.o, b.parent, fs, b.in.debs, b.p)
 	if err != nil {
 		return nil, err
 	}

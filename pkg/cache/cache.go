@@ -80,9 +80,9 @@ func (c *Cache) Dir() string { return c.root }
 // LayerInfo is what the cache records about a built layer.
 type LayerInfo struct {
 	Digest    v1.Hash         `json:"digest"`
-	DiffID    v1.Hash         `json:"diffID"`
-	Size      int64           `json:"size"`
-	MediaType types.MediaType `json:"mediaType"`
+	DiffID    v1.Hash         `json:"diffID,omitzero"`
+	Size      int64           `json:"size,omitzero"`
+	MediaType types.MediaType `json:"mediaType,omitzero"`
 }
 
 // BlobPath returns where the blob with the given SHA-256 digest is stored.

@@ -61,6 +61,11 @@ type Step struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Config is what the step contributes to the image config.
 	Config *ConfigDelta `json:"config,omitempty"`
+	// PinsBlob is set only where the record is published in an image's
+	// dev.kiln.cache.v1 annotation and its Pins are too large for it: the
+	// digest of a blob in the image's repository holding Pins as JSON
+	// (Pins is then nil).
+	PinsBlob string `json:"pins_blob,omitempty"`
 }
 
 // ConfigDelta is what a step contributes to the image config. A variable

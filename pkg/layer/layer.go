@@ -9,11 +9,13 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/kiln-build/kiln/pkg/layer/tarheader"
 )
 
 // FormatVersion is part of every layer key: bump it whenever the bytes a
 // Source writes for the same inputs change.
-const FormatVersion = "kiln-layer-v1"
+const FormatVersion = "kiln-layer-v2"
 
 // Source is one layer to build: its Key names its inputs, WriteTar writes
 // its uncompressed tar stream. Two Sources with the same Key write the same
@@ -59,16 +61,10 @@ func (l *Files) WriteTar(ctx context.Context, tw *tar.Writer) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		hdr := &tar.Header{
-			Name:    f.Path,
-			Mode:    int64(f.Mode.Perm()),
-			ModTime: l.Epoch,
-			Format:  tar.FormatPAX,
-		}
+		hdr := &tar.Header{Name: f.Path, Mode: int64(f.Mode.Perm())}
 		switch {
 		case f.Mode.IsDir():
 			hdr.Typeflag = tar.TypeDir
-			hdr.Name += "/"
 		case f.Mode&os.ModeSymlink != 0:
 			hdr.Typeflag = tar.TypeSymlink
 			hdr.Linkname = f.Link
@@ -76,7 +72,7 @@ func (l *Files) WriteTar(ctx context.Context, tw *tar.Writer) error {
 			hdr.Typeflag = tar.TypeReg
 			hdr.Size = f.Size
 		}
-		if err := tw.WriteHeader(hdr); err != nil {
+		if err := tw.WriteHeader(tarheader.Normalize(hdr, l.Epoch)); err != nil {
 			return fmt.Errorf("write /%s: %w", f.Path, err)
 		}
 		if hdr.Typeflag == tar.TypeReg {

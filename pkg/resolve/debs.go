@@ -15,25 +15,20 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/pkg/lock"
 	"github.com/kiln-build/kiln/pkg/resolve/aptrepo"
 	"github.com/kiln-build/kiln/pkg/resolve/debsolve"
 )
 
-// Files reads files from the parent image's root filesystem. Paths are
-// relative to the image root ("etc/apt/sources.list").
-type Files interface {
-	ReadFile(name string) ([]byte, error)
-	Glob(pattern string) ([]string, error)
-}
-
 // DebRequest asks for Debian packages to be pinned.
 type DebRequest struct {
 	// Packages are the apt_packages: names with optional =version pins.
 	Packages []string
-	// Parent is the parent's filesystem: its dpkg status, apt sources and
-	// keyrings.
-	Parent Files
+	// Parent is the parent's filesystem, with io/fs paths relative to the
+	// image root ("etc/apt/sources.list"): its dpkg status, apt sources
+	// and keyrings.
+	Parent fs.FS
 	// Sources are the spec's apt_sources entries: one-line sources.list
 	// entries or deb822 stanzas. A source with the URI and suite of a
 	// parent's source replaces it; others are added.
@@ -88,7 +83,7 @@ func ResolveDebs(ctx context.Context, req DebRequest) ([]lock.Deb, []string, err
 	if err != nil {
 		return nil, nil, err
 	}
-	statusData, err := req.Parent.ReadFile("var/lib/dpkg/status")
+	statusData, err := fs.ReadFile(req.Parent, "var/lib/dpkg/status")
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, fmt.Errorf("read the parent's dpkg status: %w", err)
 	}
@@ -265,20 +260,20 @@ func contains(list []string, s string) bool {
 // and overlays the spec's (with keyrings from the host).
 func collectSources(req DebRequest) ([]repoSource, error) {
 	var parent []aptrepo.Source
-	if data, err := req.Parent.ReadFile("etc/apt/sources.list"); err == nil {
+	if data, err := fs.ReadFile(req.Parent, "etc/apt/sources.list"); err == nil {
 		s, err := aptrepo.ParseSourcesList("/etc/apt/sources.list (parent image)", data)
 		if err != nil {
 			return nil, err
 		}
 		parent = append(parent, s...)
 	}
-	names, err := req.Parent.Glob("etc/apt/sources.list.d/*")
+	names, err := fs.Glob(req.Parent, "etc/apt/sources.list.d/*")
 	if err != nil {
 		return nil, fmt.Errorf("list the parent's apt sources: %w", err)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		data, err := req.Parent.ReadFile(n)
+		data, err := fs.ReadFile(req.Parent, n)
 		if err != nil {
 			continue // a dangling link or directory: apt ignores it too
 		}
@@ -358,7 +353,7 @@ func splitPaths(v string) []string {
 
 // parentKeyring loads a parent source's keys from the parent's files:
 // Signed-By paths, or /etc/apt/trusted.gpg(.d) when there is none.
-func parentKeyring(src aptrepo.Source, files Files) (openpgp.EntityList, error) {
+func parentKeyring(src aptrepo.Source, files fs.FS) (openpgp.EntityList, error) {
 	sb := strings.TrimSpace(src.SignedBy)
 	if strings.HasPrefix(sb, "-----BEGIN PGP") {
 		return src.Keyring()
@@ -369,18 +364,18 @@ func parentKeyring(src aptrepo.Source, files Files) (openpgp.EntityList, error) 
 			paths = append(paths, strings.TrimPrefix(path.Clean(p), "/"))
 		}
 	} else {
-		if _, err := files.ReadFile("etc/apt/trusted.gpg"); err == nil {
+		if _, err := fs.ReadFile(files, "etc/apt/trusted.gpg"); err == nil {
 			paths = append(paths, "etc/apt/trusted.gpg")
 		}
-		more, _ := files.Glob("etc/apt/trusted.gpg.d/*")
+		more, _ := fs.Glob(files, "etc/apt/trusted.gpg.d/*")
 		sort.Strings(more)
 		paths = append(paths, more...)
 	}
 	var el openpgp.EntityList
 	for _, p := range paths {
-		data, err := files.ReadFile(p)
+		data, err := fs.ReadFile(files, p)
 		if err != nil {
-			return nil, fmt.Errorf("source %s (%s): keyring /%s is not in the parent image: %w", src.URI, src.Location, p, err)
+			return nil, fmt.Errorf("source %s (%s): keyring /%s is not in the parent image: %w", auth.RedactURL(src.URI), src.Location, p, err)
 		}
 		keys, err := aptrepo.ReadKeyring("/"+p+" (parent image)", data)
 		if err != nil {
@@ -389,7 +384,7 @@ func parentKeyring(src aptrepo.Source, files Files) (openpgp.EntityList, error) 
 		el = append(el, keys...)
 	}
 	if len(el) == 0 {
-		return nil, fmt.Errorf("source %s (%s): no keyring: the parent has no Signed-By file and nothing in /etc/apt/trusted.gpg.d; add apt_sources with signed-by", src.URI, src.Location)
+		return nil, fmt.Errorf("source %s (%s): no keyring: the parent has no Signed-By file and nothing in /etc/apt/trusted.gpg.d; add apt_sources with signed-by", auth.RedactURL(src.URI), src.Location)
 	}
 	return el, nil
 }
@@ -399,7 +394,7 @@ func parentKeyring(src aptrepo.Source, files Files) (openpgp.EntityList, error) 
 func hostKeyring(src aptrepo.Source, dir string) (openpgp.EntityList, error) {
 	sb := strings.TrimSpace(src.SignedBy)
 	if sb == "" {
-		return nil, fmt.Errorf("apt_sources entry %s (%s) has no signed-by: name the repository's key file (relative to the spec) or give the key inline; kiln never installs unsigned packages", src.URI, src.Location)
+		return nil, fmt.Errorf("apt_sources entry %s (%s) has no signed-by: name the repository's key file (relative to the spec) or give the key inline; kiln never installs unsigned packages", auth.RedactURL(src.URI), src.Location)
 	}
 	if strings.HasPrefix(sb, "-----BEGIN PGP") {
 		return src.Keyring()
@@ -411,7 +406,7 @@ func hostKeyring(src aptrepo.Source, dir string) (openpgp.EntityList, error) {
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("apt_sources entry %s (%s): read signed-by key: %w", src.URI, src.Location, err)
+			return nil, fmt.Errorf("apt_sources entry %s (%s): read signed-by key: %w", auth.RedactURL(src.URI), src.Location, err)
 		}
 		keys, err := aptrepo.ReadKeyring(p, data)
 		if err != nil {

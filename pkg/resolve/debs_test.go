@@ -3,31 +3,20 @@ package resolve
 import (
 	"context"
 	"io/fs"
-	"path"
-	"sort"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
-// mapFiles is a parent filesystem held in a map.
+// mapFiles is a parent filesystem held in a map, as an fstest.MapFS.
 type mapFiles map[string]string
 
-func (m mapFiles) ReadFile(name string) ([]byte, error) {
-	if v, ok := m[name]; ok {
-		return []byte(v), nil
+func (m mapFiles) fs() fs.FS {
+	out := fstest.MapFS{}
+	for k, v := range m {
+		out[k] = &fstest.MapFile{Data: []byte(v), Mode: 0o644}
 	}
-	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-}
-
-func (m mapFiles) Glob(pattern string) ([]string, error) {
-	var out []string
-	for k := range m {
-		if ok, _ := path.Match(pattern, k); ok {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
+	return out
 }
 
 func TestResolveDebsSourceErrors(t *testing.T) {
@@ -44,7 +33,7 @@ func TestResolveDebsSourceErrors(t *testing.T) {
 		{"parent source without any key", mapFiles{"etc/apt/sources.list": "deb http://127.0.0.1:1/debian bookworm main\n"}, nil, []string{"no keyring", "signed-by"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := ResolveDebs(context.Background(), DebRequest{Packages: []string{"git"}, Parent: tc.parent, Sources: tc.sources, Arch: "amd64", SpecDir: t.TempDir()})
+			_, _, err := ResolveDebs(context.Background(), DebRequest{Packages: []string{"git"}, Parent: tc.parent.fs(), Sources: tc.sources, Arch: "amd64", SpecDir: t.TempDir()})
 			if err == nil {
 				t.Fatal("ResolveDebs succeeded")
 			}

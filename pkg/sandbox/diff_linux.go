@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kiln-build/kiln/pkg/layer/tarheader"
 )
 
 // diffConfig is what WriteDiff sends its reader.
@@ -113,15 +115,15 @@ func convertDiff(ctx context.Context, tw *tar.Writer, tr *tar.Reader, lowerExist
 				continue
 			}
 			dir, base := path.Split(name)
-			if err := tw.WriteHeader(&tar.Header{Name: dir + ".wh." + base, Typeflag: tar.TypeReg, ModTime: mtime, Format: tar.FormatPAX}); err != nil {
+			if err := tw.WriteHeader(tarheader.New(tar.TypeReg, dir+".wh."+base, 0, mtime)); err != nil {
 				return err
 			}
 			continue
 		}
 		out := &tar.Header{
 			Name: h.Name, Typeflag: h.Typeflag, Linkname: h.Linkname, Size: h.Size,
-			Mode: h.Mode, Uid: h.Uid, Gid: h.Gid, ModTime: mtime,
-			Devmajor: h.Devmajor, Devminor: h.Devminor, Format: tar.FormatPAX,
+			Mode: h.Mode, Uid: h.Uid, Gid: h.Gid,
+			Devmajor: h.Devmajor, Devminor: h.Devminor,
 		}
 		opaque := false
 		for k, v := range h.PAXRecords {
@@ -140,7 +142,7 @@ func convertDiff(ctx context.Context, tw *tar.Writer, tr *tar.Reader, lowerExist
 				out.PAXRecords[k] = v
 			}
 		}
-		if err := tw.WriteHeader(out); err != nil {
+		if err := tw.WriteHeader(tarheader.Normalize(out, mtime)); err != nil {
 			return fmt.Errorf("/%s: %w", name, err)
 		}
 		if h.Typeflag == tar.TypeReg {
@@ -149,7 +151,7 @@ func convertDiff(ctx context.Context, tw *tar.Writer, tr *tar.Reader, lowerExist
 			}
 		}
 		if opaque && exists(name) {
-			if err := tw.WriteHeader(&tar.Header{Name: name + "/.wh..wh..opq", Typeflag: tar.TypeReg, ModTime: mtime, Format: tar.FormatPAX}); err != nil {
+			if err := tw.WriteHeader(tarheader.New(tar.TypeReg, name+"/.wh..wh..opq", 0, mtime)); err != nil {
 				return err
 			}
 		}

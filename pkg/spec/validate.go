@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/pkg/resolve/debsolve"
 	"github.com/kiln-build/kiln/pkg/resolve/pypi"
 )
@@ -164,10 +165,10 @@ func (s *Spec) Validate() error {
 			key = "pip_extra_index_url"
 		}
 		if _, err := url.Parse(u); err != nil && badUserinfoEscape(u) {
-			return s.errorf(key, "percent-encode the user name and password: write a literal % as %25 (and @ as %40, : as %3A, / as %2F)", "the user name or password (before the @) of %s has a bad percent-escape: a %% must start %%XX with two hex digits", redactURL(u))
+			return s.errorf(key, "percent-encode the user name and password: write a literal % as %25 (and @ as %40, : as %3A, / as %2F)", "the user name or password (before the @) of %s has a bad percent-escape: a %% must start %%XX with two hex digits", auth.RedactURL(u))
 		}
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https" && pu.Scheme != "file") || (pu.Host == "" && pu.Scheme != "file") {
-			return s.errorf(key, "write the index's simple URL, e.g. https://pypi.org/simple", "%q is not an http(s) URL", redactURL(u))
+			return s.errorf(key, "write the index's simple URL, e.g. https://pypi.org/simple", "%q is not an http(s) URL", auth.RedactURL(u))
 		}
 	}
 	if s.RegistryConfig != "" {
@@ -227,7 +228,6 @@ func mustExist(s *Spec, key, p string, dir bool) error {
 	return nil
 }
 
-// redactURL hides a password in u, for error messages.
 // badUserinfoEscape reports whether the user information of u (before the
 // last @ of its authority) holds a % that does not start %XX.
 func badUserinfoEscape(u string) bool {
@@ -254,20 +254,6 @@ func badUserinfoEscape(u string) bool {
 
 func isHexDigit(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func redactURL(u string) string {
-	pu, err := url.Parse(u)
-	if err != nil || pu.User == nil {
-		if i := strings.Index(u, "@"); i >= 0 {
-			if j := strings.Index(u, "://"); j >= 0 && j < i {
-				return u[:j+3] + "***" + u[i:]
-			}
-		}
-		return u
-	}
-	pu.User = url.User("***")
-	return pu.String()
 }
 
 // defaultName derives an image name from the spec's directory name.

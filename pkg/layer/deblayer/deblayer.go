@@ -35,6 +35,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kiln-build/kiln/pkg/layer/tarheader"
 )
 
 // Parent describes what Write must respect of the image the layer goes on.
@@ -155,7 +157,7 @@ func (w *layerWriter) ensureDirs(p string) error {
 		if _, ok := w.emitted[d]; ok || w.noDir[d] {
 			continue
 		}
-		if err := w.put(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755, Uname: "root", Gname: "root"}, nil, "kiln"); err != nil {
+		if err := w.put(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755}, nil, "kiln"); err != nil {
 			return err
 		}
 	}
@@ -168,14 +170,8 @@ func (w *layerWriter) put(h *tar.Header, body io.Reader, owner string) error {
 	p := h.Name
 	w.emitted[p] = h.Typeflag
 	w.owner[p] = owner
-	h.ModTime = w.epoch
-	h.AccessTime, h.ChangeTime = time.Time{}, time.Time{}
 	h.PAXRecords = nil
-	h.Format = tar.FormatUnknown
-	if h.Typeflag == tar.TypeDir {
-		h.Name = p + "/"
-	}
-	if err := w.tw.WriteHeader(h); err != nil {
+	if err := w.tw.WriteHeader(tarheader.Normalize(h, w.epoch)); err != nil {
 		return fmt.Errorf("write %s: %w", h.Name, err)
 	}
 	w.report.Paths = append(w.report.Paths, h.Name)
@@ -211,9 +207,6 @@ func (w *layerWriter) generated(h tar.Header, data []byte) error {
 		return err
 	}
 	h.Name = p
-	if h.Uname == "" {
-		h.Uname, h.Gname = "root", "root"
-	}
 	var body io.Reader
 	if h.Typeflag == tar.TypeReg {
 		h.Size = int64(len(data))

@@ -241,7 +241,7 @@ func (db *userDB) command(cmd string, args []string, epoch int64) (*tar.Header, 
 	}
 	create := cmd == "adduser" && !has("--no-create-home") || cmd == "useradd" && has("-m", "--create-home")
 	if create && home != "/nonexistent" && home != "/" {
-		return &tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(home, "/"), Mode: 0o755, Uid: uid, Gid: gid, Uname: name}, nil
+		return &tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(home, "/"), Mode: 0o755, Uid: uid, Gid: gid}, nil
 	}
 	return nil, nil
 }

@@ -19,6 +19,8 @@ import (
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/kiln-build/kiln/pkg/layer/tarheader"
 )
 
 // Limits bounds what Install accepts from an archive, against zip bombs.
@@ -651,13 +653,8 @@ func (p *installPlan) write(ctx context.Context, tw *tar.Writer, opts Options) (
 		if err := writeParents(tw, o.dest, dirs, epoch); err != nil {
 			return Installed{}, fmt.Errorf("install %s: %w", p.wheel, err)
 		}
-		hdr := &tar.Header{
-			Typeflag: tar.TypeReg,
-			Name:     o.dest,
-			Mode:     o.mode,
-			Size:     o.size,
-			ModTime:  epoch,
-		}
+		hdr := tarheader.New(tar.TypeReg, o.dest, o.mode, epoch)
+		hdr.Size = o.size
 		if err := tw.WriteHeader(hdr); err != nil {
 			return Installed{}, fmt.Errorf("install %s: write %s: %w", p.wheel, o.dest, err)
 		}
@@ -720,12 +717,7 @@ func writeParents(tw *tar.Writer, p string, dirs map[string]bool, epoch time.Tim
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
 		d := missing[i]
-		if err := tw.WriteHeader(&tar.Header{
-			Typeflag: tar.TypeDir,
-			Name:     d + "/",
-			Mode:     0o755,
-			ModTime:  epoch,
-		}); err != nil {
+		if err := tw.WriteHeader(tarheader.New(tar.TypeDir, d, 0o755, epoch)); err != nil {
 			return fmt.Errorf("write directory %s: %w", d, err)
 		}
 		dirs[d] = true

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kiln-build/kiln/pkg/layer/tarheader"
 )
 
 // VenvOptions describes a virtual environment skeleton for WriteVenv.
@@ -95,20 +97,20 @@ func WriteVenv(tw *tar.Writer, opts VenvOptions) error {
 	}
 	for _, it := range items {
 		name := path.Join(prefix, it.name)
-		hdr := &tar.Header{Name: name, ModTime: epoch, Mode: 0o644}
+		hdr := &tar.Header{Name: name, Mode: 0o644}
 		switch {
 		case it.dir:
 			if dirs[name] {
 				continue
 			}
-			hdr.Typeflag, hdr.Name, hdr.Mode = tar.TypeDir, name+"/", 0o755
+			hdr.Typeflag, hdr.Mode = tar.TypeDir, 0o755
 			dirs[name] = true
 		case it.link != "":
 			hdr.Typeflag, hdr.Linkname, hdr.Mode = tar.TypeSymlink, it.link, 0o777
 		default:
 			hdr.Typeflag, hdr.Size = tar.TypeReg, int64(len(it.data))
 		}
-		if err := tw.WriteHeader(hdr); err != nil {
+		if err := tw.WriteHeader(tarheader.Normalize(hdr, epoch)); err != nil {
 			return fmt.Errorf("write venv %s: %w", name, err)
 		}
 		if len(it.data) > 0 {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/kiln-build/kiln/pkg/auth"
 )
 
 // ErrNotFound is wrapped by Fetcher errors for files the server does not
@@ -42,7 +44,7 @@ type HTTPFetcher struct {
 func (f *HTTPFetcher) Fetch(ctx context.Context, url string) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
+		return nil, fmt.Errorf("GET %s: %w", auth.RedactURL(url), err)
 	}
 	if f.UserAgent != "" {
 		req.Header.Set("User-Agent", f.UserAgent)
@@ -53,15 +55,15 @@ func (f *HTTPFetcher) Fetch(ctx context.Context, url string) (io.ReadCloser, err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
+		return nil, fmt.Errorf("GET %s: %w", auth.RedactURL(url), err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
 		resp.Body.Close()
-		return nil, fmt.Errorf("GET %s: %s: %w", url, resp.Status, ErrNotFound)
+		return nil, fmt.Errorf("GET %s: %s: %w", auth.RedactURL(url), resp.Status, ErrNotFound)
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		resp.Body.Close()
-		return nil, fmt.Errorf("GET %s: unexpected status %s", url, resp.Status)
+		return nil, fmt.Errorf("GET %s: unexpected status %s", auth.RedactURL(url), resp.Status)
 	}
 	return resp.Body, nil
 }
@@ -76,10 +78,10 @@ func fetchAll(ctx context.Context, f Fetcher, url string, limit int64) ([]byte, 
 	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
+		return nil, fmt.Errorf("GET %s: %w", auth.RedactURL(url), err)
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("GET %s: %w: want at most %d bytes", url, errTooLarge, limit)
+		return nil, fmt.Errorf("GET %s: %w: want at most %d bytes", auth.RedactURL(url), errTooLarge, limit)
 	}
 	return data, nil
 }

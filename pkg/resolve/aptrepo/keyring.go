@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/kiln-build/kiln/pkg/auth"
 )
 
 // ErrNoSignedBy is returned by Source.Keyring when the source names no
@@ -70,7 +72,7 @@ func LoadKeyring(path string) (openpgp.EntityList, error) {
 func (s Source) Keyring() (openpgp.EntityList, error) {
 	sb := strings.TrimSpace(s.SignedBy)
 	if sb == "" {
-		return nil, fmt.Errorf("source %s (%s): %w; add signed-by=/usr/share/keyrings/<name>.gpg (or a deb822 Signed-By field)", s.URI, s.Location, ErrNoSignedBy)
+		return nil, fmt.Errorf("source %s (%s): %w; add signed-by=/usr/share/keyrings/<name>.gpg (or a deb822 Signed-By field)", auth.RedactURL(s.URI), s.Location, ErrNoSignedBy)
 	}
 	if strings.HasPrefix(sb, "-----BEGIN PGP") {
 		el, err := ReadKeyring("inline Signed-By of "+s.Location, []byte(sb))
@@ -82,11 +84,11 @@ func (s Source) Keyring() (openpgp.EntityList, error) {
 	var el openpgp.EntityList
 	for _, p := range splitList(sb) {
 		if !strings.Contains(p, "/") {
-			return nil, fmt.Errorf("source %s (%s): Signed-By %q is a fingerprint, which kiln does not support; point Signed-By at the keyring file instead", s.URI, s.Location, p)
+			return nil, fmt.Errorf("source %s (%s): Signed-By %q is a fingerprint, which kiln does not support; point Signed-By at the keyring file instead", auth.RedactURL(s.URI), s.Location, p)
 		}
 		keys, err := LoadKeyring(p)
 		if err != nil {
-			return nil, fmt.Errorf("source %s (%s): %w", s.URI, s.Location, err)
+			return nil, fmt.Errorf("source %s (%s): %w", auth.RedactURL(s.URI), s.Location, err)
 		}
 		el = append(el, keys...)
 	}

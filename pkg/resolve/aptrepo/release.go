@@ -15,6 +15,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/kiln-build/kiln/pkg/auth"
 )
 
 // Errors wrapped by FetchRelease, for use with errors.Is.
@@ -251,7 +253,7 @@ func FetchRelease(ctx context.Context, f Fetcher, src Source, suite string, keyr
 		url = base + "Release"
 		data, err := fetchAll(ctx, f, url, maxReleaseSize)
 		if err != nil {
-			return nil, fmt.Errorf("fetch Release of %s %s: %w", src.URI, suite, err)
+			return nil, fmt.Errorf("fetch Release of %s %s: %w", auth.RedactURL(src.URI), suite, err)
 		}
 		sigURL := url + ".gpg"
 		sig, err := fetchAll(ctx, f, sigURL, maxReleaseSize)
@@ -259,7 +261,7 @@ func FetchRelease(ctx context.Context, f Fetcher, src Source, suite string, keyr
 			return nil, fmt.Errorf("verify %s: %w: neither %s nor %s exists; the repository is unsigned, and kiln only uses signed repositories", url, ErrNoSignature, inURL, sigURL)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("fetch Release of %s %s: %w", src.URI, suite, err)
+			return nil, fmt.Errorf("fetch Release of %s %s: %w", auth.RedactURL(src.URI), suite, err)
 		}
 		signer, err = verifyDetached(data, sig, keyring, cfg)
 		if err != nil {
@@ -267,7 +269,7 @@ func FetchRelease(ctx context.Context, f Fetcher, src Source, suite string, keyr
 		}
 		text = data
 	default:
-		return nil, fmt.Errorf("fetch Release of %s %s: %w", src.URI, suite, err)
+		return nil, fmt.Errorf("fetch Release of %s %s: %w", auth.RedactURL(src.URI), suite, err)
 	}
 
 	r, err := ParseRelease(text)

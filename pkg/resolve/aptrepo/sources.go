@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/kiln-build/kiln/pkg/auth"
 )
 
 // Source is one APT binary repository: a URI with one or more suites.
@@ -134,11 +136,11 @@ func parseSourceLine(line string) (Source, bool, error) {
 // checkSuiteComponents validates src and returns the deb822 field at fault.
 func checkSuiteComponents(src Source) (string, error) {
 	if src.URI == "" || !strings.Contains(src.URI, ":") {
-		return "uris", fmt.Errorf("URI %q is not absolute; write it as http://host/path", src.URI)
+		return "uris", fmt.Errorf("URI %q is not absolute; write it as http://host/path", auth.RedactURL(src.URI))
 	}
-	if scheme, rest, ok := strings.Cut(src.URI, "://"); ok {
+	if _, rest, ok := strings.Cut(src.URI, "://"); ok {
 		if authority, _, _ := strings.Cut(rest, "/"); strings.Contains(authority, "@") {
-			return "uris", fmt.Errorf("URI %s://…@%s holds a user name or password, which kiln does not send to apt repositories (it would reach kiln.lock and the image's cache annotation); serve the repository without credentials on a network you trust", scheme, authority[strings.LastIndex(authority, "@")+1:])
+			return "uris", fmt.Errorf("URI %s holds a user name or password, which kiln does not send to apt repositories (it would reach kiln.lock and the image's cache annotation); serve the repository without credentials on a network you trust", auth.RedactURL(src.URI))
 		}
 	}
 	for _, s := range src.Suites {

@@ -14,5 +14,5 @@
 //
 // Credentials (user:password in an index URL, or ~/.netrc) are sent as HTTP
 // basic auth and never appear in errors: every URL in a message goes
-// through Redact, and URLs in results have their credentials removed.
+// through auth.RedactURL, and URLs in results have their credentials removed.
 package pypi

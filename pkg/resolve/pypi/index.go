@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/pep508"
 )
@@ -92,14 +93,14 @@ type Index struct {
 
 // NewIndex returns the index at rawURL, such as "https://pypi.org/simple"
 // or "https://user:token@host/simple/". Credentials in the URL are sent as
-// basic auth to that host only and never shown (see Redact).
+// basic auth to that host only and never shown (see auth.RedactURL).
 func NewIndex(rawURL string, opts IndexOptions) (*Index, error) {
 	u, err := url.Parse(strings.TrimSpace(rawURL))
 	if err != nil && BadUserinfoEscape(rawURL) {
-		return nil, fmt.Errorf("index URL %s: %s", Redact(rawURL), UserinfoEscapeHint)
+		return nil, fmt.Errorf("index URL %s: %s", auth.RedactURL(rawURL), UserinfoEscapeHint)
 	}
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("index URL %s is not an http(s) URL such as %s", Redact(rawURL), DefaultIndexURL)
+		return nil, fmt.Errorf("index URL %s is not an http(s) URL such as %s", auth.RedactURL(rawURL), DefaultIndexURL)
 	}
 	base, user := stripCredentials(u)
 	base.Fragment, base.RawFragment = "", ""
@@ -141,7 +142,7 @@ func (ix *Index) URL() string {
 	}
 	u := *ix.base
 	u.User = ix.user
-	return Redact(u.String())
+	return auth.RedactURL(u.String())
 }
 
 // String implements fmt.Stringer with URL.
@@ -188,7 +189,7 @@ func (ix *Index) redirect(req *http.Request, via []*http.Request) error {
 	if req.URL.Scheme != "https" {
 		for _, v := range via {
 			if v.URL.Scheme == "https" {
-				return fmt.Errorf("refusing the redirect from %s to plain-HTTP %s: credentials and files would travel unprotected; the index must redirect to https", Redact(v.URL.String()), Redact(req.URL.String()))
+				return fmt.Errorf("refusing the redirect from %s to plain-HTTP %s: credentials and files would travel unprotected; the index must redirect to https", auth.RedactURL(v.URL.String()), auth.RedactURL(req.URL.String()))
 			}
 		}
 	}
@@ -232,7 +233,7 @@ func (ix *Index) get(ctx context.Context, u *url.URL, accept string) (*http.Resp
 	u.Fragment, u.RawFragment = "", ""
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("fetching %s: %w", Redact(u.String()), err)
+		return nil, fmt.Errorf("fetching %s: %w", auth.RedactURL(u.String()), err)
 	}
 	if accept != "" {
 		req.Header.Set("Accept", accept)
@@ -242,7 +243,7 @@ func (ix *Index) get(ctx context.Context, u *url.URL, accept string) (*http.Resp
 	}
 	resp, err := ix.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetching %s: %w", Redact(u.String()), scrubError(err, ix.user))
+		return nil, fmt.Errorf("fetching %s: %w", auth.RedactURL(u.String()), scrubError(err, ix.user))
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
@@ -269,7 +270,7 @@ func scrubError(err error, user *url.Userinfo) error {
 		pw = user.Username()
 	}
 	if pw != "" && strings.Contains(err.Error(), pw) {
-		return errors.New(strings.ReplaceAll(err.Error(), pw, "****"))
+		return errors.New(auth.RedactSecret(err.Error(), pw))
 	}
 	return err
 }
@@ -508,7 +509,7 @@ func (v *verifyReader) Close() error { return v.r.Close() }
 func (ix *Index) open(ctx context.Context, rawURL, what, want string) (io.ReadCloser, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("downloading %s: %w", Redact(rawURL), err)
+		return nil, fmt.Errorf("downloading %s: %w", auth.RedactURL(rawURL), err)
 	}
 	var rc io.ReadCloser
 	if u.Scheme == "file" {
@@ -527,7 +528,7 @@ func (ix *Index) open(ctx context.Context, rawURL, what, want string) (io.ReadCl
 	if want == "" {
 		return rc, nil
 	}
-	return &verifyReader{r: rc, h: sha256.New(), want: want, err: &HashMismatchError{What: what, URL: Redact(stripURL(rawURL)), Want: want, Expected: "the index"}}, nil
+	return &verifyReader{r: rc, h: sha256.New(), want: want, err: &HashMismatchError{What: what, URL: auth.RedactURL(stripURL(rawURL)), Want: want, Expected: "the index"}}, nil
 }
 
 // Download stores f in the index's Store and returns its path. The file's
@@ -559,7 +560,7 @@ func (ix *Index) download(ctx context.Context, f File, expected string) (string,
 		_, err = io.Copy(io.MultiWriter(tmp, h), rc)
 		rc.Close()
 		if err != nil {
-			return "", fmt.Errorf("downloading %s from %s: %w", f.Filename, Redact(f.URL), err)
+			return "", fmt.Errorf("downloading %s from %s: %w", f.Filename, auth.RedactURL(f.URL), err)
 		}
 		sum = hex.EncodeToString(h.Sum(nil))
 		name := tmp.Name()

@@ -3,37 +3,9 @@ package pypi
 import (
 	"net/url"
 	"strings"
-)
 
-// Redact returns rawURL with any password replaced by "****", or, for a
-// URL whose user information is a single token ("https://TOKEN@host"), the
-// token replaced by "****", as pip redacts URLs in its output. A string
-// that does not parse as a URL is returned with everything before the last
-// "@" of its authority hidden.
-func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		// Do not echo an unparseable string that may hold a secret.
-		scheme, rest, ok := strings.Cut(rawURL, "://")
-		if !ok {
-			return rawURL
-		}
-		authority, path, _ := strings.Cut(rest, "/")
-		if i := strings.LastIndex(authority, "@"); i >= 0 {
-			return scheme + "://****@" + authority[i+1:] + "/" + path
-		}
-		return rawURL
-	}
-	if u.User == nil {
-		return rawURL
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		return strings.Replace(u.String(), ":xxxxx@", ":****@", 1)
-	}
-	u.User = url.User("xxxxx")
-	return strings.Replace(u.String(), "xxxxx@", "****@", 1)
-}
+	"github.com/kiln-build/kiln/pkg/auth"
+)
 
 // stripCredentials returns u without user information and a copy of the
 // user information that was removed.
@@ -49,7 +21,7 @@ func stripCredentials(u *url.URL) (*url.URL, *url.Userinfo) {
 func stripURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return Redact(raw)
+		return auth.RedactURL(raw)
 	}
 	s, _ := stripCredentials(u)
 	return s.String()

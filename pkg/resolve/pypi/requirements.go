@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/pkg/pep508"
 	"github.com/kiln-build/kiln/pkg/wheeltag"
 )
@@ -297,7 +298,7 @@ func (p *reqParser) option(file string, no int, text string, constraint bool) er
 			return err
 		}
 		if strings.Contains(value, "://") {
-			return reqFileError(file, no, "%s %s: kiln reads requirement files from local paths only; download it next to the spec", name, Redact(value))
+			return reqFileError(file, no, "%s %s: kiln reads requirement files from local paths only; download it next to the spec", name, auth.RedactURL(value))
 		}
 		inc := value
 		if !filepath.IsAbs(inc) {
@@ -334,7 +335,7 @@ func (p *reqParser) option(file string, no int, text string, constraint bool) er
 		}
 		return reqFileError(file, no, "--no-binary %s: kiln installs wheels only and cannot build from source; remove the option (build wheels yourself and serve them from an index)", value)
 	case "-e", "--editable":
-		return reqFileError(file, no, "editable requirement %q: kiln cannot install editable (-e) projects; build a wheel and list its path instead", Redact(value))
+		return reqFileError(file, no, "editable requirement %q: kiln cannot install editable (-e) projects; build a wheel and list its path instead", auth.RedactURL(value))
 	case "-f", "--find-links":
 		return reqFileError(file, no, "--find-links is not supported by kiln: serve the files from an index (pip_extra_index_url) or list wheel paths directly")
 	case "--no-index":
@@ -512,7 +513,7 @@ func parseRequirementSpec(spec, dir string) (pep508.Requirement, error) {
 		}
 		fn, err := wheeltag.ParseFilename(path.Base(mustURL(u).Path))
 		if err != nil {
-			return pep508.Requirement{}, fmt.Errorf("%s: %v", Redact(loc), err)
+			return pep508.Requirement{}, fmt.Errorf("%s: %v", auth.RedactURL(loc), err)
 		}
 		r := pep508.Requirement{Name: fn.Name, URL: u}
 		if m := strings.TrimSpace(marker); m != "" {
@@ -566,11 +567,11 @@ func isURLOrPath(s string) bool {
 // is not a wheel.
 func wheelLocation(loc, dir string) (string, error) {
 	if strings.HasPrefix(loc, "git+") || strings.HasPrefix(loc, "hg+") || strings.HasPrefix(loc, "svn+") || strings.HasPrefix(loc, "bzr+") {
-		return "", fmt.Errorf("%s is a version-control URL; %s", Redact(loc), wheelOnlyHint)
+		return "", fmt.Errorf("%s is a version-control URL; %s", auth.RedactURL(loc), wheelOnlyHint)
 	}
 	u, err := url.Parse(loc)
 	if err != nil {
-		return "", fmt.Errorf("%s is not a valid URL or path", Redact(loc))
+		return "", fmt.Errorf("%s is not a valid URL or path", auth.RedactURL(loc))
 	}
 	switch u.Scheme {
 	case "http", "https", "file":
@@ -581,13 +582,13 @@ func wheelLocation(loc, dir string) (string, error) {
 		}
 		u = &url.URL{Scheme: "file", Path: filepath.Clean(p)}
 	default:
-		return "", fmt.Errorf("%s: unsupported URL scheme %q (use https, http or a local path)", Redact(loc), u.Scheme)
+		return "", fmt.Errorf("%s: unsupported URL scheme %q (use https, http or a local path)", auth.RedactURL(loc), u.Scheme)
 	}
 	if !strings.HasSuffix(u.Path, ".whl") {
 		if fi, err := os.Stat(u.Path); u.Scheme == "file" && err == nil && fi.IsDir() {
 			return "", fmt.Errorf("%s is a project directory; %s", u.Path, wheelOnlyHint)
 		}
-		return "", fmt.Errorf("%s is not a wheel (.whl); %s", Redact(loc), wheelOnlyHint)
+		return "", fmt.Errorf("%s is not a wheel (.whl); %s", auth.RedactURL(loc), wheelOnlyHint)
 	}
 	return u.String(), nil
 }

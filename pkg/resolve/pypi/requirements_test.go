@@ -167,7 +167,7 @@ func TestParseRequirementsErrors(t *testing.T) {
 		{"\n\nflask --install-option=x\n", "requirements.txt:3: option --install-option on a requirement is not supported"},
 		{"foo @ https://example.com/foo-1.0.tar.gz\n", "requirements.txt:1: foo: https://example.com/foo-1.0.tar.gz is not a wheel (.whl); kiln installs wheels only"},
 		{"https://example.com/foo-1.0.tar.gz\n", "requirements.txt:1: https://example.com/foo-1.0.tar.gz is not a wheel"},
-		{"git+https://tok@github.com/x/y.git#egg=y\n", "requirements.txt:1: git+https://****@github.com/x/y.git#egg=y is a version-control URL"},
+		{"git+https://tok@github.com/x/y.git#egg=y\n", "requirements.txt:1: git+https://***@github.com/x/y.git#egg=y is a version-control URL"},
 		{"./sub\n", "requirements.txt:1: " + "SUBDIR is a project directory"},
 		{"flask[\n", "requirements.txt:1: "},
 		{"-r missing.txt\n", "requirements.txt:1: reading requirements file"},

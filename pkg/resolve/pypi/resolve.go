@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/pkg/pep440"
 	"github.com/kiln-build/kiln/pkg/pep508"
 	"github.com/kiln-build/kiln/pkg/wheeltag"
@@ -579,7 +580,7 @@ func (r *resolver) explainEmpty(s *state, n string) error {
 		return conflict("%s is required from different URLs: %s", n, strings.Join(reqs, " and "))
 	}
 	if len(urls) == 1 {
-		return conflict("the wheel %s does not satisfy %s", Redact(urls[0]), strings.Join(reqs, " and "))
+		return conflict("the wheel %s does not satisfy %s", auth.RedactURL(urls[0]), strings.Join(reqs, " and "))
 	}
 	p := r.projects[n]
 	if p == nil {
@@ -631,7 +632,7 @@ func (r *resolver) explainEmpty(s *state, n string) error {
 func (r *resolver) directCandidate(n, raw string) (*candidate, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("wheel URL %s: %w", Redact(raw), err)
+		return nil, fmt.Errorf("wheel URL %s: %w", auth.RedactURL(raw), err)
 	}
 	f := File{Filename: path.Base(u.Path)}
 	if algo, sum, ok := strings.Cut(u.Fragment, "="); ok && algo == "sha256" {
@@ -642,13 +643,13 @@ func (r *resolver) directCandidate(n, raw string) (*candidate, error) {
 	f.URL = stripURL(stripFragment(raw))
 	fn, err := wheeltag.ParseFilename(f.Filename)
 	if err != nil {
-		return nil, fmt.Errorf("wheel %s: %w", Redact(raw), err)
+		return nil, fmt.Errorf("wheel %s: %w", auth.RedactURL(raw), err)
 	}
 	if fn.Name != n {
-		return nil, fmt.Errorf("wheel %s is a wheel of %s, not of %s", Redact(f.URL), fn.Name, n)
+		return nil, fmt.Errorf("wheel %s is a wheel of %s, not of %s", auth.RedactURL(f.URL), fn.Name, n)
 	}
 	if _, ok := r.tags.Priority(fn); !ok {
-		return nil, fmt.Errorf("wheel %s is not compatible with the target %s; use a wheel built for it", Redact(f.URL), r.target)
+		return nil, fmt.Errorf("wheel %s is not compatible with the target %s; use a wheel built for it", auth.RedactURL(f.URL), r.target)
 	}
 	return &candidate{name: n, version: fn.Version, file: f}, nil
 }
@@ -709,7 +710,7 @@ func (r *resolver) recordFile(c *candidate, p string) error {
 	sum := hex.EncodeToString(h.Sum(nil))
 	r.sums[c.file.URL], r.sizes[c.file.URL] = sum, size
 	if allowed := r.allowedHashes(c.name); allowed != nil && !allowed[sum] {
-		return &HashMismatchError{What: c.file.Filename, URL: Redact(c.file.URL), Got: sum, Want: strings.Join(sortedKeys(allowed), " or "), Expected: "--hash"}
+		return &HashMismatchError{What: c.file.Filename, URL: auth.RedactURL(c.file.URL), Got: sum, Want: strings.Join(sortedKeys(allowed), " or "), Expected: "--hash"}
 	}
 	return nil
 }

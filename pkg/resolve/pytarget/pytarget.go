@@ -10,26 +10,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
-
-// Files is the part of a parent image's file system Detect reads; a
-// *rootfs.FS (or its Overlay with the layers the same build adds) is one.
-type Files interface {
-	// ReadFile returns a file's content, following symlinks.
-	ReadFile(name string) ([]byte, error)
-	// ReadHead returns up to max leading bytes of a file, following
-	// symlinks.
-	ReadHead(name string, max int) ([]byte, error)
-	// Glob returns the paths matching pattern, sorted.
-	Glob(pattern string) ([]string, error)
-	// Realpath returns a path with all symlinks resolved.
-	Realpath(name string) (string, error)
-}
 
 // Libc names.
 const (
@@ -93,7 +82,7 @@ var interpRe = regexp.MustCompile(`^(usr/local|usr|opt/[^/]+)/bin/python(\d+)\.(
 
 // Detect finds the target Python in files. To see an interpreter installed
 // by the same build, pass the parent's files overlaid with those layers.
-func Detect(files Files, opts Options) (Target, error) {
+func Detect(files fs.FS, opts Options) (Target, error) {
 	want := strings.TrimSpace(opts.PythonVersion)
 	envVersion := ""
 	if opts.Config != nil {
@@ -179,10 +168,10 @@ func Detect(files Files, opts Options) (Target, error) {
 
 // interpreters lists the python3.X executables in usr/local/bin, usr/bin
 // and opt/*/bin, in that order.
-func interpreters(files Files) ([]interpreter, error) {
+func interpreters(files fs.FS) ([]interpreter, error) {
 	var out []interpreter
 	for _, pat := range []string{"usr/local/bin/python3.*", "usr/bin/python3.*", "opt/*/bin/python3.*"} {
-		names, err := files.Glob(pat)
+		names, err := fs.Glob(files, pat)
 		if err != nil {
 			return nil, fmt.Errorf("look for %s: %w", pat, err)
 		}
@@ -191,7 +180,7 @@ func interpreters(files Files) ([]interpreter, error) {
 			if m == nil {
 				continue
 			}
-			if _, err := files.Realpath(n); err != nil {
+			if _, err := realpath(files, n); err != nil {
 				continue // dangling
 			}
 			major, _ := strconv.Atoi(m[2])
@@ -204,7 +193,7 @@ func interpreters(files Files) ([]interpreter, error) {
 
 // pick chooses among the candidates: the one the spec asks for, the one
 // PYTHON_VERSION names, the one python3 points to, the newest.
-func pick(files Files, cands []interpreter, want, env string) interpreter {
+func pick(files fs.FS, cands []interpreter, want, env string) interpreter {
 	if want != "" && strings.Contains(want, ".") {
 		ma, mi := majorMinor(want)
 		for _, c := range cands {
@@ -222,12 +211,12 @@ func pick(files Files, cands []interpreter, want, env string) interpreter {
 		}
 	}
 	for _, link := range []string{"usr/local/bin/python3", "usr/bin/python3"} {
-		real, err := files.Realpath(link)
+		real, err := realpath(files, link)
 		if err != nil {
 			continue
 		}
 		for _, c := range cands {
-			if r, err := files.Realpath(c.path); err == nil && r == real {
+			if r, err := realpath(files, c.path); err == nil && r == real {
 				return c
 			}
 		}
@@ -277,11 +266,11 @@ var sysconfigRe = regexp.MustCompile(`[{\s]'(VERSION|SOABI|MULTIARCH|LDVERSION|p
 
 // sysconfig reads the keys Detect uses from the interpreter's
 // _sysconfigdata_*.py, a Python dict literal, without running it.
-func sysconfig(files Files, in interpreter) map[string]string {
+func sysconfig(files fs.FS, in interpreter) map[string]string {
 	vars := map[string]string{}
-	names, _ := files.Glob(fmt.Sprintf("%s/lib/python%d.%d/_sysconfigdata_*.py", in.prefix, in.major, in.minor))
+	names, _ := fs.Glob(files, fmt.Sprintf("%s/lib/python%d.%d/_sysconfigdata_*.py", in.prefix, in.major, in.minor))
 	for _, n := range names {
-		b, err := files.ReadFile(n)
+		b, err := fs.ReadFile(files, n)
 		if err != nil {
 			continue
 		}
@@ -299,15 +288,15 @@ func sysconfig(files Files, in interpreter) map[string]string {
 
 // installedPackages returns the versions of the installed packages in the
 // dpkg database (status and distroless status.d) and Alpine's apk database.
-func installedPackages(files Files) map[string]string {
+func installedPackages(files fs.FS) map[string]string {
 	pkgs := map[string]string{}
 	var stanzas [][]byte
-	if b, err := files.ReadFile("var/lib/dpkg/status"); err == nil {
+	if b, err := fs.ReadFile(files, "var/lib/dpkg/status"); err == nil {
 		stanzas = append(stanzas, b)
 	}
-	if names, err := files.Glob("var/lib/dpkg/status.d/*"); err == nil {
+	if names, err := fs.Glob(files, "var/lib/dpkg/status.d/*"); err == nil {
 		for _, n := range names {
-			if b, err := files.ReadFile(n); err == nil {
+			if b, err := fs.ReadFile(files, n); err == nil {
 				stanzas = append(stanzas, b)
 			}
 		}
@@ -331,7 +320,7 @@ func installedPackages(files Files) map[string]string {
 			pkgs[name] = f["Version"]
 		}
 	}
-	if b, err := files.ReadFile("lib/apk/db/installed"); err == nil {
+	if b, err := fs.ReadFile(files, "lib/apk/db/installed"); err == nil {
 		for _, st := range bytes.Split(b, []byte("\n\n")) {
 			f := fields(st, ":")
 			if f["P"] != "" && f["V"] != "" {
@@ -401,7 +390,7 @@ var elfArch = map[elf.Machine]string{
 
 // arch returns the target machine: from the image config, else the
 // interpreter's ELF header, else the sysconfig MULTIARCH.
-func arch(files Files, in interpreter, cfg *v1.ConfigFile, multiarch string) (string, error) {
+func arch(files fs.FS, in interpreter, cfg *v1.ConfigFile, multiarch string) (string, error) {
 	if cfg != nil && cfg.Architecture != "" {
 		a, ok := goArch[cfg.Architecture]
 		if !ok {
@@ -412,7 +401,7 @@ func arch(files Files, in interpreter, cfg *v1.ConfigFile, multiarch string) (st
 		}
 		return a, nil
 	}
-	if head, err := files.ReadHead(in.path, 64); err == nil {
+	if head, err := readHead(files, in.path, 64); err == nil {
 		if m, ok := elfMachine(head); ok {
 			if a, ok := elfArch[m]; ok {
 				return a, nil
@@ -447,8 +436,8 @@ var libcFileRe = regexp.MustCompile(`libc-(\d+\.\d+)\.so$`)
 
 // libc finds the C library and its version: musl by its dynamic loader,
 // glibc by dpkg's libc6 (or libc6 variants), else a libc-X.Y.so file.
-func libc(files Files, t *Target, pkgs map[string]string, multiarch string) error {
-	musl, _ := files.Glob("lib/ld-musl-*.so.1")
+func libc(files fs.FS, t *Target, pkgs map[string]string, multiarch string) error {
+	musl, _ := fs.Glob(files, "lib/ld-musl-*.so.1")
 	if len(musl) > 0 || strings.HasSuffix(multiarch, "-musl") {
 		t.Libc = Musl
 		if v := pkgs["apk:musl"]; v != "" {
@@ -466,7 +455,7 @@ func libc(files Files, t *Target, pkgs map[string]string, multiarch string) erro
 		}
 		if t.LibcVersion == "" {
 			for _, pat := range []string{"lib*/libc-*.so", "lib*/*/libc-*.so", "usr/lib*/libc-*.so", "usr/lib*/*/libc-*.so"} {
-				names, _ := files.Glob(pat)
+				names, _ := fs.Glob(files, pat)
 				for _, n := range names {
 					if m := libcFileRe.FindStringSubmatch(n); m != nil {
 						t.LibcVersion = m[1]
@@ -492,10 +481,75 @@ func libc(files Files, t *Target, pkgs map[string]string, multiarch string) erro
 
 // isDebian reports whether the image is Debian-like, where pip installs
 // into dist-packages under /usr/local.
-func isDebian(files Files, pkgs map[string]string) bool {
-	if _, err := files.Realpath("usr/lib/python3/dist-packages"); err == nil {
+func isDebian(files fs.FS, pkgs map[string]string) bool {
+	if _, err := realpath(files, "usr/lib/python3/dist-packages"); err == nil {
 		return true
 	}
 	_, ok := pkgs["dpkg"]
 	return ok
+}
+
+// readHead returns up to max leading bytes of the file at name: what a
+// file system that kept only the start of a file (such as an executable's
+// ELF header) can give.
+func readHead(files fs.FS, name string, max int) ([]byte, error) {
+	f, err := files.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, max)
+	n, err := io.ReadFull(f, buf)
+	if n == 0 && err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
+// maxLinks bounds the symlinks realpath follows, as Linux's ELOOP does.
+const maxLinks = 40
+
+// realpath returns name (an io/fs path) with every symlink resolved, as an
+// io/fs path: through files' fs.ReadLinkFS, with absolute link targets
+// taken from the root of files. A missing entry or a loop is an error.
+func realpath(files fs.FS, name string) (string, error) {
+	var done []string
+	rest := strings.Split(name, "/")
+	for links := 0; len(rest) > 0; {
+		c := rest[0]
+		rest = rest[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(done) > 0 {
+				done = done[:len(done)-1]
+			}
+			continue
+		}
+		p := path.Join(append(done, c)...)
+		info, err := fs.Lstat(files, p)
+		if err != nil {
+			return "", err
+		}
+		if info.Mode()&fs.ModeSymlink == 0 {
+			done = append(done, c)
+			continue
+		}
+		if links++; links > maxLinks {
+			return "", &fs.PathError{Op: "realpath", Path: name, Err: errors.New("too many levels of symbolic links")}
+		}
+		target, err := fs.ReadLink(files, p)
+		if err != nil {
+			return "", err
+		}
+		if strings.HasPrefix(target, "/") {
+			done = nil
+		}
+		rest = append(strings.Split(strings.TrimPrefix(target, "/"), "/"), rest...)
+	}
+	if len(done) == 0 {
+		return ".", nil
+	}
+	return path.Join(done...), nil
 }

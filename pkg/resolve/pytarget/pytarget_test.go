@@ -7,9 +7,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -21,7 +23,26 @@ type member struct {
 	name, body, link string
 }
 
-func fsOf(t *testing.T, ms ...member) *rootfs.FS {
+// fsOf returns the members as an fstest.MapFS: Detect takes any fs.FS.
+func fsOf(t *testing.T, ms ...member) fs.FS {
+	t.Helper()
+	m := fstest.MapFS{}
+	for _, e := range ms {
+		switch {
+		case e.link != "":
+			m[e.name] = &fstest.MapFile{Mode: fs.ModeSymlink | 0o777, Data: []byte(e.link)}
+		case strings.HasSuffix(e.name, "/"):
+			m[strings.TrimSuffix(e.name, "/")] = &fstest.MapFile{Mode: fs.ModeDir | 0o755}
+		default:
+			m[e.name] = &fstest.MapFile{Mode: 0o755, Data: []byte(e.body)}
+		}
+	}
+	return m
+}
+
+// rootfsOf returns the members as a parent image's file system reads
+// them: a tar layer through rootfs, seen through its io/fs view.
+func rootfsOf(t *testing.T, ms ...member) fs.FS {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -193,12 +214,17 @@ func TestDetect(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Detect(fsOf(t, tc.fs...), tc.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tc.want {
-				t.Errorf("Detect() =\n%+v\nwant\n%+v", got, tc.want)
+			for _, files := range []struct {
+				kind string
+				fs   fs.FS
+			}{{"MapFS", fsOf(t, tc.fs...)}, {"rootfs", rootfsOf(t, tc.fs...)}} {
+				got, err := Detect(files.fs, tc.opts)
+				if err != nil {
+					t.Fatalf("%s: %v", files.kind, err)
+				}
+				if got != tc.want {
+					t.Errorf("%s: Detect() =\n%+v\nwant\n%+v", files.kind, got, tc.want)
+				}
 			}
 		})
 	}
@@ -273,5 +299,36 @@ func TestDetectRealParent(t *testing.T) {
 	if !strings.HasPrefix(got.Version, "3.11.") || got.ABI != "cp311" || got.Libc != Glibc || got.LibcVersion != "2.36" ||
 		got.Arch != "x86_64" || got.Interpreter != "/usr/bin/python3.11" {
 		t.Errorf("Detect() = %+v, want 3.11.x, cp311, glibc 2.36, x86_64, /usr/bin/python3.11", got)
+	}
+}
+
+func TestRealpath(t *testing.T) {
+	files := fstest.MapFS{
+		"usr/bin/python3.11": {Mode: 0o755},
+		"usr/bin/python3":    {Mode: fs.ModeSymlink, Data: []byte("python3.11")},
+		"bin":                {Mode: fs.ModeSymlink, Data: []byte("usr/bin")},
+		"usr/local/bin/py":   {Mode: fs.ModeSymlink, Data: []byte("../../bin/python3")},
+		"loop":               {Mode: fs.ModeSymlink, Data: []byte("loop")},
+		"dangling":           {Mode: fs.ModeSymlink, Data: []byte("nowhere")},
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"usr/bin/python3.11", "usr/bin/python3.11"},
+		{"usr/bin/python3", "usr/bin/python3.11"},
+		{"bin/python3", "usr/bin/python3.11"},
+		{"usr/local/bin/py", "usr/bin/python3.11"},
+		{"loop", ""},
+		{"dangling", ""},
+		{"usr/nothing", ""},
+	} {
+		got, err := realpath(files, tc.in)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("realpath(%q) = %q, want an error", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("realpath(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
 	}
 }

@@ -61,7 +61,7 @@ func FuzzReadTars(f *testing.F) {
 			}
 			fsys.ReadFile(p)
 			fsys.ReadDir(p)
-			fsys.Readlink(p)
+			fsys.ReadLink(p)
 		}
 		fsys.Glob("*/*")
 		fsys.ReadFile("etc/passwd")

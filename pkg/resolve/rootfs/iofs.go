@@ -8,21 +8,26 @@ import (
 	"time"
 )
 
-// IOFS returns f as an io/fs file system (fs.FS, fs.ReadFileFS,
-// fs.ReadLinkFS, fs.GlobFS), so that consumers can take an fs.FS and their
-// tests an fstest.MapFS. Its paths follow fs.ValidPath ("etc/passwd"; "."
-// is the root), stricter than FS's own methods, which also take
-// "/etc/passwd" and "./etc/passwd". A regular file whose content the
-// Select did not keep opens, but reading it fails with ErrNotCaptured.
-func (f *FS) IOFS() fs.FS { return ioFS{f} }
-
-type ioFS struct{ f *FS }
-
+// FS implements io/fs: fs.FS, fs.ReadFileFS, fs.ReadLinkFS, fs.StatFS,
+// fs.ReadDirFS and fs.GlobFS, so that consumers take an fs.FS and their
+// tests an fstest.MapFS. Its io/fs methods take io/fs paths
+// (fs.ValidPath: "etc/passwd"; "." is the root), stricter than the
+// methods returning an Entry, which also take "/etc/passwd". A regular
+// file whose content the Select did not keep all of opens, and reading it
+// gives what was kept (an executable's ELF header, say), then fails with
+// ErrNotCaptured.
 var (
-	_ fs.ReadFileFS = ioFS{}
-	_ fs.ReadLinkFS = ioFS{}
-	_ fs.GlobFS     = ioFS{}
+	_ fs.ReadFileFS = (*FS)(nil)
+	_ fs.ReadLinkFS = (*FS)(nil)
+	_ fs.StatFS     = (*FS)(nil)
+	_ fs.ReadDirFS  = (*FS)(nil)
+	_ fs.GlobFS     = (*FS)(nil)
 )
+
+// IOFS returns f.
+//
+// Deprecated: an *FS is an fs.FS itself; use it directly.
+func (f *FS) IOFS() fs.FS { return f }
 
 func valid(op, name string) error {
 	if !fs.ValidPath(name) {
@@ -32,11 +37,11 @@ func valid(op, name string) error {
 }
 
 // Open implements fs.FS, following symlinks.
-func (v ioFS) Open(name string) (fs.File, error) {
+func (f *FS) Open(name string) (fs.File, error) {
 	if err := valid("open", name); err != nil {
 		return nil, err
 	}
-	n, err := v.f.lookup("open", name, true)
+	n, err := f.lookup("open", name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -56,42 +61,63 @@ func (v ioFS) Open(name string) (fs.File, error) {
 	return of, nil
 }
 
-// ReadFile implements fs.ReadFileFS (see FS.ReadFile).
-func (v ioFS) ReadFile(name string) ([]byte, error) {
-	if err := valid("read", name); err != nil {
-		return nil, err
-	}
-	return v.f.ReadFile(name)
-}
-
-// Glob implements fs.GlobFS (see FS.Glob).
-func (v ioFS) Glob(pattern string) ([]string, error) { return fs.Glob(globOnly{v}, pattern) }
+// Glob implements fs.GlobFS, with fs.Glob's semantics.
+func (f *FS) Glob(pattern string) ([]string, error) { return fs.Glob(globOnly{f}, pattern) }
 
 // globOnly hides Glob, so that fs.Glob walks with ReadDir as its contract
 // says.
-type globOnly struct{ v ioFS }
+type globOnly struct{ f *FS }
 
-func (g globOnly) Open(name string) (fs.File, error) { return g.v.Open(name) }
+func (g globOnly) Open(name string) (fs.File, error) { return g.f.Open(name) }
 
-// Lstat implements fs.ReadLinkFS: the entry at name, a final symlink not
-// followed.
-func (v ioFS) Lstat(name string) (fs.FileInfo, error) {
-	if err := valid("lstat", name); err != nil {
+// Stat implements fs.StatFS: the entry at name, following symlinks.
+func (f *FS) Stat(name string) (fs.FileInfo, error) {
+	if err := valid("stat", name); err != nil {
 		return nil, err
 	}
-	e, err := v.f.Lstat(name)
+	e, err := f.StatEntry(name)
 	if err != nil {
 		return nil, err
 	}
 	return fileInfo{e: e, name: path.Base("/" + name)}, nil
 }
 
-// ReadLink implements fs.ReadLinkFS (see FS.Readlink).
-func (v ioFS) ReadLink(name string) (string, error) {
+// Lstat implements fs.ReadLinkFS: the entry at name, a final symlink not
+// followed.
+func (f *FS) Lstat(name string) (fs.FileInfo, error) {
+	if err := valid("lstat", name); err != nil {
+		return nil, err
+	}
+	e, err := f.LstatEntry(name)
+	if err != nil {
+		return nil, err
+	}
+	return fileInfo{e: e, name: path.Base("/" + name)}, nil
+}
+
+// ReadLink implements fs.ReadLinkFS: the target of the symlink at name,
+// as stored.
+func (f *FS) ReadLink(name string) (string, error) {
 	if err := valid("readlink", name); err != nil {
 		return "", err
 	}
-	return v.f.Readlink(name)
+	return f.readlink(name)
+}
+
+// ReadDir implements fs.ReadDirFS, following symlinks.
+func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
+	if err := valid("readdir", name); err != nil {
+		return nil, err
+	}
+	ents, err := f.ReadDirEntries(name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fs.DirEntry, len(ents))
+	for i, e := range ents {
+		out[i] = fs.FileInfoToDirEntry(fileInfo{e: e, name: e.Name()})
+	}
+	return out, nil
 }
 
 // fileInfo is an Entry as an fs.FileInfo.
@@ -122,7 +148,7 @@ func (o *openFile) Stat() (fs.FileInfo, error) { return o.info, nil }
 func (o *openFile) Close() error               { return nil }
 
 func (o *openFile) Read(p []byte) (int, error) {
-	if o.err != nil {
+	if o.r.Len() == 0 && o.err != nil {
 		return 0, o.err
 	}
 	return o.r.Read(p)

@@ -3,12 +3,13 @@ package rootfs
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"testing"
 	"testing/fstest"
 )
 
-// TestIOFS: an FS is an io/fs file system (fstest.TestFS checks Open,
+// TestIOFS: an FS is an io/fs file system itself (fstest.TestFS checks Open,
 // ReadFile, ReadDir, Stat, Glob and ReadLink against each other), and a
 // file whose content was not kept opens but does not read.
 func TestIOFS(t *testing.T) {
@@ -20,7 +21,7 @@ func TestIOFS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys := f.IOFS()
+	var fsys fs.FS = f // FS is an fs.FS itself
 	if err := fstest.TestFS(fsys, "etc/passwd", "etc/group", "usr/lib/os-release", "etc/os-release", "lib"); err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +39,20 @@ func TestIOFS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fs.ReadFile(big.IOFS(), "usr/bin/python3"); !errors.Is(err, ErrNotCaptured) {
+	if _, err := fs.ReadFile(big, "usr/bin/python3"); !errors.Is(err, ErrNotCaptured) {
 		t.Errorf("fs.ReadFile of an uncaptured file = %v, want ErrNotCaptured", err)
+	}
+	// A file of which only the head was kept reads as that head, then
+	// fails: Detect reads an interpreter's ELF header so.
+	head, err := ReadTars(context.Background(), func(string, int64) int64 { return 2 }, opener(tarBytes(t, file("usr/bin/python3", "ELF"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hf, err := head.Open("usr/bin/python3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(hf); string(got) != "EL" || !errors.Is(err, ErrNotCaptured) {
+		t.Errorf("reading a file of which 2 bytes were kept = %q, %v; want \"EL\", ErrNotCaptured", got, err)
 	}
 }

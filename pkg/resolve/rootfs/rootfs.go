@@ -160,8 +160,10 @@ func (n *node) entryAs(p string) Entry {
 	return e
 }
 
-// Lstat returns the entry at name without following a final symlink.
-func (f *FS) Lstat(name string) (Entry, error) {
+// LstatEntry returns the entry at name without following a final symlink.
+// Like every method returning an Entry it also takes "/etc/passwd" and
+// "./etc/passwd"; the io/fs methods (iofs.go) take io/fs paths only.
+func (f *FS) LstatEntry(name string) (Entry, error) {
 	n, err := f.lookup("lstat", name, false)
 	if err != nil {
 		return Entry{}, err
@@ -169,8 +171,8 @@ func (f *FS) Lstat(name string) (Entry, error) {
 	return n.entryAs(name), nil
 }
 
-// Stat returns the entry at name, following symlinks.
-func (f *FS) Stat(name string) (Entry, error) {
+// StatEntry returns the entry at name, following symlinks.
+func (f *FS) StatEntry(name string) (Entry, error) {
 	n, err := f.lookup("stat", name, true)
 	if err != nil {
 		return Entry{}, err
@@ -178,8 +180,8 @@ func (f *FS) Stat(name string) (Entry, error) {
 	return n.entryAs(name), nil
 }
 
-// Readlink returns the target of the symlink at name as stored.
-func (f *FS) Readlink(name string) (string, error) {
+// readlink returns the target of the symlink at name as stored.
+func (f *FS) readlink(name string) (string, error) {
 	n, err := f.lookup("readlink", name, false)
 	if err != nil {
 		return "", err
@@ -200,10 +202,18 @@ func (f *FS) Realpath(name string) (string, error) {
 	return n.e.Path, nil
 }
 
-// ReadFile returns the content of the regular file at name, following
-// symlinks. It fails with ErrNotCaptured if the Select the FS was read with
-// did not keep all of it.
+// ReadFile implements fs.ReadFileFS: the content of the regular file at
+// name (an io/fs path), following symlinks. It fails with ErrNotCaptured
+// if the Select the FS was read with did not keep all of it.
 func (f *FS) ReadFile(name string) ([]byte, error) {
+	if err := valid("read", name); err != nil {
+		return nil, err
+	}
+	return f.readFile(name)
+}
+
+// readFile is ReadFile for any path lookup takes ("/etc/passwd").
+func (f *FS) readFile(name string) ([]byte, error) {
 	n, err := f.lookup("read", name, true)
 	if err != nil {
 		return nil, err
@@ -235,9 +245,9 @@ func (f *FS) ReadHead(name string, max int) ([]byte, error) {
 	return slices.Clone(n.data[:min(max, len(n.data))]), nil
 }
 
-// ReadDir returns the entries of the directory at name, following
+// ReadDirEntries returns the entries of the directory at name, following
 // symlinks, sorted by name. Their paths are under name as given.
-func (f *FS) ReadDir(name string) ([]Entry, error) {
+func (f *FS) ReadDirEntries(name string) ([]Entry, error) {
 	n, err := f.lookup("readdir", name, true)
 	if err != nil {
 		return nil, err
@@ -261,52 +271,6 @@ func sortedKids(n *node) []*node {
 	slices.SortFunc(kids, func(a, b *node) int { return strings.Compare(a.e.Path, b.e.Path) })
 	return kids
 }
-
-// Glob returns the paths matching pattern (path.Match syntax per
-// component), sorted, as filepath.Glob does: directories in the pattern are
-// followed through symlinks, the matched paths are spelled as in the
-// pattern. The only error is path.ErrBadPattern.
-func (f *FS) Glob(pattern string) ([]string, error) {
-	if _, err := path.Match(pattern, ""); err != nil {
-		return nil, err
-	}
-	comps := splitPath(pattern)
-	if len(comps) == 0 {
-		return nil, nil
-	}
-	cur := []string{""}
-	for _, c := range comps {
-		var next []string
-		for _, dir := range cur {
-			if dir != "" {
-				if e, err := f.Stat(dir); err != nil || !e.IsDir() {
-					continue
-				}
-			}
-			if !hasMeta(c) {
-				p := path.Join(dir, c)
-				if _, err := f.Lstat(p); err == nil {
-					next = append(next, p)
-				}
-				continue
-			}
-			ents, err := f.ReadDir(dir)
-			if err != nil {
-				continue
-			}
-			for _, e := range ents {
-				if ok, _ := path.Match(c, e.Name()); ok {
-					next = append(next, e.Path)
-				}
-			}
-		}
-		cur = next
-	}
-	slices.Sort(cur)
-	return cur, nil
-}
-
-func hasMeta(s string) bool { return strings.ContainsAny(s, `*?[\`) }
 
 // TopLevelSymlinks returns the symlinks directly under the root by name,
 // with their targets as stored: for a merged-/usr image

@@ -167,7 +167,7 @@ func TestRead(t *testing.T) {
 		{"nothere", "notexist"},
 		{"etc/passwd/x", "notexist"},
 	} {
-		got, err := f.ReadFile(tc.path)
+		got, err := f.readFile(tc.path)
 		var gotS string
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -199,26 +199,26 @@ func TestRead(t *testing.T) {
 		t.Errorf("TopLevelSymlinks() = %v, want %v", got, wantLinks)
 	}
 
-	if got, err := f.Readlink("lib64/ld.so"); err != nil || got != "/lib/x86_64-linux-gnu/ld.so.2" {
+	if got, err := f.readlink("lib64/ld.so"); err != nil || got != "/lib/x86_64-linux-gnu/ld.so.2" {
 		t.Errorf("Readlink(lib64/ld.so) = %q, %v", got, err)
 	}
-	if _, err := f.Readlink("etc/passwd"); err == nil {
+	if _, err := f.readlink("etc/passwd"); err == nil {
 		t.Error("Readlink(etc/passwd) succeeded on a regular file")
 	}
 	if got, err := f.Realpath("lib64/ld.so"); err != nil || got != "usr/lib/x86_64-linux-gnu/ld.so.2" {
 		t.Errorf("Realpath(lib64/ld.so) = %q, %v", got, err)
 	}
 
-	if e, err := f.Lstat("bin"); err != nil || !e.IsSymlink() || e.Path != "bin" {
+	if e, err := f.LstatEntry("bin"); err != nil || !e.IsSymlink() || e.Path != "bin" {
 		t.Errorf("Lstat(bin) = %+v, %v; want a symlink", e, err)
 	}
-	if e, err := f.Stat("bin"); err != nil || !e.IsDir() || e.Path != "bin" {
+	if e, err := f.StatEntry("bin"); err != nil || !e.IsDir() || e.Path != "bin" {
 		t.Errorf("Stat(bin) = %+v, %v; want a directory", e, err)
 	}
-	if e, err := f.Stat("etc/hl"); err != nil || !e.IsRegular() || e.Size != 4 || e.Mode.Perm() != 0o644 {
+	if e, err := f.StatEntry("etc/hl"); err != nil || !e.IsRegular() || e.Size != 4 || e.Mode.Perm() != 0o644 {
 		t.Errorf("Stat(etc/hl) = %+v, %v; want a 4-byte regular file", e, err)
 	}
-	if e, err := f.Stat("opt/old"); err != nil || !e.IsDir() {
+	if e, err := f.StatEntry("opt/old"); err != nil || !e.IsDir() {
 		t.Errorf("Stat(opt/old) = %+v, %v", e, err)
 	}
 
@@ -229,7 +229,7 @@ func TestRead(t *testing.T) {
 		{"etc/apt/sources.list.d", "etc/apt/sources.list.d/debian.sources"},
 		{"opt", "opt/keep opt/old opt/opq"},
 	} {
-		ents, err := f.ReadDir(tc.dir)
+		ents, err := f.ReadDirEntries(tc.dir)
 		var names []string
 		for _, e := range ents {
 			names = append(names, e.Path)
@@ -255,6 +255,15 @@ func TestRead(t *testing.T) {
 	}
 	if _, err := f.Glob("etc/["); err == nil {
 		t.Error("Glob(etc/[) succeeded")
+	}
+	// The io/fs methods take io/fs paths only.
+	for _, name := range []string{"/etc/passwd", "../../etc/group", "./etc/passwd", "etc/"} {
+		if _, err := f.ReadFile(name); !errors.Is(err, fs.ErrInvalid) {
+			t.Errorf("ReadFile(%q) = %v, want fs.ErrInvalid", name, err)
+		}
+		if _, err := f.Open(name); !errors.Is(err, fs.ErrInvalid) {
+			t.Errorf("Open(%q) = %v, want fs.ErrInvalid", name, err)
+		}
 	}
 }
 
