@@ -48,7 +48,7 @@ func buildRef(t *testing.T, opts testenv.RunOptions, args ...string) (string, te
 }
 
 func TestE2EAptNumpy(t *testing.T) {
-	reg, base := e2eParent(t)
+	reg, base := e2eParent(t, "podman")
 	dir := writeSpec(t, "name: numpy-app\nregistry: "+reg.Host+"\nbase_image: "+base+"\napt_packages: [python3-numpy]\n", nil)
 	home := testenv.UserDir(t)
 	opts := testenv.RunOptions{Dir: dir, Home: home}
@@ -98,11 +98,7 @@ func TestE2EAptNumpy(t *testing.T) {
 }
 
 func TestE2EAptLocalRepoLocked(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test")
-	}
-	testenv.Require(t, "podman", "docker-registry", "debootstrap", "setpriv", "dpkg-deb", "apt-ftparchive")
-	testenv.RequireRoot(t)
+	reg, base := e2eParent(t, "podman", "dpkg-deb", "apt-ftparchive")
 	debs := t.TempDir()
 	deb := testenv.MakeDeb(t, debs, testenv.DebPackage{
 		Name: "kiln-hello", Version: "1.0-1", Depends: "python3",
@@ -113,9 +109,6 @@ func TestE2EAptLocalRepoLocked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
-	testenv.ParentImage(t, reg)
-	base := reg.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
 	spec := "name: locked\nregistry: " + reg.Host + "\nbase_image: " + base + "\napt_packages: [kiln-hello]\napt_sources:\n  - " + repo.Line + "\n"
 	dir := writeSpec(t, spec, map[string]string{"repo-key.asc": string(key)})
 	opts := testenv.RunOptions{Dir: dir}

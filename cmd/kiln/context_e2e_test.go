@@ -185,7 +185,7 @@ func TestE2ESourceFilesChecked(t *testing.T) {
 // parent, whose /bin and /lib are symlinks into /usr: they must survive,
 // and the tool must run.
 func TestE2ECopyIntoMergedUsr(t *testing.T) {
-	reg, base := e2eParent(t)
+	reg, base := e2eParent(t, "podman")
 	dir := writeUserTree(t, map[string]string{
 		"kiln.yaml": "name: tools\nregistry: " + reg.Host + "\nbase_image: " + base + "\n" +
 			"copy: {tool: /bin/tool, helper: /lib/mylib/helper, data/: /opt/data/}\n",
@@ -247,7 +247,7 @@ func buildPureWheel(t *testing.T, dist, value string) []byte {
 // the tag changes, and the build installs the new wheel instead of reusing
 // the layer of the old one, for packages and for requirements files.
 func TestE2ELocalWheelRebuilt(t *testing.T) {
-	reg, base := e2eParent(t)
+	reg, base := e2eParent(t, "podman")
 	podman := testenv.NewPodman(t)
 	for _, tc := range []struct{ name, keys string }{
 		{"packages", "packages: [./dist/localpkg-1.0-py3-none-any.whl]\n"},

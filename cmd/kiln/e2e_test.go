@@ -245,17 +245,30 @@ func TestE2ELocalOutputAndErrors(t *testing.T) {
 	}
 }
 
-// e2eParent skips in -short mode, checks for the tools an end-to-end test
-// drives, starts a registry and pushes the debootstrap parent to it. It
-// returns the registry and the parent's reference.
-func e2eParent(t *testing.T) (*testenv.Registry, string) {
+// e2eParent skips in -short mode, checks for the tools every end-to-end
+// test drives and the extra ones this test does, starts a registry and
+// pushes the debootstrap parent to it. It returns the registry and the
+// parent's reference.
+func e2eParent(t *testing.T, extraTools ...string) (*testenv.Registry, string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	testenv.Require(t, "podman", "docker-registry", "debootstrap", "setpriv")
+	testenv.Require(t, append([]string{"docker-registry", "debootstrap", "setpriv"}, extraTools...)...)
 	testenv.RequireRoot(t)
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	testenv.ParentImage(t, reg)
 	return reg, reg.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
+}
+
+// e2eAptRepo builds pkg into a .deb, serves it from a signed local apt
+// repository and returns the repository and its public key.
+func e2eAptRepo(t *testing.T, pkg testenv.DebPackage) (*testenv.AptRepo, []byte) {
+	t.Helper()
+	repo := testenv.StartAptRepo(t, testenv.MakeDeb(t, t.TempDir(), pkg))
+	key, err := os.ReadFile(repo.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo, key
 }

@@ -17,23 +17,11 @@ import (
 // fix; a well-formed but wrong one fails the download naming kiln.lock, not
 // the index, as where the expected hash came from.
 func TestE2ETamperedLockHash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test")
-	}
-	testenv.Require(t, "docker-registry", "debootstrap", "setpriv", "dpkg-deb", "apt-ftparchive")
-	testenv.RequireRoot(t)
-	deb := testenv.MakeDeb(t, t.TempDir(), testenv.DebPackage{
+	reg, base := e2eParent(t, "dpkg-deb", "apt-ftparchive")
+	repo, key := e2eAptRepo(t, testenv.DebPackage{
 		Name: "kiln-tamper", Version: "1.0-1",
 		Files: map[string]string{"/usr/share/kiln-tamper/README": "pinned\n"},
 	})
-	repo := testenv.StartAptRepo(t, deb)
-	key, err := os.ReadFile(repo.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
-	testenv.ParentImage(t, reg)
-	base := reg.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
 	spec := "name: tamper\nregistry: " + reg.Host + "\nbase_image: " + base + "\napt_packages: [kiln-tamper]\napt_sources:\n  - " + repo.Line + "\n"
 	dir := writeSpec(t, spec, map[string]string{"repo-key.asc": string(key)})
 	opts := testenv.RunOptions{Dir: dir}

@@ -16,23 +16,11 @@ import (
 // step (from the local cache, or from the kiln-cache image on a fresh
 // runner) prints it too: apt warnings are never silently dropped.
 func TestE2EAptWarningsOnCacheHit(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test")
-	}
-	testenv.Require(t, "podman", "docker-registry", "debootstrap", "setpriv", "dpkg-deb", "apt-ftparchive")
-	testenv.RequireRoot(t)
-	deb := testenv.MakeDeb(t, t.TempDir(), testenv.DebPackage{
+	reg, base := e2eParent(t, "podman", "dpkg-deb", "apt-ftparchive")
+	repo, key := e2eAptRepo(t, testenv.DebPackage{
 		Name: "kiln-ldpath", Version: "1.0-1",
 		Files: map[string]string{"/etc/ld.so.conf.d/kiln-ldpath.conf": "/opt/kiln-ldpath/lib\n"},
 	})
-	repo := testenv.StartAptRepo(t, deb)
-	key, err := os.ReadFile(repo.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
-	testenv.ParentImage(t, reg)
-	base := reg.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
 	spec := "name: warned\nregistry: " + reg.Host + "\nbase_image: " + base + "\napt_packages: [kiln-ldpath]\napt_sources:\n  - " + repo.Line + "\n"
 	files := map[string]string{"repo-key.asc": string(key)}
 	dir := writeSpec(t, spec, files)
@@ -72,24 +60,12 @@ func TestE2EAptWarningsOnCacheHit(t *testing.T) {
 // and no step record into the cache. A --locked build of a spec whose
 // platform or apt source changed since is refused, naming the input.
 func TestE2ELockBuildsNoLayer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test")
-	}
-	testenv.Require(t, "podman", "docker-registry", "debootstrap", "setpriv", "dpkg-deb", "apt-ftparchive")
-	testenv.RequireRoot(t)
-	deb := testenv.MakeDeb(t, t.TempDir(), testenv.DebPackage{
+	reg, base := e2eParent(t, "podman", "dpkg-deb", "apt-ftparchive")
+	repo, key := e2eAptRepo(t, testenv.DebPackage{
 		Name: "kiln-hello", Version: "1.0-1", Depends: "python3",
 		Files: map[string]string{"/usr/bin/kiln-hello": "#!/usr/bin/python3\nprint('hello')\n"},
 	})
-	repo := testenv.StartAptRepo(t, deb)
-	key, err := os.ReadFile(repo.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	index := testenv.WheelIndex(t, filepath.Join(testenv.RepoRoot(t), "..", "shared", "fixtures", "wheels", "pypi"))
-	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
-	testenv.ParentImage(t, reg)
-	base := reg.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
 	spec := "name: locked\nregistry: " + reg.Host + "\nbase_image: " + base + "\nplatform: linux/amd64\n" +
 		"apt_packages: [kiln-hello]\napt_sources:\n  - " + repo.Line + "\npackages: [pyyaml]\npip_index: " + index + "\n"
 	dir := writeSpec(t, spec, map[string]string{"repo-key.asc": string(key)})
@@ -144,15 +120,10 @@ func TestE2EAptThroughFaultyProxy(t *testing.T) {
 	}
 	testenv.Require(t, "podman", "docker-registry", "debootstrap", "setpriv", "dpkg-deb", "apt-ftparchive")
 	testenv.RequireRoot(t)
-	deb := testenv.MakeDeb(t, t.TempDir(), testenv.DebPackage{
+	repo, key := e2eAptRepo(t, testenv.DebPackage{
 		Name: "kiln-flaky", Version: "1.0-1",
 		Files: map[string]string{"/usr/share/kiln-flaky/hello": "hello through a flaky mirror\n"},
 	})
-	repo := testenv.StartAptRepo(t, deb)
-	key, err := os.ReadFile(repo.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	proxy := testenv.NewURLProxy(t, strings.TrimSuffix(repo.URL, "/debian"))
 	faults := []struct {
 		part  string

@@ -22,14 +22,7 @@ import (
 // recovers), kiln.lock holds neither, and the image tag is the one the
 // same spec without credentials gets.
 func TestE2EIndexCredentialsNotDerived(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test")
-	}
-	testenv.Require(t, "docker-registry", "debootstrap", "setpriv")
-	testenv.RequireRoot(t)
-	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
-	testenv.ParentImage(t, reg)
-	base := reg.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
+	reg, base := e2eParent(t, "podman")
 	const user, password = "probeuser", "dict10nary-w0rd"
 	index := testenv.StartWheelIndex(t, filepath.Join(testenv.RepoRoot(t), "..", "shared", "fixtures", "wheels", "pypi"),
 		testenv.WheelIndexOptions{Username: user, Password: password})

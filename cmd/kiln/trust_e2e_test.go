@@ -48,7 +48,7 @@ func evilCodeLayer(t *testing.T) v1.Layer {
 // --with-layers lock rebuilds the step and runs the real code; and
 // --verify-cache fails, naming the step and both digests.
 func TestE2EPoisonedCacheFrom(t *testing.T) {
-	reg, base := e2eParent(t)
+	reg, base := e2eParent(t, "podman")
 	poisonRef := reg.Host + "/poison/cache:1"
 	spec := "name: trusted\nregistry: " + reg.Host + "\nbase_image: " + base + "\nsource_root: app\nentrypoint: [python3, /root/main.py]\ncache_from: " + poisonRef + "\n"
 	dir := writeSpec(t, spec, map[string]string{"app/main.py": "print('GOOD')\n"})
@@ -228,11 +228,7 @@ func layoutLayers(t *testing.T, dir string) []string {
 // or downloads it again, and writes the same, correct image; so does a
 // --refresh build over a corrupt .deb.
 func TestE2ECorruptCacheIsRepaired(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test")
-	}
-	testenv.Require(t, "docker-registry", "debootstrap", "setpriv", "dpkg-deb", "apt-ftparchive")
-	testenv.RequireRoot(t)
+	_, base := e2eParent(t, "dpkg-deb", "apt-ftparchive")
 	debs := t.TempDir()
 	deb := testenv.MakeDeb(t, debs, testenv.DebPackage{
 		Name: "kiln-hello", Version: "1.0-1", Depends: "python3",
@@ -244,9 +240,6 @@ func TestE2ECorruptCacheIsRepaired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
-	testenv.ParentImage(t, reg)
-	base := reg.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
 	spec := "name: corrupt\nbase_image: " + base + "\napt_packages: [kiln-hello]\napt_sources:\n  - " + repo.Line + "\nsource_root: app\n"
 	dir := writeSpec(t, spec, map[string]string{"repo-key.asc": string(key), "app/main.py": "print(1)\n"})
 	home := testenv.UserDir(t)
