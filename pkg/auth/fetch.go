@@ -33,26 +33,13 @@ type FetchTimeouts struct {
 	Stall time.Duration
 }
 
-func (t FetchTimeouts) connect() time.Duration {
-	if t.Connect > 0 {
-		return t.Connect
-	}
-	return DefaultConnectTimeout
-}
+func (t FetchTimeouts) connect() time.Duration { return positiveOr(t.Connect, DefaultConnectTimeout) }
 
 func (t FetchTimeouts) responseHeader() time.Duration {
-	if t.ResponseHeader > 0 {
-		return t.ResponseHeader
-	}
-	return DefaultResponseTimeout
+	return positiveOr(t.ResponseHeader, DefaultResponseTimeout)
 }
 
-func (t FetchTimeouts) stall() time.Duration {
-	if t.Stall > 0 {
-		return t.Stall
-	}
-	return DefaultStallTimeout
-}
+func (t FetchTimeouts) stall() time.Duration { return positiveOr(t.Stall, DefaultStallTimeout) }
 
 // FetchTransport returns inner (nil: http.DefaultTransport) bounded by t:
 // an *http.Transport is cloned with t's connect, TLS handshake and

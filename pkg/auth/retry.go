@@ -61,18 +61,19 @@ type RetryPolicy struct {
 	Log io.Writer
 }
 
-func (p RetryPolicy) timeout() time.Duration {
-	if p.Timeout > 0 {
-		return p.Timeout
+// positiveOr returns d, or def when d is zero or negative: the rule for
+// every duration setting here ("zero means the default").
+func positiveOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
 	}
-	return DefaultTimeout
+	return def
 }
 
+func (p RetryPolicy) timeout() time.Duration { return positiveOr(p.Timeout, DefaultTimeout) }
+
 func (p RetryPolicy) stallTimeout() time.Duration {
-	if p.StallTimeout > 0 {
-		return p.StallTimeout
-	}
-	return DefaultStallTimeout
+	return positiveOr(p.StallTimeout, DefaultStallTimeout)
 }
 
 // Backoff returns the wait before retry number attempt (1-based):
@@ -80,10 +81,7 @@ func (p RetryPolicy) stallTimeout() time.Duration {
 // random value between half and all of it), so that parallel clients do not
 // retry in lockstep.
 func (p RetryPolicy) Backoff(attempt int) time.Duration {
-	d := firstBackoff
-	if p.FirstBackoff > 0 {
-		d = p.FirstBackoff
-	}
+	d := positiveOr(p.FirstBackoff, firstBackoff)
 	for i := 1; i < attempt && d < maxBackoff; i++ {
 		d *= 2
 	}
