@@ -9,7 +9,7 @@ import (
 
 // TestCommandsKeysCLI runs kiln name over specs with the commands keys:
 // without commands they leave the tag alone; a bad value exits 2 naming the
-// file, line and key; commands themselves are still refused.
+// file, line and key; commands over scratch are refused (no shell).
 func TestCommandsKeysCLI(t *testing.T) {
 	dir := t.TempDir()
 	name := func(yaml string, flags ...string) (int, string, string) {
@@ -46,7 +46,7 @@ func TestCommandsKeysCLI(t *testing.T) {
 		{"commands_timeout: 30\n", nil, []string{"kiln.yaml:3: commands_timeout", `"30" is not a duration`, "30m"}},
 		{"", []string{"--commands-timeout", "-1m"}, []string{"flag --commands-timeout: commands_timeout", "not a positive duration"}},
 		{"commands:\n  - make\n  - ''\n", nil, []string{"kiln.yaml:5: commands[1]", "empty command"}},
-		{"commands: [make]\n", nil, []string{"kiln.yaml:3: commands", "not supported yet"}},
+		{"commands: [make]\n", nil, []string{"kiln.yaml:3: commands", "need /bin/sh", "scratch"}},
 	} {
 		code, out, stderr := name(tc.yaml, tc.flags...)
 		if code != exitUsage || out != "" {

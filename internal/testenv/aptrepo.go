@@ -27,6 +27,8 @@ type DebPackage struct {
 	// Files maps absolute paths in the package to contents; paths under
 	// usr/bin get mode 0755.
 	Files map[string]string
+	// Links maps absolute paths in the package to symlink targets.
+	Links map[string]string
 }
 
 // MakeDeb builds pkg with dpkg-deb into dir and returns the .deb's path.
@@ -49,6 +51,11 @@ func MakeDeb(t testing.TB, dir string, pkg DebPackage) string {
 		}
 		must(t, os.WriteFile(full, []byte(content), mode))
 		must(t, os.Chmod(full, mode))
+	}
+	for p, target := range pkg.Links {
+		full := filepath.Join(root, p)
+		must(t, os.MkdirAll(filepath.Dir(full), 0o755))
+		must(t, os.Symlink(target, full))
 	}
 	out := filepath.Join(dir, fmt.Sprintf("%s_%s_amd64.deb", pkg.Name, pkg.Version))
 	cmd := exec.Command("dpkg-deb", "--root-owner-group", "-Zxz", "--build", root, out)

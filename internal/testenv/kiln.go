@@ -147,6 +147,9 @@ type RunOptions struct {
 	// Timeout bounds the run; zero means 10 minutes. On timeout the whole
 	// process group is killed and Result.Code is -1.
 	Timeout time.Duration
+	// As is the user to run as (when the test runs as root); nil means
+	// nobody. Fresh Dir and Home directories are owned by it.
+	As *Account
 }
 
 // Result is the outcome of a command run by RunKiln or RunAsNobody.
@@ -169,8 +172,8 @@ func RunKiln(t testing.TB, opts RunOptions, args ...string) Result {
 	return RunAsNobody(t, opts, append([]string{KilnBinary(t)}, args...)...)
 }
 
-// RunAsNobody runs argv as uid/gid 65534 with no supplementary groups (via
-// setpriv) when the test runs as root, or as the current user otherwise. The
+// RunAsNobody runs argv as uid/gid 65534 (or opts.As) with no
+// supplementary groups (via setpriv) when the test runs as root, or as the current user otherwise. The
 // environment is clean: PATH, HOME, XDG_CACHE_HOME, USER, LOGNAME, LANG=C.UTF-8
 // and opts.Env; nothing else of the test's environment leaks in. The test
 // fails only if the command cannot be started.
@@ -179,11 +182,15 @@ func RunAsNobody(t testing.TB, opts RunOptions, argv ...string) Result {
 	if len(argv) == 0 {
 		t.Fatal("RunAsNobody: no command")
 	}
+	acct := Nobody()
+	if opts.As != nil {
+		acct = *opts.As
+	}
 	if opts.Dir == "" {
-		opts.Dir = UserDir(t)
+		opts.Dir = AccountDir(t, acct)
 	}
 	if opts.Home == "" {
-		opts.Home = UserDir(t)
+		opts.Home = AccountDir(t, acct)
 	}
 	if opts.CacheHome == "" {
 		opts.CacheHome = filepath.Join(opts.Home, ".cache")
@@ -194,7 +201,7 @@ func RunAsNobody(t testing.TB, opts RunOptions, argv ...string) Result {
 	var full []string
 	if os.Geteuid() == 0 {
 		Require(t, "setpriv")
-		full = append(full, "setpriv", fmt.Sprintf("--reuid=%d", NobodyUID), fmt.Sprintf("--regid=%d", NobodyGID), "--clear-groups", "--")
+		full = append(full, "setpriv", fmt.Sprintf("--reuid=%d", acct.UID), fmt.Sprintf("--regid=%d", acct.GID), "--clear-groups", "--")
 	}
 	if opts.Umask != "" {
 		full = append(full, "/bin/sh", "-c", `umask "$0" && exec "$@"`, opts.Umask)
@@ -209,8 +216,8 @@ func RunAsNobody(t testing.TB, opts RunOptions, argv ...string) Result {
 		"PATH=" + ParentPath,
 		"HOME=" + opts.Home,
 		"XDG_CACHE_HOME=" + opts.CacheHome,
-		"USER=nobody",
-		"LOGNAME=nobody",
+		"USER=" + acct.Name,
+		"LOGNAME=" + acct.Name,
 		"LANG=C.UTF-8",
 	}, opts.Env...)
 	cmd.Stdin = opts.Stdin
@@ -241,9 +248,15 @@ func RunAsNobody(t testing.TB, opts RunOptions, argv ...string) Result {
 // when the test ends.
 func UserDir(t testing.TB) string {
 	t.Helper()
+	return AccountDir(t, Nobody())
+}
+
+// AccountDir is UserDir for the user acct.
+func AccountDir(t testing.TB, acct Account) string {
+	t.Helper()
 	dir := PublicDir(t)
 	if os.Geteuid() == 0 {
-		must(t, os.Chown(dir, NobodyUID, NobodyGID))
+		must(t, os.Chown(dir, acct.UID, acct.GID))
 	}
 	return dir
 }

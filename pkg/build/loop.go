@@ -45,7 +45,9 @@ type stepKind interface {
 
 // stepKinds are the build's steps, in image order: least to most often
 // changed.
-var stepKinds = []stepKind{aptStep{}, pythonStep{}, codeStep{}}
+// The commands run before the code (so that a code change does not run
+// them again) unless commands_after_code puts them after it.
+var stepKinds = []stepKind{aptStep{}, pythonStep{}, commandsStep{}, codeStep{}, commandsStep{afterCode: true}}
 
 // runSteps builds (or reuses) every step's layers, in image order.
 func (b *session) runSteps(ctx context.Context) error {

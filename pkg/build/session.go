@@ -82,6 +82,8 @@ func kindOf(src layer.Source) cache.LayerKind {
 		return cache.KindDebs
 	case *layer.Wheels:
 		return cache.KindWheels
+	case *commandsLayer:
+		return cache.KindCommands
 	}
 	return cache.KindFiles
 }

@@ -24,9 +24,10 @@ import (
 
 // Step names, in image order: least to most often changed.
 const (
-	StepApt    = "apt_packages"
-	StepPython = "packages"
-	StepCode   = "code"
+	StepApt      = "apt_packages"
+	StepPython   = "packages"
+	StepCommands = "commands"
+	StepCode     = "code"
 )
 
 // CacheAnnotation is the manifest annotation in which kiln records, for each
@@ -617,6 +618,9 @@ func (b *session) explain() {
 		// come from the record, not from resolving again.
 		if st.pins != nil {
 			b.o.logf("explain:   pinned: %d Debian packages, %d wheels", len(st.pins.Debs), len(st.pins.Wheels))
+		}
+		if st.name == StepCommands && st.inputs["network"] == "true" {
+			b.o.logf("explain:   not reproducible: commands_network gives the commands the host's network, so the layer depends on what it answered")
 		}
 		if len(st.warnings) > 0 {
 			b.o.logf("explain:   %d warnings (printed above)", len(st.warnings))

@@ -24,6 +24,8 @@ const (
 	KindWheels LayerKind = "wheels"
 	// KindFiles is a layer of files from the build context.
 	KindFiles LayerKind = "files"
+	// KindCommands is what the spec's commands changed, run in the sandbox.
+	KindCommands LayerKind = "commands"
 )
 
 // Pins are what a step installs, as pinned: the Debian packages or the

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-build/kiln/internal/hostile"
 	"github.com/kiln-build/kiln/internal/testenv"
 )
 
@@ -31,38 +32,7 @@ func TestRunHostileCommands(t *testing.T) {
 			passwd, err := os.ReadFile(filepath.Join(base, "etc/passwd"))
 			must(t, err)
 
-			script := `C=` + canary + `; D=` + canaryDir + `
-try() { "$@" 2>/dev/null || true; }
-for p in /proc/self/root /proc/1/root /proc/*/root /proc/*/cwd /proc/self/fd/* /hostroot /tmp2/..; do
-	try sh -c "echo pwned > $p$C"; try sh -c "echo pwned > $p$D/new"
-done
-try sh -c 'echo pwned > /hostcanary'; try sh -c 'echo pwned > /tmp2/new'
-mkdir -p /mnt/a /mnt/b /mnt/c
-try mount --bind / /mnt/a && try sh -c "echo pwned > /mnt/a$C"
-try mount -t proc proc /mnt/b && for p in /mnt/b/*/root; do try sh -c "echo pwned > $p$C"; done
-try mount -t sysfs sysfs /mnt/c
-try mount -o remount,rw /
-try unshare -m -p -f --mount-proc sh -c "echo pwned > /proc/1/root$C"
-cd /; for i in 1 2 3 4 5 6 7 8; do cd ..; done; try sh -c "echo pwned > .$C"
-try chroot /mnt/a sh -c "echo pwned > $C"
-try sh -c 'echo pwned >> /etc/passwd'
-try python3 -c '
-import ctypes, os
-libc = ctypes.CDLL(None, use_errno=True)
-for p in os.listdir("/proc"):
-    if p.isdigit() and int(p) != os.getpid():
-        # PTRACE_SEIZE does not stop the tracee; PTRACE_DETACH lets it go.
-        if libc.ptrace(0x4206, int(p), 0, 0) == 0:
-            print("ptraced", p, open("/proc/%s/cmdline" % p).read().replace("\0", " ")[:30])
-            libc.ptrace(17, int(p), 0, 0)
-'
-for f in /proc/[0-9]*/cmdline; do
-	case "$(tr '\0' ' ' < $f 2>/dev/null)" in kiln-sandbox*|*/sandbox.test" "*) echo HELPER-VISIBLE $f;; esac
-done
-echo pids: $(ls -d /proc/[0-9]* | wc -l)
-try umount -l /proc && try sh -c "echo pwned > /proc/1/root$C"
-echo done
-`
+			script := hostile.EscapeScript(canary, canaryDir)
 			r := runAs(t, u, request{Lowers: []string{base, planted}, Command: []string{"/bin/bash", "-c", script}}).mustSucceed(t)
 			t.Logf("output:\n%s", r.Output)
 			if !strings.Contains(r.Output, "done") {

@@ -35,6 +35,12 @@ import (
 	"time"
 )
 
+// FormatVersion names what a command sees in the sandbox (its mounts,
+// devices and id map conventions) and how WriteDiff writes what it
+// changed. Callers put it in the cache key of a layer built here: bump it
+// whenever either changes.
+const FormatVersion = "kiln-sandbox-v1"
+
 // Config describes one command to run.
 type Config struct {
 	// Lowers are the unpacked layer directories, bottom first. They are

@@ -12,7 +12,7 @@ import (
 
 // TestCommandsKeys parses and validates commands and the keys that
 // configure them: bad values fail naming the key (and, for an entry, its
-// line) before the "not supported yet" refusal that builds still give.
+// line); commands over scratch, which has no shell, are refused.
 func TestCommandsKeys(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
@@ -26,7 +26,7 @@ func TestCommandsKeys(t *testing.T) {
 		{name: "settings without commands", yaml: "commands_network: true\ncommands_after_code: true\ncommands_timeout: 2h\n", timeout: 2 * time.Hour, network: true, after: true},
 		{name: "default timeout", yaml: "commands_network: false\n", timeout: 30 * time.Minute},
 		{name: "compound timeout", yaml: "commands_timeout: 1h30m\n", timeout: 90 * time.Minute},
-		{name: "commands refused at build time", yaml: "commands: [\"echo hi\"]\n", want: []string{"kiln.yaml:2", "commands", "not supported yet", "base_image"}},
+		{name: "commands over scratch", yaml: "commands: [\"echo hi\"]\n", want: []string{"kiln.yaml:2", "commands", "/bin/sh", "scratch", "debian:bookworm-slim"}},
 		{name: "NUL in a command", yaml: "commands:\n  - echo ok\n  - \"echo \\0 bad\"\n", want: []string{"kiln.yaml:4", "commands[1]", "NUL byte"}},
 		{name: "empty command", yaml: "commands:\n  - echo ok\n  - '  '\n", want: []string{"kiln.yaml:4", "commands[1]", "empty command"}},
 		{name: "timeout without unit", yaml: "commands_timeout: 30\n", want: []string{"kiln.yaml:2", "commands_timeout", `"30" is not a duration`, "30m"}},
@@ -34,7 +34,7 @@ func TestCommandsKeys(t *testing.T) {
 		{name: "zero timeout", yaml: "commands_timeout: 0s\n", want: []string{"kiln.yaml:2", "commands_timeout", "not a positive duration"}},
 		{name: "negative timeout", yaml: "commands_timeout: -5m\n", want: []string{"kiln.yaml:2", "commands_timeout", "not a positive duration"}},
 		{name: "network not a bool", yaml: "commands_network: yes please\n", want: []string{"kiln.yaml:2", "commands_network", "true or false"}},
-		{name: "timeout checked before the refusal", yaml: "commands: [make]\ncommands_timeout: 0\n", want: []string{"commands_timeout", "not a positive duration"}},
+		{name: "timeout checked before the parent", yaml: "commands: [make]\ncommands_timeout: 0\n", want: []string{"commands_timeout", "not a positive duration"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := Parse("kiln.yaml", dir, []byte("base_image: scratch\n"+tc.yaml))

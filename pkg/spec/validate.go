@@ -56,6 +56,9 @@ func (s *Spec) Validate() error {
 	if s.BaseImage == "" {
 		return s.errorf("base_image", "set base_image (or --base-image) to a parent image such as debian:bookworm-slim, or to scratch", "is required")
 	}
+	if s.BaseImage == Scratch && len(s.Commands) > 0 {
+		return s.errorf("commands", "use a parent image with a shell, such as debian:bookworm-slim, as base_image", "need /bin/sh, and base_image scratch has none")
+	}
 	if s.BaseImage != Scratch {
 		if _, err := name.ParseReference(s.BaseImage); err != nil {
 			return s.errorf("base_image", "write a reference like registry.example/repo:tag or repo@sha256:...", "%q is not a valid image reference", s.BaseImage)
@@ -296,9 +299,7 @@ func (s *Spec) Describe() string {
 // commands_timeout is not set.
 const DefaultCommandsTimeout = 30 * time.Minute
 
-// validateCommands checks commands and the keys that configure them. It
-// runs before the "not supported yet" refusal, so that a spec written for
-// the commands step is checked in full today.
+// validateCommands checks commands and the keys that configure them.
 func (s *Spec) validateCommands() error {
 	for i, c := range s.Commands {
 		pos, key := s.entryPos("commands", i), fmt.Sprintf("commands[%d]", i)
