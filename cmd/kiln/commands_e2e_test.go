@@ -147,13 +147,16 @@ func TestE2ECommands(t *testing.T) {
 
 // TestE2ECommandsSingleUID: without a subordinate id range, kiln maps only
 // uid 0, warns naming the fix, and commands that need no other owner still
-// build an image podman runs.
+// build an image podman runs. The commands run after packages, with the
+// virtualenv first on PATH.
 func TestE2ECommandsSingleUID(t *testing.T) {
 	reg, base := e2eParent(t, "podman")
-	spec := "name: cmds-single\nregistry: " + reg.Host + "\nbase_image: " + base + "\n" + `commands:
+	index := testenv.WheelIndex(t, filepath.Join(testenv.RepoRoot(t), "..", "shared", "fixtures", "wheels", "pypi"))
+	spec := "name: cmds-single\nregistry: " + reg.Host + "\nbase_image: " + base + "\npackages: [six]\npip_index: " + index + "\n" + `commands:
   - echo made > /made
   - rm /etc/debian_version
   - cp /bin/true /usr/local/bin/suid && chmod 4755 /usr/local/bin/suid
+  - python -c 'import six, sys; print(six.__version__, sys.prefix)' >> /made
 `
 	ref, res := buildRef(t, testenv.RunOptions{Dir: writeSpec(t, spec, nil)})
 	show(t, "$ kiln build   (commands, as nobody without a subuid range)", res.Stderr)
@@ -166,7 +169,7 @@ func TestE2ECommandsSingleUID(t *testing.T) {
 	p.UseRegistry(reg)
 	p.Pull(ref)
 	out, err := p.Run(ref, "/bin/sh", "-c", "cat /made; stat -c '%a %u' /usr/local/bin/suid; test -e /etc/debian_version || echo gone")
-	if err != nil || out != "made\n4755 0\ngone\n" {
+	if err != nil || out != "made\n1.17.0 /opt/venv\n4755 0\ngone\n" {
 		t.Errorf("podman run: %q, %v; want the file, a setuid root binary and the parent file gone", out, err)
 	}
 }
