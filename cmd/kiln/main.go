@@ -29,6 +29,7 @@ import (
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/lock"
 	"github.com/kiln-build/kiln/pkg/push"
+	"github.com/kiln-build/kiln/pkg/sbom"
 	"github.com/kiln-build/kiln/pkg/sandbox"
 	"github.com/kiln-build/kiln/pkg/spec"
 )
@@ -57,6 +58,7 @@ Usage:
   kiln lock   [-f kiln.yaml] [flags]   pin the parent and every package in kiln.lock
   kiln name   [-f kiln.yaml] [flags]   print the image reference (offline)
   kiln exists [-f kiln.yaml] [flags]   exit 0 if the image is in the registry, 1 if not, 2 if kiln cannot tell
+  kiln sbom   [-f kiln.yaml] [flags]   print the SBOM attached to the image (--sbom-format spdx|cyclonedx)
   kiln cache prune --max-size SIZE     shrink the local cache to SIZE (e.g. 10G), least recently used first
 
 Run "kiln build --help" for the flags; every spec key is also a flag.
@@ -91,8 +93,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return code
 	case "cache":
 		err = cmdCache(args[1:], stdout, stderr)
+	case "sbom":
+		err = cmdSBOM(ctx, args[1:], stdout, stderr)
 	default:
-		err = usageError{fmt.Errorf("unknown command %q; use build, lock, name, exists or cache", args[0])}
+		err = usageError{fmt.Errorf("unknown command %q; use build, lock, name, exists, sbom or cache", args[0])}
 	}
 	if err == nil {
 		return exitOK
@@ -347,6 +351,8 @@ type buildFlags struct {
 	level                             int
 	force, quiet, refresh, explain    bool
 	verifyCache                       bool
+	sbom                              bool
+	sbomFormat                        string
 }
 
 func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
@@ -362,6 +368,8 @@ func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
 	c.fs.BoolVar(&bf.explain, "explain", false, "print, per layer, its key's inputs, where it came from and, for a miss, what changed")
 	c.fs.StringVar(&bf.cacheTo, "cache-to", "", "also push the image and its layer map to this reference, for later cache_from")
 	c.fs.BoolVar(&bf.verifyCache, "verify-cache", false, "rebuild every step a cache offers and fail, naming the step, if its layers differ")
+	c.fs.BoolVar(&bf.sbom, "sbom", true, "attach an SBOM of every package to the image (an OCI referrer); --sbom=false attaches none")
+	c.fs.StringVar(&bf.sbomFormat, "sbom-format", "spdx", "SBOM format: spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5 JSON)")
 	return c, bf
 }
 
@@ -375,6 +383,12 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	compression := cache.Compression{Algorithm: bf.comp, Level: bf.level}
 	if err := compression.Validate(); err != nil {
 		return usageError{fmt.Errorf("--compression: %w", err)}
+	}
+	var sbomFormat sbom.Format
+	if bf.sbom {
+		if sbomFormat, err = sbom.ParseFormat(bf.sbomFormat); err != nil {
+			return usageError{fmt.Errorf("--sbom-format: %w", err)}
+		}
 	}
 	p, err := c.plan(ctx, s, a)
 	if err != nil {
@@ -408,14 +422,14 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return usageError{err}
 		}
-		opts := client
+		reg := push.NewRegistry(client...).WithRetry(a.Retry)
 		if !*quiet && isTerminal(stderr) {
-			// Only the push reports progress: remote.Write closes the
-			// channel when it is done.
+			// Only the image's push reports progress: remote.Write closes
+			// the channel when it is done.
 			live = newPushProgress(stderr)
-			opts = append(append([]remote.Option{}, client...), remote.WithProgress(live.updates))
+			reg.WithProgress(live.updates)
 		}
-		dests = append(dests, push.NewRegistry(opts...).WithRetry(a.Retry))
+		dests = append(dests, reg)
 	}
 	if *layoutDir != "" {
 		dests = append(dests, &push.Layout{Dir: *layoutDir})
@@ -454,6 +468,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		UpdateCache: registry,
 		CacheTo:     bf.cacheTo,
 		VerifyCache: bf.verifyCache,
+		SBOM:        sbomFormat,
 	})
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/push"
 	"github.com/kiln-build/kiln/pkg/resolve"
+	"github.com/kiln-build/kiln/pkg/sbom"
 	"github.com/kiln-build/kiln/pkg/spec"
 )
 
@@ -67,6 +68,11 @@ type Options struct {
 	// offers and fails, naming the step and both digests, when the layers
 	// differ.
 	VerifyCache bool
+	// SBOM is the format of the SBOM attached to the image (an OCI 1.1
+	// referrer, where the Publisher is a push.Attacher); "" attaches none.
+	// It needs the parent's dpkg status, read like the apt step's parent
+	// files (once per parent, from the local cache after that).
+	SBOM sbom.Format
 	// LockLayers makes Lock also build every step from the pinned inputs
 	// (no cache) and record its layers' digests in the lock (kiln lock
 	// --with-layers), for --locked builds to check cache hits against.
@@ -150,9 +156,22 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	var art v1.Image
+	var listed int
+	if o.SBOM != "" {
+		if art, listed, err = b.sbomArtifact(ctx, img, o.SBOM); err != nil {
+			return nil, err
+		}
+	}
 	ref, err := o.Publisher.Publish(ctx, img, tag)
 	if err != nil {
 		return nil, err
+	}
+	if a, ok := o.Publisher.(push.Attacher); ok && art != nil {
+		if err := a.Attach(ctx, art, ref); err != nil {
+			return nil, err
+		}
+		o.logf("sbom: %s SBOM of %d packages attached to the image", o.SBOM, listed)
 	}
 	if err := b.updateCache(ctx, img, blobs); err != nil {
 		return nil, err

@@ -23,8 +23,9 @@ import (
 // blob granularity. It gives up once the policy's Timeout has passed since
 // the first attempt, naming the registry and the last failure.
 type Registry struct {
-	opts   []remote.Option
-	policy auth.RetryPolicy
+	opts     []remote.Option
+	policy   auth.RetryPolicy
+	progress chan<- v1.Update
 }
 
 // NewRegistry returns a registry publisher using opts (auth, transport) and
@@ -39,36 +40,70 @@ func (r *Registry) WithRetry(p auth.RetryPolicy) *Registry {
 	return r
 }
 
+// WithProgress makes Publish report its upload progress on updates (see
+// remote.WithProgress: the channel is closed when the push ends, so only
+// one Publish may use it); Attach reports none. It returns r.
+func (r *Registry) WithProgress(updates chan<- v1.Update) *Registry {
+	r.progress = updates
+	return r
+}
+
 // Publish implements Interface.
 func (r *Registry) Publish(ctx context.Context, img v1.Image, tag name.Tag) (name.Digest, error) {
 	d, err := img.Digest()
 	if err != nil {
 		return name.Digest{}, fmt.Errorf("push %s: %w", tag, err)
 	}
-	opts := append([]remote.Option{remote.WithContext(ctx)}, r.opts...)
+	var extra []remote.Option
+	if r.progress != nil {
+		extra = append(extra, remote.WithProgress(r.progress))
+	}
+	if err := r.write(ctx, tag, img, extra...); err != nil {
+		return name.Digest{}, err
+	}
+	return tag.Context().Digest(d.String()), nil
+}
+
+// Attach implements Attacher: the artifact is pushed by digest to the
+// subject's repository; on a registry without the referrers API (such as
+// the CNCF distribution registry 2.8) the referrers tag (sha256-<digest>)
+// is updated instead, as the OCI distribution spec's fallback says.
+func (r *Registry) Attach(ctx context.Context, artifact v1.Image, subject name.Digest) error {
+	d, err := artifact.Digest()
+	if err != nil {
+		return fmt.Errorf("attach to %s: %w", subject, err)
+	}
+	if err := r.write(ctx, subject.Context().Digest(d.String()), artifact); err != nil {
+		return fmt.Errorf("attach to %s: %w", subject, err)
+	}
+	return nil
+}
+
+// write pushes img to ref, starting again after temporary errors.
+func (r *Registry) write(ctx context.Context, tag name.Reference, img v1.Image, extra ...remote.Option) error {
+	opts := append(append([]remote.Option{remote.WithContext(ctx)}, r.opts...), extra...)
 	start := time.Now()
 	deadline := r.policy.Deadline(start)
 	for attempt := 1; ; attempt++ {
 		err := remote.Write(tag, img, opts...)
 		if err == nil {
-			break
+			return nil
 		}
 		if ctx.Err() != nil {
-			return name.Digest{}, fmt.Errorf("push %s: %w", tag, ctx.Err())
+			return fmt.Errorf("push %s: %w", tag, ctx.Err())
 		}
 		if !auth.Temporary(err) {
-			return name.Digest{}, fmt.Errorf("push %s: %w", tag, err)
+			return fmt.Errorf("push %s: %w", tag, err)
 		}
 		wait := r.policy.Backoff(attempt)
 		if time.Now().Add(wait).After(deadline) {
-			return name.Digest{}, fmt.Errorf("push %s: %w", tag, &auth.GiveUpError{
-				Registry: tag.RegistryStr(), Attempts: attempt, Elapsed: time.Since(start), Last: err,
+			return fmt.Errorf("push %s: %w", tag, &auth.GiveUpError{
+				Registry: tag.Context().RegistryStr(), Attempts: attempt, Elapsed: time.Since(start), Last: err,
 			})
 		}
 		r.policy.Logf("push %s: %v; starting again in %s (blobs already pushed are kept)", tag, err, wait.Round(10*time.Millisecond))
 		if err := auth.Sleep(ctx, wait); err != nil {
-			return name.Digest{}, fmt.Errorf("push %s: %w", tag, err)
+			return fmt.Errorf("push %s: %w", tag, err)
 		}
 	}
-	return tag.Context().Digest(d.String()), nil
 }

@@ -14,7 +14,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	specsv1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/kiln-build/kiln/pkg/atomicfile"
 )
 
 // Layout writes an OCI image layout directory (readable by skopeo, podman
@@ -132,4 +135,57 @@ func replaceDir(src, dst string) error {
 		return err
 	}
 	return os.RemoveAll(aside)
+}
+
+// Attach implements Attacher: the artifact's blobs join the layout, and its
+// manifest is listed in the layout's index.json beside the image it refers
+// to (the index is replaced atomically).
+func (l *Layout) Attach(ctx context.Context, artifact v1.Image, subject name.Digest) error {
+	dir := filepath.Clean(l.Dir)
+	if !isLayout(dir) {
+		return fmt.Errorf("attach to %s in %s: not an OCI layout (publish the image first)", subject, dir)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		return fmt.Errorf("attach to %s in %s: %w", subject, dir, err)
+	}
+	if err := p.WriteImage(artifact); err != nil {
+		return fmt.Errorf("attach to %s in %s: %w", subject, dir, err)
+	}
+	desc, err := partial.Descriptor(artifact)
+	if err != nil {
+		return fmt.Errorf("attach to %s in %s: %w", subject, dir, err)
+	}
+	if m, err := artifact.Manifest(); err == nil {
+		desc.ArtifactType = m.ArtifactType
+	}
+	index := filepath.Join(dir, "index.json")
+	raw, err := os.ReadFile(index)
+	if err != nil {
+		return fmt.Errorf("attach to %s in %s: %w", subject, dir, err)
+	}
+	var im v1.IndexManifest
+	if err := json.Unmarshal(raw, &im); err != nil {
+		return fmt.Errorf("attach to %s in %s: read index.json: %w", subject, dir, err)
+	}
+	for _, m := range im.Manifests {
+		if m.Digest == desc.Digest {
+			return nil
+		}
+	}
+	im.Manifests = append(im.Manifests, *desc)
+	out, err := json.MarshalIndent(im, "", "   ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(index, atomicfile.Options{}, func(w io.Writer) error {
+		_, err := w.Write(out)
+		return err
+	}); err != nil {
+		return fmt.Errorf("attach to %s in %s: %w", subject, dir, err)
+	}
+	return nil
 }

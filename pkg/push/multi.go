@@ -31,3 +31,16 @@ func (m multi) Publish(ctx context.Context, img v1.Image, tag name.Tag) (name.Di
 	}
 	return first, nil
 }
+
+// Attach implements Attacher: the artifact goes to every destination that
+// can hold it (a docker archive cannot).
+func (m multi) Attach(ctx context.Context, artifact v1.Image, subject name.Digest) error {
+	for _, d := range m {
+		if a, ok := d.(Attacher); ok {
+			if err := a.Attach(ctx, artifact, subject); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

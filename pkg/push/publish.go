@@ -15,3 +15,10 @@ import (
 type Interface interface {
 	Publish(ctx context.Context, img v1.Image, tag name.Tag) (name.Digest, error)
 }
+
+// Attacher is a destination that can also hold artifacts referring to an
+// image it published (OCI 1.1 referrers, such as an SBOM): artifact is an
+// image manifest whose subject is the image subject names (see Artifact).
+type Attacher interface {
+	Attach(ctx context.Context, artifact v1.Image, subject name.Digest) error
+}

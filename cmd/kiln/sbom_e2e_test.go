@@ -1,0 +1,183 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+
+	"github.com/kiln-build/kiln/internal/testenv"
+)
+
+// TestE2ESBOM: kiln build attaches an SPDX SBOM that lists exactly the
+// image's Debian packages (its dpkg status, as podman sees it) and its
+// wheels (the venv's *.dist-info), with the sha256 of every file kiln
+// downloaded; Debian's registry has no referrers API, so skopeo finds it
+// under the referrers tag; kiln sbom prints it; a build of cache hits on a
+// fresh runner writes the same SBOM (into an OCI layout here); CycloneDX
+// on request.
+func TestE2ESBOM(t *testing.T) {
+	reg, base := e2eParent(t, "podman", "skopeo", "dpkg-deb", "apt-ftparchive")
+	repo, key := e2eAptRepo(t, testenv.DebPackage{
+		Name: "kiln-sbom-probe", Version: "2:1.0-1",
+		Files: map[string]string{"/usr/share/kiln-sbom-probe/README": "probe\n"},
+	})
+	index := testenv.WheelIndex(t, filepath.Join(testenv.RepoRoot(t), "..", "shared", "fixtures", "wheels", "pypi"))
+	spec := "name: sbom-app\nregistry: " + reg.Host + "\nbase_image: " + base +
+		"\napt_packages: [kiln-sbom-probe]\napt_sources:\n  - " + repo.Line +
+		"\npackages: [python-dateutil]\npip_index: " + index + "\n"
+	files := map[string]string{"repo-key.asc": string(key)}
+	dir := writeSpec(t, spec, files)
+	ref, res := buildRef(t, testenv.RunOptions{Dir: dir})
+	show(t, "$ kiln build", res.Stderr)
+	if !strings.Contains(res.Stderr, "sbom: spdx SBOM of") {
+		t.Errorf("the build does not report its SBOM:\n%s", res.Stderr)
+	}
+
+	out := testenv.RunKiln(t, testenv.RunOptions{Dir: dir}, "sbom")
+	if out.Code != 0 {
+		t.Fatalf("kiln sbom: %s", out)
+	}
+	var doc struct {
+		SPDXVersion string `json:"spdxVersion"`
+		Packages    []struct {
+			Name, VersionInfo string
+			Checksums         []struct{ Algorithm, ChecksumValue string }
+			ExternalRefs      []struct{ ReferenceLocator string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out.Stdout), &doc); err != nil || doc.SPDXVersion != "SPDX-2.3" {
+		t.Fatalf("kiln sbom printed no SPDX 2.3 document (%v):\n%.400s", err, out.Stdout)
+	}
+	var debs, wheels []string
+	sums := map[string]string{}
+	for _, p := range doc.Packages {
+		for _, r := range p.ExternalRefs {
+			switch {
+			case strings.HasPrefix(r.ReferenceLocator, "pkg:deb/"):
+				debs = append(debs, p.Name+" "+p.VersionInfo)
+			case strings.HasPrefix(r.ReferenceLocator, "pkg:pypi/"):
+				wheels = append(wheels, strings.ToLower(strings.ReplaceAll(p.Name, "-", "_"))+" "+p.VersionInfo)
+			}
+		}
+		if len(p.Checksums) > 0 {
+			sums[p.Name] = p.Checksums[0].ChecksumValue
+		}
+	}
+
+	pm := testenv.NewPodman(t)
+	pm.UseRegistry(reg)
+	pm.Pull(ref)
+	status, err := pm.Run(ref, "dpkg-query", "-W", "-f", "${db:Status-Status} ${Package} ${Version}\n")
+	if err != nil {
+		t.Fatalf("dpkg-query in the image: %v\n%s", err, status)
+	}
+	var installed []string
+	for _, l := range strings.Split(strings.TrimSpace(status), "\n") {
+		if st, rest, _ := strings.Cut(l, " "); st == "installed" {
+			installed = append(installed, rest)
+		}
+	}
+	sort.Strings(debs)
+	sort.Strings(installed)
+	if !slices.Equal(debs, installed) {
+		t.Errorf("the SBOM's Debian packages differ from the image's dpkg status:\nSBOM:  %v\nimage: %v", debs, installed)
+	}
+	if !slices.Contains(debs, "kiln-sbom-probe 2:1.0-1") || len(sums["kiln-sbom-probe"]) != 64 {
+		t.Errorf("the SBOM lacks the installed .deb with its sha256: %v %q", debs, sums["kiln-sbom-probe"])
+	}
+	distInfo, err := pm.Run(ref, "/bin/sh", "-c", "cd /opt/venv/lib/python3*/site-packages && ls -d *.dist-info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inVenv []string
+	for _, d := range strings.Fields(distInfo) {
+		nv := strings.TrimSuffix(d, ".dist-info")
+		i := strings.LastIndex(nv, "-")
+		inVenv = append(inVenv, strings.ToLower(nv[:i])+" "+nv[i+1:])
+	}
+	sort.Strings(wheels)
+	sort.Strings(inVenv)
+	if !slices.Equal(wheels, inVenv) || len(wheels) != 2 { // python-dateutil and six
+		t.Errorf("the SBOM's wheels differ from the venv's dist-info:\nSBOM: %v\nvenv: %v", wheels, inVenv)
+	}
+
+	digest := ref[strings.Index(ref, "@sha256:")+len("@sha256:"):]
+	raw, err := exec.Command("skopeo", "inspect", "--raw", "--tls-verify=false", "docker://"+reg.Host+"/sbom-app:sha256-"+digest).CombinedOutput()
+	if err != nil || !strings.Contains(string(raw), "application/spdx+json") {
+		t.Errorf("skopeo does not see the SBOM under the referrers tag: %v\n%s", err, raw)
+	}
+
+	// A fresh runner: every step from kiln-cache; the same SBOM, here
+	// read from the OCI layout it also writes.
+	fresh := writeSpec(t, spec, files)
+	layoutDir := filepath.Join(testenv.UserDir(t), "out")
+	_, again := buildRef(t, testenv.RunOptions{Dir: fresh}, "--force", "--oci-layout", layoutDir)
+	if strings.Contains(again.Stderr, "(built)") {
+		t.Errorf("the second build built a layer:\n%s", again.Stderr)
+	}
+	if got := layoutSBOM(t, layoutDir, "application/spdx+json"); got != out.Stdout {
+		t.Errorf("the SBOM of a build of cache hits differs from the first:\n%s\nvs\n%s", got, out.Stdout)
+	}
+
+	cdx := testenv.RunKiln(t, testenv.RunOptions{Dir: writeSpec(t, spec, files)}, "build", "--force", "--sbom-format", "cyclonedx")
+	if cdx.Code != 0 {
+		t.Fatalf("build with --sbom-format cyclonedx: %s", cdx)
+	}
+	c := testenv.RunKiln(t, testenv.RunOptions{Dir: dir}, "sbom", "--sbom-format", "cyclonedx")
+	if c.Code != 0 || !strings.Contains(c.Stdout, `"bomFormat": "CycloneDX"`) || !strings.Contains(c.Stdout, "pkg:pypi/six@") {
+		t.Errorf("kiln sbom --sbom-format cyclonedx: %s", c)
+	}
+	off := testenv.RunKiln(t, testenv.RunOptions{Dir: writeSpec(t, strings.Replace(spec, "name: sbom-app", "name: sbom-off", 1), files)}, "build", "--sbom=false")
+	if off.Code != 0 || strings.Contains(off.Stderr, "sbom:") {
+		t.Errorf("--sbom=false: %s", off)
+	}
+	none := testenv.RunKiln(t, testenv.RunOptions{Dir: writeSpec(t, strings.Replace(spec, "name: sbom-app", "name: sbom-off", 1), files)}, "sbom")
+	if none.Code != 1 || !strings.Contains(none.Stderr, "no SBOM attached") {
+		t.Errorf("kiln sbom of an image without one: %s", none)
+	}
+}
+
+// layoutSBOM returns the content of the artifact of type mediaType in the
+// OCI layout dir.
+func layoutSBOM(t *testing.T, dir, mediaType string) string {
+	t.Helper()
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := p.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range im.Manifests {
+		if m.ArtifactType != mediaType {
+			continue
+		}
+		img, err := p.Image(m.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mf, err := img.Manifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "blobs", "sha256", mf.Layers[0].Digest.Hex))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	t.Fatalf("the layout %s holds no %s artifact", dir, mediaType)
+	return ""
+}
