@@ -104,15 +104,21 @@ func TestE2EBuildPushRun(t *testing.T) {
 	if want := m[1] + ":" + m[2]; strings.TrimSpace(name.Stdout) != want {
 		t.Errorf("kiln name printed %q, the build pushed %q", strings.TrimSpace(name.Stdout), want)
 	}
-	// Only manifests and the parent's config were read: no layer blob GETs.
-	blobGets := 0
-	for _, r := range proxy.Requests() {
-		if r.Kind == testenv.KindBlobGet {
-			blobGets++
-		}
+	// Only manifests, the parent's config and, for the SBOM's list of the
+	// parent's Debian packages, its one layer were read.
+	if n := parentBlobGets(proxy); n > 2 {
+		t.Errorf("the build made %d blob GETs of the parent; want at most 2 (the parent's config and its layer, for the SBOM)\n%v", n, proxy.Requests())
 	}
-	if blobGets > 1 {
-		t.Errorf("the build made %d blob GETs; want at most 1 (the parent's config): parent layers must not be downloaded\n%v", blobGets, proxy.Requests())
+	if !strings.Contains(res.Stderr, "sbom: spdx SBOM of") {
+		t.Errorf("the build attached no SBOM:\n%s", res.Stderr)
+	}
+	// Without the SBOM, a code-only build reads no parent layer at all.
+	proxy.Reset()
+	if r := testenv.RunKiln(t, testenv.RunOptions{Dir: helloDir(t)}, "build", "--force", "--sbom=false", "--base-image", base, "--registry", proxy.Host); r.Code != 0 {
+		t.Fatalf("kiln build --sbom=false: %s", r)
+	}
+	if n := parentBlobGets(proxy); n > 1 {
+		t.Errorf("a build with --sbom=false made %d blob GETs of the parent; want at most 1 (the parent's config): parent layers must not be downloaded\n%v", n, proxy.Requests())
 	}
 
 	podman := testenv.NewPodman(t)
@@ -243,6 +249,17 @@ func TestE2ELocalOutputAndErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parentBlobGets counts the downloads of the parent's blobs proxy saw.
+func parentBlobGets(proxy *testenv.Proxy) int {
+	n := 0
+	for _, r := range proxy.Requests() {
+		if r.Kind == testenv.KindBlobGet && strings.HasPrefix(r.Path, "/v2/"+testenv.ParentRepository+"/blobs/") {
+			n++
+		}
+	}
+	return n
 }
 
 // e2eParent skips in -short mode, checks for the tools every end-to-end
