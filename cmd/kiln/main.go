@@ -26,6 +26,7 @@ import (
 
 	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/pkg/build"
+	"github.com/kiln-build/kiln/pkg/bundle"
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/lock"
 	"github.com/kiln-build/kiln/pkg/push"
@@ -59,6 +60,8 @@ Usage:
   kiln name   [-f kiln.yaml] [flags]   print the image reference (offline)
   kiln exists [-f kiln.yaml] [flags]   exit 0 if the image is in the registry, 1 if not, 2 if kiln cannot tell
   kiln sbom   [-f kiln.yaml] [flags]   print the SBOM attached to the image (--sbom-format spdx|cyclonedx)
+  kiln bundle [-f kiln.yaml] -o DIR    write the parent, every file kiln.lock pins and the lock to DIR,
+                                       for kiln build --locked --from-bundle DIR across an air gap
   kiln cache prune --max-size SIZE     shrink the local cache to SIZE (e.g. 10G), least recently used first
 
 Run "kiln build --help" for the flags; every spec key is also a flag.
@@ -95,8 +98,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdCache(args[1:], stdout, stderr)
 	case "sbom":
 		err = cmdSBOM(ctx, args[1:], stdout, stderr)
+	case "bundle":
+		err = cmdBundle(ctx, args[1:], stdout, stderr)
 	default:
-		err = usageError{fmt.Errorf("unknown command %q; use build, lock, name, exists, sbom or cache", args[0])}
+		err = usageError{fmt.Errorf("unknown command %q; use build, lock, name, exists, sbom, bundle or cache", args[0])}
 	}
 	if err == nil {
 		return exitOK
@@ -352,7 +357,7 @@ type buildFlags struct {
 	force, quiet, refresh, explain    bool
 	verifyCache                       bool
 	sbom                              bool
-	sbomFormat                        string
+	sbomFormat, fromBundle            string
 }
 
 func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
@@ -370,6 +375,7 @@ func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
 	c.fs.BoolVar(&bf.verifyCache, "verify-cache", false, "rebuild every step a cache offers and fail, naming the step, if its layers differ")
 	c.fs.BoolVar(&bf.sbom, "sbom", true, "attach an SBOM of every package to the image (an OCI referrer); --sbom=false attaches none")
 	c.fs.StringVar(&bf.sbomFormat, "sbom-format", "spdx", "SBOM format: spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5 JSON)")
+	c.fs.StringVar(&bf.fromBundle, "from-bundle", "", "with --locked: take the parent and every pinned file from this kiln bundle directory, reaching nothing but the registry")
 	return c, bf
 }
 
@@ -383,6 +389,15 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	compression := cache.Compression{Algorithm: bf.comp, Level: bf.level}
 	if err := compression.Validate(); err != nil {
 		return usageError{fmt.Errorf("--compression: %w", err)}
+	}
+	var bd *bundle.Bundle
+	if bf.fromBundle != "" {
+		if !c.locked {
+			return usageError{errors.New("--from-bundle installs what the bundle's kiln.lock pins: add --locked")}
+		}
+		if bd, err = bundle.Open(bf.fromBundle); err != nil {
+			return usageError{fmt.Errorf("--from-bundle: %w", err)}
+		}
 	}
 	var sbomFormat sbom.Format
 	if bf.sbom {
@@ -469,6 +484,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		CacheTo:     bf.cacheTo,
 		VerifyCache: bf.verifyCache,
 		SBOM:        sbomFormat,
+		Bundle:      bd,
 	})
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/kiln-build/kiln/pkg/auth"
+	"github.com/kiln-build/kiln/pkg/bundle"
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/push"
@@ -68,6 +69,11 @@ type Options struct {
 	// offers and fails, naming the step and both digests, when the layers
 	// differ.
 	VerifyCache bool
+	// Bundle, for a --locked build, is where the parent and every file
+	// the lock pins come from (kiln build --from-bundle): the build then
+	// reaches nothing but the registry it pushes to, and pushes the
+	// parent's layers there when it lacks them.
+	Bundle *bundle.Bundle
 	// SBOM is the format of the SBOM attached to the image (an OCI 1.1
 	// referrer, where the Publisher is a push.Attacher); "" attaches none.
 	// It needs the parent's dpkg status, read like the apt step's parent
@@ -232,7 +238,7 @@ func (b *session) updateCache(ctx context.Context, img v1.Image, blobs []v1.Laye
 	return nil
 }
 
-func resolveParent(ctx context.Context, p *Plan, a auth.Options, remoteOpts []remote.Option) (*resolve.Parent, error) {
+func resolveParent(ctx context.Context, p *Plan, a auth.Options, bd *bundle.Bundle, remoteOpts []remote.Option) (*resolve.Parent, error) {
 	s := p.Spec
 	if s.BaseImage == spec.Scratch {
 		return resolve.ScratchParent(), nil
@@ -244,6 +250,17 @@ func resolveParent(ctx context.Context, p *Plan, a auth.Options, remoteOpts []re
 	plat, err := p.targetPlatform()
 	if err != nil {
 		return nil, err
+	}
+	if p.Lock != nil && bd != nil {
+		d, err := v1.NewHash(p.Lock.Parent.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("kiln.lock: parent digest %q: %w; regenerate it with kiln lock", p.Lock.Parent.Digest, err)
+		}
+		img, err := bd.Parent(d)
+		if err != nil {
+			return nil, err
+		}
+		return &resolve.Parent{Ref: ref, Digest: ref.Context().Digest(d.String()), Image: img}, nil
 	}
 	if p.Lock != nil {
 		// --locked: the parent the lock pins, not whatever the tag is now.

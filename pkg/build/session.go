@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -34,7 +35,15 @@ func newSession(ctx context.Context, p *Plan, o Options, remoteOpts []remote.Opt
 		return nil, err
 	}
 	o.Cache.SetWarn(func(msg string) { o.logf("warning: %s", msg) })
-	parent, err := resolveParent(ctx, p, o.Auth, remoteOpts)
+	if o.Bundle != nil {
+		if p.Lock == nil {
+			return nil, errors.New("a build from a bundle installs what its kiln.lock pins: add --locked")
+		}
+		if !o.Bundle.Matches(p.Lock) {
+			return nil, errors.New("the bundle was written from another kiln.lock than this build's: write the bundle again with kiln bundle, or use the lock it holds")
+		}
+	}
+	parent, err := resolveParent(ctx, p, o.Auth, o.Bundle, remoteOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -44,8 +53,18 @@ func newSession(ctx context.Context, p *Plan, o Options, remoteOpts []remote.Opt
 	// Index and apt requests are bounded and retried like registry ones
 	// (see auth.RetryingFetchTransport): a server that never answers fails
 	// the build, one flaky answer does not.
+	if o.Bundle != nil {
+		// Only the bundle serves files: nothing but the registry is reached.
+		o.HTTPTransport = o.Bundle.Transport()
+	}
 	o.HTTPTransport = auth.RetryingFetchTransport(o.HTTPTransport, o.Auth.Fetch, o.Auth.Retry)
-	return &session{p: p, o: o, remoteOpts: remoteOpts, parent: parent}, nil
+	b := &session{p: p, o: o, remoteOpts: remoteOpts, parent: parent}
+	if o.Bundle != nil {
+		if err := b.seedFromBundle(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 // configDeltas returns, in image order, what each step with layers

@@ -141,6 +141,14 @@ func Read(path string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read lock %s: %w", path, err)
 	}
+	return parse(path, data)
+}
+
+// Parse checks and decodes a lock file's content (as Read does a file's).
+func Parse(data []byte) (*Lock, error) { return parse(FileName, data) }
+
+// parse decodes data, read from path (for errors), and checks it.
+func parse(path string, data []byte) (*Lock, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var l Lock
