@@ -23,7 +23,7 @@ func TestE2EAirGapped(t *testing.T) {
 		Name: "kiln-gap-probe", Version: "1.0-1",
 		Files: map[string]string{"/usr/share/kiln-gap-probe/README": "across the gap\n"},
 	})
-	index := testenv.WheelIndex(t, filepath.Join(testenv.RepoRoot(t), "..", "shared", "fixtures", "wheels", "pypi"))
+	index := e2eWheelIndex(t)
 	spec := "name: gapped\nregistry: " + reg.Host + "\nbase_image: " + base +
 		"\napt_packages: [kiln-gap-probe]\napt_sources:\n  - " + repo.Line +
 		"\npackages: [six]\npip_index: " + index + "\nsource_root: app\n"

@@ -151,7 +151,7 @@ func TestE2ECommands(t *testing.T) {
 // virtualenv first on PATH.
 func TestE2ECommandsSingleUID(t *testing.T) {
 	reg, base := e2eParent(t, "podman")
-	index := testenv.WheelIndex(t, filepath.Join(testenv.RepoRoot(t), "..", "shared", "fixtures", "wheels", "pypi"))
+	index := e2eWheelIndex(t)
 	spec := "name: cmds-single\nregistry: " + reg.Host + "\nbase_image: " + base + "\npackages: [six]\npip_index: " + index + "\n" + `commands:
   - echo made > /made
   - rm /etc/debian_version

@@ -278,6 +278,13 @@ func e2eParent(t *testing.T, extraTools ...string) (*testenv.Registry, string) {
 	return reg, reg.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
 }
 
+// e2eWheelIndex serves the fixture wheels (../shared/fixtures/wheels/pypi)
+// as a PEP 503 index and returns its URL.
+func e2eWheelIndex(t *testing.T) string {
+	t.Helper()
+	return testenv.WheelIndex(t, filepath.Join(testenv.RepoRoot(t), "..", "shared", "fixtures", "wheels", "pypi"))
+}
+
 // e2eAptRepo builds pkg into a .deb, serves it from a signed local apt
 // repository and returns the repository and its public key.
 func e2eAptRepo(t *testing.T, pkg testenv.DebPackage) (*testenv.AptRepo, []byte) {

@@ -30,8 +30,8 @@ import (
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/lock"
 	"github.com/kiln-build/kiln/pkg/push"
-	"github.com/kiln-build/kiln/pkg/sbom"
 	"github.com/kiln-build/kiln/pkg/sandbox"
+	"github.com/kiln-build/kiln/pkg/sbom"
 	"github.com/kiln-build/kiln/pkg/spec"
 )
 

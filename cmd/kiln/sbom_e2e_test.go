@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-
 	"github.com/kiln-build/kiln/internal/testenv"
 )
 
@@ -28,7 +26,7 @@ func TestE2ESBOM(t *testing.T) {
 		Name: "kiln-sbom-probe", Version: "2:1.0-1",
 		Files: map[string]string{"/usr/share/kiln-sbom-probe/README": "probe\n"},
 	})
-	index := testenv.WheelIndex(t, filepath.Join(testenv.RepoRoot(t), "..", "shared", "fixtures", "wheels", "pypi"))
+	index := e2eWheelIndex(t)
 	spec := "name: sbom-app\nregistry: " + reg.Host + "\nbase_image: " + base +
 		"\napt_packages: [kiln-sbom-probe]\napt_sources:\n  - " + repo.Line +
 		"\npackages: [python-dateutil]\npip_index: " + index + "\n"
@@ -148,18 +146,7 @@ func TestE2ESBOM(t *testing.T) {
 // OCI layout dir.
 func layoutSBOM(t *testing.T, dir, mediaType string) string {
 	t.Helper()
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, im := testenv.LayoutIndex(t, dir)
 	for _, m := range im.Manifests {
 		if m.ArtifactType != mediaType {
 			continue

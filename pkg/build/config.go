@@ -138,15 +138,7 @@ func tagSuffix(p *resolve.Parent) string {
 // (ahead of any parent PYTHONPATH) unless the spec sets PYTHONPATH.
 func mergeEnv(parent []string, s *spec.Spec) []string {
 	env := append([]string{}, parent...)
-	set := func(k, v string) {
-		for i, e := range env {
-			if name, _, _ := strings.Cut(e, "="); name == k {
-				env[i] = k + "=" + v
-				return
-			}
-		}
-		env = append(env, k+"="+v)
-	}
+	set := func(k, v string) { env = setEnv(env, k, v) }
 	if _, ok := s.EnvValue("PYTHONPATH"); !ok {
 		pp := DefaultWorkdir
 		for _, e := range parent {
@@ -160,6 +152,17 @@ func mergeEnv(parent []string, s *spec.Spec) []string {
 		set(kv.Key, kv.Value)
 	}
 	return env
+}
+
+// setEnv sets k to v in env: in place when env has k, else appended.
+func setEnv(env []string, k, v string) []string {
+	for i, e := range env {
+		if name, _, _ := strings.Cut(e, "="); name == k {
+			env[i] = k + "=" + v
+			return env
+		}
+	}
+	return append(env, k+"="+v)
 }
 
 // applyDelta applies a step's config delta to env: each variable set

@@ -131,20 +131,10 @@ func (b *session) commandsEnv() []string {
 	for _, d := range b.configDeltas() {
 		env = applyDelta(env, s, d)
 	}
-	set := func(k, v string) {
-		for i, e := range env {
-			if name, _, _ := strings.Cut(e, "="); name == k {
-				env[i] = k + "=" + v
-				return
-			}
-		}
-		env = append(env, k+"="+v)
-	}
 	if _, ok := s.EnvValue("HOME"); !ok {
-		set("HOME", "/root")
+		env = setEnv(env, "HOME", "/root")
 	}
-	set("SOURCE_DATE_EPOCH", fmt.Sprint(b.p.Epoch.Unix()))
-	return env
+	return setEnv(env, "SOURCE_DATE_EPOCH", fmt.Sprint(b.p.Epoch.Unix()))
 }
 
 // commandsLayer is the layer the commands make: building it unpacks the

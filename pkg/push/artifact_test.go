@@ -14,11 +14,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/kiln-build/kiln/internal/testenv"
 )
 
 // attachSBOM publishes a random image to dest and attaches an artifact
@@ -102,18 +103,7 @@ func TestAttachLayout(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
 	tag, _ := name.NewTag("example.invalid/app:1")
 	ref, art := attachSBOM(t, &Layout{Dir: dir}, tag)
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, im := testenv.LayoutIndex(t, dir)
 	artDigest, _ := art.Digest()
 	if len(im.Manifests) != 2 || im.Manifests[0].Digest.String() != ref.DigestStr() || im.Manifests[1].Digest != artDigest || im.Manifests[1].ArtifactType != "application/spdx+json" {
 		t.Errorf("index.json lists %+v, want the image then the artifact", im.Manifests)
