@@ -46,9 +46,10 @@ func TestE2ECacheFromFreshRunner(t *testing.T) {
 		t.Fatal("the code change did not change the image")
 	}
 	c := proxy.Counts()
-	// The code layer and the config are new; everything else is in place.
-	if c.UploadPost != 2 {
-		t.Errorf("the fresh runner started %d blob uploads, want 2 (the code layer and the config)\n%+v", c.UploadPost, c)
+	// The code layer, the config and the new image's SBOM are new;
+	// everything else is in place.
+	if c.UploadPost != 3 {
+		t.Errorf("the fresh runner started %d blob uploads, want 3 (the code layer, the config and the SBOM)\n%+v", c.UploadPost, c)
 	}
 	if n := len(index.Requests()) - indexBefore; n != 0 {
 		t.Errorf("the fresh runner asked the package index %d times; a cache hit must resolve nothing", n)
