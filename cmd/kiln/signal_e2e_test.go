@@ -23,6 +23,18 @@ type stderrLines struct {
 	mu    sync.Mutex
 	lines []string
 	seen  chan string
+	done  chan struct{} // closed when stderr reaches EOF
+}
+
+// drain waits until stderr has reached EOF (every process holding it has
+// exited), at most bound, so that text holds the last lines too.
+func (s *stderrLines) drain(t *testing.T, bound time.Duration) {
+	t.Helper()
+	select {
+	case <-s.done:
+	case <-time.After(bound):
+		t.Errorf("stderr still open %v after kiln exited", bound)
+	}
 }
 
 func (s *stderrLines) text() string {
@@ -39,22 +51,31 @@ func startKilnAsNobody(t *testing.T, dir, home string, args ...string) (*exec.Cm
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + testenv.ParentPath, "HOME=" + home, "XDG_CACHE_HOME=" + filepath.Join(home, ".cache"), "LANG=C.UTF-8"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	pipe, err := cmd.StderrPipe()
+	// The pipe is ours, not exec's: cmd.Wait closes a StderrPipe as soon as
+	// kiln exits, which can drop its last lines before they are read.
+	pipe, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd.Stderr = w
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	w.Close()
 	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
-	s := &stderrLines{seen: make(chan string, 1000)}
+	s := &stderrLines{seen: make(chan string, 1000), done: make(chan struct{})}
 	go func() {
+		defer close(s.done)
+		defer pipe.Close()
 		sc := bufio.NewScanner(pipe)
 		for sc.Scan() {
 			s.mu.Lock()
 			s.lines = append(s.lines, sc.Text())
 			s.mu.Unlock()
-			s.seen <- sc.Text()
+			select {
+			case s.seen <- sc.Text():
+			default: // nobody is watching; text still has it
+			}
 		}
 		close(s.seen)
 	}()
@@ -179,6 +200,7 @@ func TestE2ESignals(t *testing.T) {
 				t.Fatal(err)
 			}
 			code := waitExit(t, cmd, 2*time.Minute)
+			stderr.drain(t, 30*time.Second)
 			if code != tc.code {
 				t.Errorf("exit code %d after %v in the %s phase, want %d\n%s", code, tc.sig, tc.phase, tc.code, stderr.text())
 			}

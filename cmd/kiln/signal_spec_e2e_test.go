@@ -49,7 +49,9 @@ func TestE2ESignalWhileReadingSpec(t *testing.T) {
 			if err := cmd.Process.Signal(tc.sig); err != nil {
 				t.Fatal(err)
 			}
-			if code := waitExit(t, cmd, 10*time.Second); code != tc.code {
+			code := waitExit(t, cmd, 10*time.Second)
+			stderr.drain(t, 10*time.Second)
+			if code != tc.code {
 				t.Errorf("exit code %d after %v while reading the spec, want %d\n%s", code, tc.sig, tc.code, stderr.text())
 			}
 			if !strings.Contains(stderr.text(), "interrupted") {
