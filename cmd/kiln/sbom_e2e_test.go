@@ -106,6 +106,8 @@ func TestE2ESBOM(t *testing.T) {
 		t.Errorf("the SBOM's wheels differ from the venv's dist-info:\nSBOM: %v\nvenv: %v", wheels, inVenv)
 	}
 
+	compareWithSyft(t, ref, debs, wheels)
+
 	digest := ref[strings.Index(ref, "@sha256:")+len("@sha256:"):]
 	raw, err := exec.Command("skopeo", "inspect", "--raw", "--tls-verify=false", "docker://"+reg.Host+"/sbom-app:sha256-"+digest).CombinedOutput()
 	if err != nil || !strings.Contains(string(raw), "application/spdx+json") {
@@ -167,4 +169,73 @@ func layoutSBOM(t *testing.T, dir, mediaType string) string {
 	}
 	t.Fatalf("the layout %s holds no %s artifact", dir, mediaType)
 	return ""
+}
+
+// compareWithSyft scans the pushed image ref with syft ($KILN_SYFT, or
+// syft on PATH; .ci/run builds it) and fails on any Debian or Python
+// package that kiln's SBOM (debs, wheels: "name version", wheels with
+// normalised names) and syft's scan do not both list. syft's other
+// package types are the parent's files seen again (see the README).
+func compareWithSyft(t *testing.T, ref string, debs, wheels []string) {
+	t.Helper()
+	syft := os.Getenv("KILN_SYFT")
+	if syft == "" {
+		syft, _ = exec.LookPath("syft")
+	}
+	if syft == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no syft: .ci/run installs it and sets KILN_SYFT")
+		}
+		t.Log("no syft ($KILN_SYFT or on PATH): kiln's SBOM is not compared with syft's scan")
+		return
+	}
+	cmd := exec.Command(syft, "scan", "registry:"+ref, "-o", "syft-json", "-q")
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "SYFT_CHECK_FOR_APP_UPDATE=false", "SYFT_REGISTRY_INSECURE_USE_HTTP=true")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("syft scan %s: %v\n%s", ref, err, out)
+	}
+	var doc struct {
+		Artifacts []struct{ Name, Version, Type string }
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("syft printed no syft-json document: %v\n%.400s", err, out)
+	}
+	var sDebs, sWheels []string
+	others := map[string]int{}
+	for _, a := range doc.Artifacts {
+		switch a.Type {
+		case "deb":
+			sDebs = append(sDebs, a.Name+" "+a.Version)
+		case "python":
+			sWheels = append(sWheels, strings.ToLower(strings.ReplaceAll(a.Name, "-", "_"))+" "+a.Version)
+		default:
+			others[a.Type]++
+		}
+	}
+	sort.Strings(sDebs)
+	sort.Strings(sWheels)
+	if d := symDiff(debs, sDebs); len(d) > 0 {
+		t.Errorf("kiln's SBOM and syft disagree on Debian packages (- kiln only, + syft only): %v", d)
+	}
+	if d := symDiff(wheels, sWheels); len(d) > 0 {
+		t.Errorf("kiln's SBOM and syft disagree on Python packages (- kiln only, + syft only): %v", d)
+	}
+	t.Logf("syft agrees on %d Debian and %d Python packages; its other finds: %v", len(sDebs), len(sWheels), others)
+}
+
+// symDiff returns "-x" for each x only in a and "+x" for each only in b.
+func symDiff(a, b []string) []string {
+	var d []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			d = append(d, "-"+x)
+		}
+	}
+	for _, x := range b {
+		if !slices.Contains(a, x) {
+			d = append(d, "+"+x)
+		}
+	}
+	return d
 }
