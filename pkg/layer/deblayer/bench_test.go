@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -40,18 +41,36 @@ func benchDebs(b *testing.B) ([]Deb, int64) {
 
 // BenchmarkWriteRealDebs writes one layer of every .deb in
 // $KILN_BENCH_DEBS to a discarding tar.Writer: the decoding and checking
-// Write does, without compression.
+// Write does, without compression. The cases decode one package at a time
+// with the built-in xz decoder (what kiln did before decoding ahead), then
+// ahead on GOMAXPROCS workers, then ahead with xz(1).
 func BenchmarkWriteRealDebs(b *testing.B) {
 	debs, size := benchDebs(b)
-	b.SetBytes(size)
-	b.ReportAllocs()
-	for b.Loop() {
-		tw := tar.NewWriter(io.Discard)
-		if _, err := Write(context.Background(), tw, Parent{Symlinks: mergedUsr()}, debs, Options{Epoch: time.Unix(1234567890, 0)}); err != nil {
-			b.Fatal(err)
-		}
-		if err := tw.Close(); err != nil {
-			b.Fatal(err)
-		}
+	xzPath, _ := exec.LookPath("xz")
+	for _, bc := range []struct {
+		name string
+		opts Options
+	}{
+		{"serial", Options{Workers: 1}},
+		{"ahead", Options{}},
+		{"ahead-xz1", Options{XZ: xzPath}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			if bc.name == "ahead-xz1" && xzPath == "" {
+				b.Skip("no xz(1) on PATH")
+			}
+			b.SetBytes(size)
+			b.ReportAllocs()
+			bc.opts.Epoch = time.Unix(1234567890, 0)
+			for b.Loop() {
+				tw := tar.NewWriter(io.Discard)
+				if _, err := Write(context.Background(), tw, Parent{Symlinks: mergedUsr()}, debs, bc.opts); err != nil {
+					b.Fatal(err)
+				}
+				if err := tw.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

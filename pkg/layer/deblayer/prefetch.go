@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -184,27 +187,75 @@ func decodeLimit(a *debArchive) int64 {
 	return 2*limit + 64<<20
 }
 
-// decode fills f from d.
-func (f *fragment) decode(ctx context.Context, d Deb) {
+// decode fills f from d, with the xz(1) program at xzPath for .xz
+// members if it is not "".
+func (f *fragment) decode(ctx context.Context, d Deb, xzPath string) {
 	a, err := openDeb(d)
 	if err != nil {
 		f.openErr = err
 		return
 	}
 	f.arch = a
+	limit := decodeLimit(a)
+	if xzPath != "" && path.Ext(a.dataTar.name) == ".xz" {
+		f.decodeXZ(ctx, xzPath, limit)
+		return
+	}
 	rc, err := decompress(a.dataTar)
 	if err != nil {
 		f.dataErr = err
 		return
 	}
 	defer rc.Close()
-	limit := decodeLimit(a)
 	n, err := io.Copy(f, &ctxReader{ctx: ctx, r: io.LimitReader(rc, limit+1)})
 	switch {
 	case err != nil:
 		f.tail = err
 	case n > limit:
 		f.tail = fmt.Errorf("%s decompresses to more than %d bytes, far more than the package's Installed-Size (decompression bomb?)", a.dataTar.name, limit)
+	}
+}
+
+// decodeXZ decompresses the data.tar.xz member with the xz(1) program at
+// xzPath (liblzma), after the same dictionary check as the built-in
+// decoder. xz verifies each block's check (CRC64 or SHA-256) and fails on
+// anything that is not a well-formed stream.
+func (f *fragment) decodeXZ(ctx context.Context, xzPath string, limit int64) {
+	m := f.arch.dataTar
+	if err := checkXZ(m.data, m.data.Size()); err != nil {
+		f.dataErr = err
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, xzPath, "--decompress", "--stdout", "--quiet", "--no-warn", "--memlimit-decompress="+strconv.Itoa(maxXZDict+64<<20))
+	cmd.Stdin = io.NewSectionReader(m.data, 0, m.data.Size())
+	cmd.Env = []string{"LC_ALL=C"}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		f.dataErr = fmt.Errorf("run %s: %w", xzPath, err)
+		return
+	}
+	if err := cmd.Start(); err != nil {
+		f.dataErr = fmt.Errorf("run %s: %w", xzPath, err)
+		return
+	}
+	n, copyErr := io.Copy(f, io.LimitReader(out, limit+1))
+	if copyErr != nil || n > limit {
+		cancel() // xz may be blocked writing to the pipe
+	}
+	waitErr := cmd.Wait()
+	switch {
+	case copyErr != nil:
+		f.tail = copyErr
+	case n > limit:
+		f.tail = fmt.Errorf("%s decompresses to more than %d bytes, far more than the package's Installed-Size (decompression bomb?)", m.name, limit)
+	case ctx.Err() != nil:
+		f.tail = ctx.Err()
+	case waitErr != nil:
+		f.tail = fmt.Errorf("xz: %s (%s)", strings.TrimSpace(stderr.String()), waitErr)
 	}
 }
 
@@ -278,7 +329,7 @@ func newPrefetcher(ctx context.Context, debs []Deb, opts Options) *prefetcher {
 			go func() {
 				defer pf.wg.Done()
 				f := &fragment{budget: bud, tempDir: opts.TempDir}
-				f.decode(ctx, d)
+				f.decode(ctx, d, opts.XZ)
 				<-cpu
 				pf.out[i] <- f
 			}()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -76,8 +77,17 @@ func TestWriteSameBytesWhateverTheWorkers(t *testing.T) {
 		{"8 workers, all spilled", Options{Workers: 8, DecodeMemory: -1}},
 		{"3 workers, 2 MiB of memory", Options{Workers: 3, DecodeMemory: 2 << 20}},
 		{"default", Options{}},
+		{"xz(1)", Options{XZ: "xz"}},
+		{"xz(1), 2 workers, all spilled", Options{Workers: 2, XZ: "xz", DecodeMemory: -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.opts.XZ != "" {
+				xz, err := exec.LookPath(tc.opts.XZ)
+				if err != nil {
+					t.Skip("no xz(1) on PATH")
+				}
+				tc.opts.XZ = xz
+			}
 			tc.opts.TempDir = t.TempDir()
 			got, rep, err := writeWith(t, debs, tc.opts)
 			if err != nil {
@@ -109,10 +119,14 @@ func TestWriteAheadErrors(t *testing.T) {
 		bad[i] ^= 0x55
 	}
 	debs[4] = Deb{Name: "pkg4.deb", R: bytes.NewReader(bad), Size: int64(len(bad))}
-	for _, workers := range []int{1, 2, 8} {
-		t.Run(fmt.Sprint(workers, " workers"), func(t *testing.T) {
+	xzPath, _ := exec.LookPath("xz")
+	for _, tc := range []struct {
+		workers int
+		xz      string
+	}{{1, ""}, {2, ""}, {8, ""}, {1, xzPath}, {8, xzPath}} {
+		t.Run(fmt.Sprintf("%d workers, xz %q", tc.workers, tc.xz), func(t *testing.T) {
 			dir := t.TempDir()
-			_, _, err := writeWith(t, debs, Options{Workers: workers, DecodeMemory: -1, TempDir: dir})
+			_, _, err := writeWith(t, debs, Options{Workers: tc.workers, DecodeMemory: -1, TempDir: dir, XZ: tc.xz})
 			if err == nil || !strings.HasPrefix(err.Error(), "unpack pkg4.deb: ") {
 				t.Errorf("Write: %v, want a read error in pkg4.deb's data.tar.xz", err)
 			}
