@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os/exec"
 	"sort"
 
 	"github.com/kiln-build/kiln/pkg/layer"
@@ -96,7 +97,11 @@ func debLayer(ctx context.Context, o Options, parent *resolve.Parent, fsys fs.FS
 			dp.Files[n] = data
 		}
 	}
-	return &layer.Debs{ParentDigest: parent.Digest.DigestStr(), Parent: dp, Packages: files, Epoch: p.Epoch}, nil
+	// xz(1), where the machine has it, decodes data.tar.xz about twice as
+	// fast as the built-in decoder, which is used without it: the bytes
+	// are the same either way.
+	xz, _ := exec.LookPath("xz")
+	return &layer.Debs{ParentDigest: parent.Digest.DigestStr(), Parent: dp, Packages: files, Epoch: p.Epoch, XZ: xz}, nil
 }
 
 // topLevelSymlinks returns the symlinks directly under the root of fsys by

@@ -66,7 +66,9 @@ func (c Compression) writer(w io.Writer) (io.WriteCloser, error) {
 		if c.Level > 0 {
 			level = zstd.EncoderLevel(c.Level)
 		}
-		return zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1))
+		// Two goroutines ("light" concurrency) give the bytes of one; more, or
+		// WithConcurrentBlocks, would change them.
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(2))
 	}
 	level := gzip.DefaultCompression
 	if c.Level > 0 {
@@ -97,8 +99,15 @@ func (c *Cache) BuildLayer(key string, comp Compression, write func(io.Writer) e
 		return LayerInfo{}, fmt.Errorf("cache: build layer: %w", err)
 	}
 	diffID := sha256.New()
-	if err := write(io.MultiWriter(zw, diffID)); err != nil {
+	// The tar is hashed and compressed in a goroutine of its own while
+	// write produces the next bytes.
+	pw := newPipeWriter(io.MultiWriter(zw, diffID), 8)
+	if err := write(pw); err != nil {
+		pw.Close()
 		return LayerInfo{}, err
+	}
+	if err := pw.Close(); err != nil {
+		return LayerInfo{}, fmt.Errorf("cache: %w", err)
 	}
 	if err := zw.Close(); err != nil {
 		return LayerInfo{}, fmt.Errorf("cache: compress layer: %w", err)

@@ -62,6 +62,23 @@ type Options struct {
 	// Epoch is the modification time of every entry (SOURCE_DATE_EPOCH);
 	// the zero value means the Unix epoch.
 	Epoch time.Time
+	// Workers is how many .debs are decompressed at once, ahead of the
+	// one being written; 0 means GOMAXPROCS. The layer's bytes do not
+	// depend on it.
+	Workers int
+	// DecodeMemory bounds the memory holding decompressed data.tar
+	// members not yet written; past it they spill to unlinked temporary
+	// files in TempDir. 0 means 64 MiB; a negative value spills
+	// everything.
+	DecodeMemory int64
+	// TempDir is where decompressed members spill; "" means
+	// os.TempDir().
+	TempDir string
+	// XZ is the path of an xz(1) program (liblzma, about twice as fast
+	// as the built-in decoder) to decompress data.tar.xz members with;
+	// "" means the built-in decoder. Both give the same bytes or an
+	// error.
+	XZ string
 }
 
 // Report describes what Write put in the layer.
@@ -249,14 +266,21 @@ func Write(ctx context.Context, tw *tar.Writer, parent Parent, debs []Deb, opts 
 
 	pkgs := make([]*pkgState, 0, len(debs))
 	rep.Packages = make([]PackageReport, len(debs))
+	pf := newPrefetcher(ctx, debs, opts)
+	defer pf.close()
 	for i, d := range debs {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		a, err := openDeb(d)
+		frag, err := pf.next(i)
 		if err != nil {
-			return rep, fmt.Errorf("read %s: %w", d.Name, err)
+			return rep, err
 		}
+		if frag.openErr != nil {
+			pf.done(frag)
+			return rep, fmt.Errorf("read %s: %w", d.Name, frag.openErr)
+		}
+		a := frag.arch
 		p := &pkgState{
 			arch:      a,
 			name:      a.control.get("Package"),
@@ -278,7 +302,9 @@ func Write(ctx context.Context, tw *tar.Writer, parent Parent, debs []Deb, opts 
 			}
 			p.conffiles = append(p.conffiles, fs[0])
 		}
-		if err := w.unpack(ctx, p); err != nil {
+		err = w.unpack(ctx, p, frag)
+		pf.done(frag)
+		if err != nil {
 			return rep, fmt.Errorf("unpack %s: %w", d.Name, err)
 		}
 		pkgs = append(pkgs, p)
@@ -300,13 +326,15 @@ func Write(ctx context.Context, tw *tar.Writer, parent Parent, debs []Deb, opts 
 	return rep, nil
 }
 
-// unpack streams p's data.tar into the layer.
-func (w *layerWriter) unpack(ctx context.Context, p *pkgState) error {
-	rc, err := decompress(p.arch.dataTar)
+// unpack streams p's data.tar, decompressed into frag, into the layer.
+func (w *layerWriter) unpack(ctx context.Context, p *pkgState, frag *fragment) error {
+	if frag.dataErr != nil {
+		return fmt.Errorf("open %s: %w", p.arch.dataTar.name, frag.dataErr)
+	}
+	rc, err := frag.reader()
 	if err != nil {
 		return fmt.Errorf("open %s: %w", p.arch.dataTar.name, err)
 	}
-	defer rc.Close()
 	isConf := map[string]bool{}
 	for _, c := range p.conffiles {
 		isConf[c] = true
