@@ -3,10 +3,10 @@
 //
 // Usage:
 //
-//	kiln build  [-f kiln.yaml] [flags]   build and publish the image
-//	kiln lock   [-f kiln.yaml] [flags]   pin the parent and every package in kiln.lock
-//	kiln name   [-f kiln.yaml] [flags]   print the image reference (offline)
-//	kiln exists [-f kiln.yaml] [flags]   exit 0 if the image is in the registry, 1 if not, 2 if unknown
+//	kiln build  [SPEC] [flags]   build and publish the image
+//	kiln lock   [SPEC] [flags]   pin the parent and every package in kiln.lock
+//	kiln name   [SPEC] [flags]   print the image reference (offline)
+//	kiln exists [SPEC] [flags]   exit 0 if the image is in the registry, 1 if not, 2 if unknown
 package main
 
 import (
@@ -55,19 +55,29 @@ func main() {
 const usage = `kiln builds container images for Python and ML workloads, without a daemon or root.
 
 Usage:
-  kiln build  [-f kiln.yaml] [flags]   build the image and publish it
-  kiln lock   [-f kiln.yaml] [flags]   pin the parent and every package in kiln.lock
-  kiln name   [-f kiln.yaml] [flags]   print the image reference (offline)
-  kiln exists [-f kiln.yaml] [flags]   exit 0 if the image is in the registry, 1 if not, 2 if kiln cannot tell
-  kiln sbom   [-f kiln.yaml] [flags]   print the SBOM attached to the image (--sbom-format spdx|cyclonedx)
-  kiln bundle [-f kiln.yaml] -o DIR    write the parent, every file kiln.lock pins and the lock to DIR,
+  kiln build  [SPEC] [flags]           build the image and publish it
+  kiln lock   [SPEC] [flags]           pin the parent and every package in kiln.lock
+  kiln name   [SPEC] [flags]           print the image reference (offline)
+  kiln exists [SPEC] [flags]           exit 0 if the image is in the registry, 1 if not, 2 if kiln cannot tell
+  kiln sbom   [SPEC] [flags]           print the SBOM attached to the image (--sbom-format spdx|cyclonedx)
+  kiln bundle [SPEC] -o DIR            write the parent, every file kiln.lock pins and the lock to DIR,
                                        for kiln build --locked --from-bundle DIR across an air gap
   kiln cache prune --max-size SIZE     shrink the local cache to SIZE (e.g. 10G), least recently used first
+  kiln version                         print kiln's version and its layer format version (also --version)
+
+SPEC is a spec file or a directory holding kiln.yaml (default ./kiln.yaml); -f FILE names it too.
 
 Run "kiln build --help" for the flags; every spec key is also a flag.
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "version" || args[0] == "--version") {
+		if err := cmdVersion(args[1:], stdout); err != nil {
+			fmt.Fprintln(stderr, "kiln:", err)
+			return exitUsage
+		}
+		return exitOK
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {
@@ -101,7 +111,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "bundle":
 		err = cmdBundle(ctx, args[1:], stdout, stderr)
 	default:
-		err = usageError{fmt.Errorf("unknown command %q; use build, lock, name, exists, sbom, bundle or cache", args[0])}
+		err = usageError{fmt.Errorf("unknown command %q; use build, lock, name, exists, sbom, bundle, cache or version", args[0])}
 	}
 	if err == nil {
 		return exitOK
@@ -162,8 +172,9 @@ func (c *common) load(ctx context.Context, args []string) (*spec.Spec, auth.Opti
 		}
 		return nil, auth.Options{}, usageError{err}
 	}
-	if c.fs.NArg() > 0 {
-		return nil, auth.Options{}, usageError{fmt.Errorf("unexpected argument %q; name the spec file with -f", c.fs.Arg(0))}
+	file, err := specPath(c.file, c.fs.Args())
+	if err != nil {
+		return nil, auth.Options{}, err
 	}
 	for _, d := range []struct {
 		flag string
@@ -179,8 +190,8 @@ func (c *common) load(ctx context.Context, args []string) (*spec.Spec, auth.Opti
 	}
 	var s *spec.Spec
 	switch {
-	case c.file != "":
-		s, err = spec.LoadContext(ctx, c.file)
+	case file != "":
+		s, err = spec.LoadContext(ctx, file)
 	case fileExists(spec.DefaultFile):
 		s, err = spec.LoadContext(ctx, spec.DefaultFile)
 	default:
@@ -201,6 +212,35 @@ func (c *common) load(ctx context.Context, args []string) (*spec.Spec, auth.Opti
 		a.CAFiles = append(a.CAFiles, env)
 	}
 	return s, a, nil
+}
+
+// specPath chooses the spec file from -f (flag) and the positional
+// arguments: at most one of them, a file or a directory holding kiln.yaml.
+// It returns "" when neither is given.
+func specPath(flag string, args []string) (string, error) {
+	switch {
+	case len(args) > 1:
+		return "", usageError{fmt.Errorf("unexpected argument %q; give one spec file or directory", args[1])}
+	case len(args) == 0:
+		return flag, nil
+	case flag != "":
+		return "", usageError{fmt.Errorf("both -f %s and the argument %s name a spec; give one of them", flag, args[0])}
+	}
+	arg := args[0]
+	fi, err := os.Stat(arg)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "", usageError{fmt.Errorf("%s: no such spec file or directory; give a spec file, or a directory holding %s", arg, spec.DefaultFile)}
+	case err != nil:
+		return "", usageError{fmt.Errorf("%s: cannot read the spec: %w", arg, err)}
+	case !fi.IsDir():
+		return arg, nil
+	}
+	file := filepath.Join(arg, spec.DefaultFile)
+	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+		return "", usageError{fmt.Errorf("%s: the directory holds no %s; write one there, or give the spec file itself", arg, spec.DefaultFile)}
+	}
+	return file, nil
 }
 
 // plan reads the lock (with --locked) and makes the build's plan. It reads
