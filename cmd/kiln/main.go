@@ -395,6 +395,8 @@ type buildFlags struct {
 	layoutDir, tarPath, comp, cacheTo string
 	level                             int
 	force, quiet, refresh, explain    bool
+	verbose                           bool
+	progress                          string
 	verifyCache                       bool
 	sbom                              bool
 	sbomFormat, fromBundle            string
@@ -408,7 +410,9 @@ func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
 	c.fs.StringVar(&bf.comp, "compression", "gzip", "layer compression: gzip or zstd")
 	c.fs.IntVar(&bf.level, "compression-level", 0, "compression level (0: the algorithm's default)")
 	c.fs.BoolVar(&bf.force, "force", false, "build and push even if the image already exists")
-	c.fs.BoolVarP(&bf.quiet, "quiet", "q", false, "print nothing on stderr but errors")
+	c.fs.BoolVarP(&bf.quiet, "quiet", "q", false, "print nothing on stderr but errors (--progress=quiet)")
+	c.fs.StringVar(&bf.progress, "progress", progressAuto, "progress on stderr: auto (tty on a terminal, else plain), tty (a live display redrawn in place), plain (a line per event) or quiet")
+	c.fs.BoolVarP(&bf.verbose, "verbose", "v", false, "print every warning as it comes instead of one line per package or kind with a count")
 	c.fs.BoolVar(&bf.refresh, "refresh", false, "ignore cached layers: re-resolve every input and rebuild")
 	c.fs.BoolVar(&bf.explain, "explain", false, "print, per layer, its key's inputs, where it came from and, for a miss, what changed")
 	c.fs.StringVar(&bf.cacheTo, "cache-to", "", "also push the image and its layer map to this reference, for later cache_from")
@@ -421,11 +425,17 @@ func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
 
 func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, bf := newBuildFlags(stderr)
-	layoutDir, tarPath, force, quiet := &bf.layoutDir, &bf.tarPath, &bf.force, &bf.quiet
+	layoutDir, tarPath, force := &bf.layoutDir, &bf.tarPath, &bf.force
 	s, a, err := c.load(ctx, args)
 	if err != nil {
 		return err
 	}
+	mode, err := chooseProgress(bf.progress, bf.quiet, isTerminal(stderr))
+	if err != nil {
+		return usageError{err}
+	}
+	quiet := new(bool)
+	*quiet = mode == progressQuiet
 	compression := cache.Compression{Algorithm: bf.comp, Level: bf.level}
 	if err := compression.Validate(); err != nil {
 		return usageError{fmt.Errorf("--compression: %w", err)}
@@ -462,7 +472,21 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var dests []push.Interface
 	registry := s.HasRegistry()
 	var uploads *uploadCounter
-	var live *pushProgress
+	meter := &build.Meter{}
+	var disp *display
+	if !*quiet {
+		disp = newDisplay(stderr, displayOptions{
+			live: mode == progressTTY, verbose: bf.verbose || bf.explain, width: terminalWidth(stderr), meter: meter,
+			uploaded: func() int64 {
+				if uploads == nil {
+					return 0
+				}
+				return uploads.bytes.Load()
+			},
+		})
+		disp.Start()
+		defer disp.Finish()
+	}
 	// One registry client for the whole build: the pulls, the push and the
 	// cache-reference update share one transport (its retry policy and the
 	// Retry-After it learnt).
@@ -472,17 +496,16 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return usageError{err}
 		}
-		uploads = &uploadCounter{base: t}
+		uploads = &uploadCounter{base: meter.Transport(t)}
 		client, err = a.RemoteOptionsFor(ctx, uploads)
 		if err != nil {
 			return usageError{err}
 		}
 		reg := push.NewRegistry(client...).WithRetry(a.Retry)
-		if !*quiet && isTerminal(stderr) {
+		if disp != nil && mode == progressTTY {
 			// Only the image's push reports progress: remote.Write closes
 			// the channel when it is done.
-			live = newPushProgress(stderr)
-			reg.WithProgress(live.updates)
+			reg.WithProgress(disp.Push())
 		}
 		dests = append(dests, reg)
 	}
@@ -505,11 +528,12 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usageError{fmt.Errorf("--oci-layout: %w", err)}
 		}
 	}
-	var log io.Writer = stderr
-	if *quiet {
-		log = nil
+	var log io.Writer
+	if disp != nil {
+		log = disp
 	}
 	res, err := build.Run(ctx, p, build.Options{
+		Meter:       meter,
 		Auth:        a,
 		Remote:      client,
 		Cache:       store,
@@ -529,14 +553,14 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if live != nil && !res.Skipped {
-		live.Wait()
+	if uploads != nil && disp != nil && !res.Skipped {
+		fmt.Fprintf(disp, "uploaded %s to %s\n", build.HumanBytes(uploads.bytes.Load()), res.Ref.Context().RegistryStr())
 	}
-	if uploads != nil && !*quiet && !res.Skipped {
-		fmt.Fprintf(stderr, "uploaded %s to %s\n", build.HumanBytes(uploads.bytes.Load()), res.Ref.Context().RegistryStr())
+	if defaultLayout != "" && disp != nil {
+		fmt.Fprintf(disp, "no registry given: wrote an OCI image layout to %s (try: podman run oci:%s:%s)\n", defaultLayout, defaultLayout, tagOf(p))
 	}
-	if defaultLayout != "" && !*quiet {
-		fmt.Fprintf(stderr, "no registry given: wrote an OCI image layout to %s (try: podman run oci:%s:%s)\n", defaultLayout, defaultLayout, tagOf(p))
+	if disp != nil {
+		disp.Finish() // the summary before the reference, on a terminal both share
 	}
 	if registry {
 		fmt.Fprintln(stdout, res.Ref.Context().Tag(tagOf(p)).String()+"@"+res.Ref.DigestStr())
