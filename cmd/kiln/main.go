@@ -203,6 +203,7 @@ func (c *common) load(ctx context.Context, args []string) (*spec.Spec, auth.Opti
 	if err := c.specs.Apply(s, cwd); err != nil {
 		return nil, auth.Options{}, err
 	}
+	s.DefaultBase = os.Getenv(spec.DefaultBaseEnv)
 	if err := s.Validate(); err != nil {
 		return nil, auth.Options{}, err
 	}
@@ -486,6 +487,9 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		})
 		disp.Start()
 		defer disp.Finish()
+		if s.BaseDefaulted {
+			fmt.Fprintf(disp, "parent: base_image is unset, so the default %s (%s moves it to another registry)\n", s.BaseImage, spec.DefaultBaseEnv)
+		}
 	}
 	// One registry client for the whole build: the pulls, the push and the
 	// cache-reference update share one transport (its retry policy and the
