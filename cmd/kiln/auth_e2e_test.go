@@ -303,13 +303,24 @@ func TestE2EIndexCredentials(t *testing.T) {
 		testenv.WheelIndexOptions{Username: user, Password: password})
 	scan := newSecretScan(t, password, base64.StdEncoding.EncodeToString([]byte(user+":"+password)))
 
+	netrc := "machine 127.0.0.1 login " + user + " password " + password + "\n"
+	// ImageSpec's pip_secret_mounts: a .netrc kept outside the build
+	// context, named by the spec, the index given by pip_extra_args.
+	secrets := testenv.UserDir(t)
+	if err := os.WriteFile(filepath.Join(secrets, "index.netrc"), []byte(netrc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testenv.ChownTree(t, secrets, testenv.NobodyUID, testenv.NobodyGID)
+	mounted := fmt.Sprintf("pip_secret_mounts: [[%s, /root/.netrc]]\npip_extra_args: '--index-url %s --no-cache-dir'\npython_exec: /usr/bin/python3\nbuilder: kiln\n", filepath.Join(secrets, "index.netrc"), index.URL)
 	for _, tc := range []struct {
-		name, index, netrc string
+		name, index, netrc, extra string
 	}{
-		{"in the URL", index.AuthURL(), ""},
-		{".netrc", index.URL, "machine 127.0.0.1 login " + user + " password " + password + "\n"},
+		{"in the URL", index.AuthURL(), "", ""},
+		{".netrc", index.URL, netrc, ""},
+		{"pip_secret_mounts", "", "", mounted},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			before := len(index.Requests())
 			home := testenv.UserDir(t)
 			if tc.netrc != "" {
 				if err := os.WriteFile(filepath.Join(home, ".netrc"), []byte(tc.netrc), 0o600); err != nil {
@@ -317,7 +328,10 @@ func TestE2EIndexCredentials(t *testing.T) {
 				}
 				testenv.ChownTree(t, home, testenv.NobodyUID, testenv.NobodyGID)
 			}
-			spec := fmt.Sprintf("name: pysecret\nregistry: %s\nbase_image: %s\npackages: [six]\npip_index: %s\n", reg.Host, base, tc.index)
+			spec := fmt.Sprintf("name: pysecret\nregistry: %s\nbase_image: %s\npackages: [six]\n", reg.Host, base) + tc.extra
+			if tc.index != "" {
+				spec += "pip_index: " + tc.index + "\n"
+			}
 			dir := writeSpec(t, spec, nil)
 			opts := testenv.RunOptions{Dir: dir, Home: home}
 			out := filepath.Join(dir, "out")
@@ -333,10 +347,14 @@ func TestE2EIndexCredentials(t *testing.T) {
 			if lock.Code != 0 {
 				t.Errorf("kiln lock: %s", lock)
 			}
+			// kiln lock resolves afresh: it says which interpreter.
+			if tc.extra != "" && !strings.Contains(lock.Stderr, "at /usr/bin/python3.") {
+				t.Errorf("python_exec: /usr/bin/python3 did not choose the Debian interpreter:\n%s", lock.Stderr)
+			}
 			// The index saw the credentials: the test would prove nothing
 			// if they were never used.
 			authed := 0
-			for _, r := range index.Requests() {
+			for _, r := range index.Requests()[before:] {
 				if r.Authorization != "" {
 					authed++
 				}
@@ -344,13 +362,21 @@ func TestE2EIndexCredentials(t *testing.T) {
 			if authed == 0 {
 				t.Errorf("no request to the index carried credentials")
 			}
-			scan.image(reg, repoTag[:strings.LastIndex(repoTag, ":")]+"@"+digest)
-			scan.tree(out)
+			scans := []*secretScan{scan}
+			if tc.extra != "" {
+				// Not even the secret file's name enters the image, the
+				// lock or the cache (its keys' clear text).
+				scans = append(scans, newSecretScan(t, "index.netrc"))
+			}
 			if err := os.Remove(filepath.Join(dir, "kiln.yaml")); err != nil {
 				t.Fatal(err)
 			}
-			scan.tree(dir) // kiln.lock and anything else kiln wrote beside the spec
-			scan.tree(filepath.Join(home, ".cache"))
+			for _, sc := range scans {
+				sc.image(reg, repoTag[:strings.LastIndex(repoTag, ":")]+"@"+digest)
+				sc.tree(out)
+				sc.tree(dir) // kiln.lock and anything else kiln wrote beside the spec
+				sc.tree(filepath.Join(home, ".cache"))
+			}
 		})
 	}
 }

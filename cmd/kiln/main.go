@@ -3,10 +3,10 @@
 //
 // Usage:
 //
-//	kiln build  [-f kiln.yaml] [flags]   build and publish the image
-//	kiln lock   [-f kiln.yaml] [flags]   pin the parent and every package in kiln.lock
-//	kiln name   [-f kiln.yaml] [flags]   print the image reference (offline)
-//	kiln exists [-f kiln.yaml] [flags]   exit 0 if the image is in the registry, 1 if not, 2 if unknown
+//	kiln build  [SPEC] [flags]   build and publish the image
+//	kiln lock   [SPEC] [flags]   pin the parent and every package in kiln.lock
+//	kiln name   [SPEC] [flags]   print the image reference (offline)
+//	kiln exists [SPEC] [flags]   exit 0 if the image is in the registry, 1 if not, 2 if unknown
 package main
 
 import (
@@ -55,19 +55,29 @@ func main() {
 const usage = `kiln builds container images for Python and ML workloads, without a daemon or root.
 
 Usage:
-  kiln build  [-f kiln.yaml] [flags]   build the image and publish it
-  kiln lock   [-f kiln.yaml] [flags]   pin the parent and every package in kiln.lock
-  kiln name   [-f kiln.yaml] [flags]   print the image reference (offline)
-  kiln exists [-f kiln.yaml] [flags]   exit 0 if the image is in the registry, 1 if not, 2 if kiln cannot tell
-  kiln sbom   [-f kiln.yaml] [flags]   print the SBOM attached to the image (--sbom-format spdx|cyclonedx)
-  kiln bundle [-f kiln.yaml] -o DIR    write the parent, every file kiln.lock pins and the lock to DIR,
+  kiln build  [SPEC] [flags]           build the image and publish it
+  kiln lock   [SPEC] [flags]           pin the parent and every package in kiln.lock
+  kiln name   [SPEC] [flags]           print the image reference (offline)
+  kiln exists [SPEC] [flags]           exit 0 if the image is in the registry, 1 if not, 2 if kiln cannot tell
+  kiln sbom   [SPEC] [flags]           print the SBOM attached to the image (--sbom-format spdx|cyclonedx)
+  kiln bundle [SPEC] -o DIR            write the parent, every file kiln.lock pins and the lock to DIR,
                                        for kiln build --locked --from-bundle DIR across an air gap
   kiln cache prune --max-size SIZE     shrink the local cache to SIZE (e.g. 10G), least recently used first
+  kiln version                         print kiln's version and its layer format version (also --version)
+
+SPEC is a spec file or a directory holding kiln.yaml (default ./kiln.yaml); -f FILE names it too.
 
 Run "kiln build --help" for the flags; every spec key is also a flag.
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "version" || args[0] == "--version") {
+		if err := cmdVersion(args[1:], stdout); err != nil {
+			fmt.Fprintln(stderr, "kiln:", err)
+			return exitUsage
+		}
+		return exitOK
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {
@@ -101,7 +111,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "bundle":
 		err = cmdBundle(ctx, args[1:], stdout, stderr)
 	default:
-		err = usageError{fmt.Errorf("unknown command %q; use build, lock, name, exists, sbom, bundle or cache", args[0])}
+		err = usageError{fmt.Errorf("unknown command %q; use build, lock, name, exists, sbom, bundle, cache or version", args[0])}
 	}
 	if err == nil {
 		return exitOK
@@ -162,8 +172,9 @@ func (c *common) load(ctx context.Context, args []string) (*spec.Spec, auth.Opti
 		}
 		return nil, auth.Options{}, usageError{err}
 	}
-	if c.fs.NArg() > 0 {
-		return nil, auth.Options{}, usageError{fmt.Errorf("unexpected argument %q; name the spec file with -f", c.fs.Arg(0))}
+	file, err := specPath(c.file, c.fs.Args())
+	if err != nil {
+		return nil, auth.Options{}, err
 	}
 	for _, d := range []struct {
 		flag string
@@ -179,8 +190,8 @@ func (c *common) load(ctx context.Context, args []string) (*spec.Spec, auth.Opti
 	}
 	var s *spec.Spec
 	switch {
-	case c.file != "":
-		s, err = spec.LoadContext(ctx, c.file)
+	case file != "":
+		s, err = spec.LoadContext(ctx, file)
 	case fileExists(spec.DefaultFile):
 		s, err = spec.LoadContext(ctx, spec.DefaultFile)
 	default:
@@ -192,6 +203,7 @@ func (c *common) load(ctx context.Context, args []string) (*spec.Spec, auth.Opti
 	if err := c.specs.Apply(s, cwd); err != nil {
 		return nil, auth.Options{}, err
 	}
+	s.DefaultBase = os.Getenv(spec.DefaultBaseEnv)
 	if err := s.Validate(); err != nil {
 		return nil, auth.Options{}, err
 	}
@@ -201,6 +213,35 @@ func (c *common) load(ctx context.Context, args []string) (*spec.Spec, auth.Opti
 		a.CAFiles = append(a.CAFiles, env)
 	}
 	return s, a, nil
+}
+
+// specPath chooses the spec file from -f (flag) and the positional
+// arguments: at most one of them, a file or a directory holding kiln.yaml.
+// It returns "" when neither is given.
+func specPath(flag string, args []string) (string, error) {
+	switch {
+	case len(args) > 1:
+		return "", usageError{fmt.Errorf("unexpected argument %q; give one spec file or directory", args[1])}
+	case len(args) == 0:
+		return flag, nil
+	case flag != "":
+		return "", usageError{fmt.Errorf("both -f %s and the argument %s name a spec; give one of them", flag, args[0])}
+	}
+	arg := args[0]
+	fi, err := os.Stat(arg)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "", usageError{fmt.Errorf("%s: no such spec file or directory; give a spec file, or a directory holding %s", arg, spec.DefaultFile)}
+	case err != nil:
+		return "", usageError{fmt.Errorf("%s: cannot read the spec: %w", arg, err)}
+	case !fi.IsDir():
+		return arg, nil
+	}
+	file := filepath.Join(arg, spec.DefaultFile)
+	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+		return "", usageError{fmt.Errorf("%s: the directory holds no %s; write one there, or give the spec file itself", arg, spec.DefaultFile)}
+	}
+	return file, nil
 }
 
 // plan reads the lock (with --locked) and makes the build's plan. It reads
@@ -355,6 +396,8 @@ type buildFlags struct {
 	layoutDir, tarPath, comp, cacheTo string
 	level                             int
 	force, quiet, refresh, explain    bool
+	verbose                           bool
+	progress                          string
 	verifyCache                       bool
 	sbom                              bool
 	sbomFormat, fromBundle            string
@@ -368,7 +411,9 @@ func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
 	c.fs.StringVar(&bf.comp, "compression", "gzip", "layer compression: gzip or zstd")
 	c.fs.IntVar(&bf.level, "compression-level", 0, "compression level (0: the algorithm's default)")
 	c.fs.BoolVar(&bf.force, "force", false, "build and push even if the image already exists")
-	c.fs.BoolVarP(&bf.quiet, "quiet", "q", false, "print nothing on stderr but errors")
+	c.fs.BoolVarP(&bf.quiet, "quiet", "q", false, "print nothing on stderr but errors (--progress=quiet)")
+	c.fs.StringVar(&bf.progress, "progress", progressAuto, "progress on stderr: auto (tty on a terminal, else plain), tty (a live display redrawn in place), plain (a line per event) or quiet")
+	c.fs.BoolVarP(&bf.verbose, "verbose", "v", false, "print every warning as it comes instead of one line per package or kind with a count")
 	c.fs.BoolVar(&bf.refresh, "refresh", false, "ignore cached layers: re-resolve every input and rebuild")
 	c.fs.BoolVar(&bf.explain, "explain", false, "print, per layer, its key's inputs, where it came from and, for a miss, what changed")
 	c.fs.StringVar(&bf.cacheTo, "cache-to", "", "also push the image and its layer map to this reference, for later cache_from")
@@ -381,11 +426,17 @@ func newBuildFlags(stderr io.Writer) (*common, *buildFlags) {
 
 func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, bf := newBuildFlags(stderr)
-	layoutDir, tarPath, force, quiet := &bf.layoutDir, &bf.tarPath, &bf.force, &bf.quiet
+	layoutDir, tarPath, force := &bf.layoutDir, &bf.tarPath, &bf.force
 	s, a, err := c.load(ctx, args)
 	if err != nil {
 		return err
 	}
+	mode, err := chooseProgress(bf.progress, bf.quiet, isTerminal(stderr))
+	if err != nil {
+		return usageError{err}
+	}
+	quiet := new(bool)
+	*quiet = mode == progressQuiet
 	compression := cache.Compression{Algorithm: bf.comp, Level: bf.level}
 	if err := compression.Validate(); err != nil {
 		return usageError{fmt.Errorf("--compression: %w", err)}
@@ -422,7 +473,24 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var dests []push.Interface
 	registry := s.HasRegistry()
 	var uploads *uploadCounter
-	var live *pushProgress
+	meter := &build.Meter{}
+	var disp *display
+	if !*quiet {
+		disp = newDisplay(stderr, displayOptions{
+			live: mode == progressTTY, verbose: bf.verbose || bf.explain, width: terminalWidth(stderr), meter: meter,
+			uploaded: func() int64 {
+				if uploads == nil {
+					return 0
+				}
+				return uploads.bytes.Load()
+			},
+		})
+		disp.Start()
+		defer disp.Finish()
+		if s.BaseDefaulted {
+			fmt.Fprintf(disp, "parent: base_image is unset, so the default %s (%s moves it to another registry)\n", s.BaseImage, spec.DefaultBaseEnv)
+		}
+	}
 	// One registry client for the whole build: the pulls, the push and the
 	// cache-reference update share one transport (its retry policy and the
 	// Retry-After it learnt).
@@ -432,17 +500,16 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return usageError{err}
 		}
-		uploads = &uploadCounter{base: t}
+		uploads = &uploadCounter{base: meter.Transport(t)}
 		client, err = a.RemoteOptionsFor(ctx, uploads)
 		if err != nil {
 			return usageError{err}
 		}
 		reg := push.NewRegistry(client...).WithRetry(a.Retry)
-		if !*quiet && isTerminal(stderr) {
+		if disp != nil && mode == progressTTY {
 			// Only the image's push reports progress: remote.Write closes
 			// the channel when it is done.
-			live = newPushProgress(stderr)
-			reg.WithProgress(live.updates)
+			reg.WithProgress(disp.Push())
 		}
 		dests = append(dests, reg)
 	}
@@ -465,11 +532,12 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usageError{fmt.Errorf("--oci-layout: %w", err)}
 		}
 	}
-	var log io.Writer = stderr
-	if *quiet {
-		log = nil
+	var log io.Writer
+	if disp != nil {
+		log = disp
 	}
 	res, err := build.Run(ctx, p, build.Options{
+		Meter:       meter,
 		Auth:        a,
 		Remote:      client,
 		Cache:       store,
@@ -489,14 +557,14 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if live != nil && !res.Skipped {
-		live.Wait()
+	if uploads != nil && disp != nil && !res.Skipped {
+		fmt.Fprintf(disp, "uploaded %s to %s\n", build.HumanBytes(uploads.bytes.Load()), res.Ref.Context().RegistryStr())
 	}
-	if uploads != nil && !*quiet && !res.Skipped {
-		fmt.Fprintf(stderr, "uploaded %s to %s\n", build.HumanBytes(uploads.bytes.Load()), res.Ref.Context().RegistryStr())
+	if defaultLayout != "" && disp != nil {
+		fmt.Fprintf(disp, "no registry given: wrote an OCI image layout to %s (try: podman run oci:%s:%s)\n", defaultLayout, defaultLayout, tagOf(p))
 	}
-	if defaultLayout != "" && !*quiet {
-		fmt.Fprintf(stderr, "no registry given: wrote an OCI image layout to %s (try: podman run oci:%s:%s)\n", defaultLayout, defaultLayout, tagOf(p))
+	if disp != nil {
+		disp.Finish() // the summary before the reference, on a terminal both share
 	}
 	if registry {
 		fmt.Fprintln(stdout, res.Ref.Context().Tag(tagOf(p)).String()+"@"+res.Ref.DigestStr())

@@ -41,7 +41,8 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{nil, exitUsage, "Usage"},
 		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
-		{[]string{"build", "extra-arg"}, exitUsage, "unexpected argument"},
+		{[]string{"build", "a.yaml", "b.yaml"}, exitUsage, `unexpected argument "b.yaml"`},
+		{[]string{"build", "no-such-spec.yaml"}, exitUsage, "no-such-spec.yaml: no such spec file or directory"},
 		{[]string{"build", "--compression", "lz4", "--base-image", "scratch"}, exitUsage, "unknown compression"},
 		{[]string{"name", "-f", "/nonexistent/kiln.yaml"}, exitUsage, "spec file not found"},
 		{[]string{"--help"}, exitOK, "Usage"},

@@ -52,6 +52,9 @@ type Options struct {
 	CheckExists bool
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
+	// Meter, if set, counts the bytes downloaded and the layer bytes
+	// written while the build runs, for a live display.
+	Meter *Meter
 	// HTTPTransport fetches packages and indices; nil means
 	// http.DefaultTransport.
 	HTTPTransport http.RoundTripper
@@ -297,6 +300,8 @@ func buildLayer(ctx context.Context, o Options, src layer.Source) (cache.LayerIn
 		}
 	}
 	info, err := o.Cache.BuildLayer(key, o.Compression, func(w io.Writer) error {
+		w, done := o.Meter.startLayer(src.Description(), w)
+		defer done()
 		tw := tar.NewWriter(w)
 		if err := src.WriteTar(ctx, tw); err != nil {
 			return fmt.Errorf("build layer %s: %w", src.Description(), err)

@@ -83,7 +83,7 @@ func EpochFromEnv() (time.Time, error) {
 func NewPlan(ctx context.Context, s *spec.Spec, po PlanOptions) (*Plan, error) {
 	epoch := po.Epoch
 	var mappings []layer.Mapping
-	if s.SourceRoot != "" {
+	if s.CopiesSource() {
 		mappings = append(mappings, layer.Mapping{Src: s.SourceRoot, Dest: "/root"})
 	}
 	for _, c := range s.Copy {
@@ -95,7 +95,7 @@ func NewPlan(ctx context.Context, s *spec.Spec, po PlanOptions) (*Plan, error) {
 		var ie *layer.InputError
 		if errors.As(err, &ie) {
 			key := "copy"
-			if s.SourceRoot != "" && ie.Mapping == 0 {
+			if s.CopiesSource() && ie.Mapping == 0 {
 				key = "source_root"
 			}
 			return nil, &spec.Error{Pos: s.Position(key), Key: key, Msg: ie.Path + ": " + ie.Msg, Hint: ie.Hint}

@@ -57,7 +57,7 @@ func newSession(ctx context.Context, p *Plan, o Options, remoteOpts []remote.Opt
 		// Only the bundle serves files: nothing but the registry is reached.
 		o.HTTPTransport = o.Bundle.Transport()
 	}
-	o.HTTPTransport = auth.RetryingFetchTransport(o.HTTPTransport, o.Auth.Fetch, o.Auth.Retry)
+	o.HTTPTransport = o.Meter.Transport(auth.RetryingFetchTransport(o.HTTPTransport, o.Auth.Fetch, o.Auth.Retry))
 	b := &session{p: p, o: o, remoteOpts: remoteOpts, parent: parent}
 	if o.Bundle != nil {
 		if err := b.seedFromBundle(ctx); err != nil {

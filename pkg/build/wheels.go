@@ -164,8 +164,11 @@ func (b *session) detectPython(ctx context.Context) (*pytarget.Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read parent config: %w", err)
 	}
-	t, err := pytarget.Detect(fs, pytarget.Options{PythonVersion: b.p.Spec.PythonVersion, Config: cf})
+	t, err := pytarget.Detect(fs, pytarget.Options{PythonVersion: b.p.Spec.PythonVersion, Config: cf, Interpreter: b.p.Spec.PythonExec})
 	if err != nil {
+		if b.p.Spec.PythonExec != "" && !errors.Is(err, pytarget.ErrNoPython) {
+			return nil, &spec.Error{Pos: b.p.Spec.Position("python_exec"), Key: "python_exec", Msg: err.Error(), Hint: "name a python3.X interpreter of the parent image, or a virtual environment's python"}
+		}
 		if b.p.Spec.PythonVersion != "" && !strings.Contains(err.Error(), "no python") {
 			return nil, &spec.Error{Pos: b.p.Spec.Position("python_version"), Key: "python_version", Msg: err.Error()}
 		}
@@ -217,6 +220,8 @@ func (b *session) indexes(opts pypi.Options) (pypi.Indexes, error) {
 	return pypi.NewIndexes(primary, extra, pypi.IndexOptions{
 		Client: fetchClient(b.o),
 		Store:  b.o.Cache,
+		// pip_secret_mounts' .netrc: sent to the indexes, never written.
+		Netrc: s.NetrcFile(),
 	})
 }
 

@@ -78,6 +78,11 @@ func (f *field) contentValue(s *Spec) (any, bool) {
 	case contentCommandsSetting:
 		on, _ := v.(bool)
 		return v, on && len(s.Commands) > 0
+	case contentIfSet:
+		return v, v != ""
+	case contentCopyMode:
+		none := sourceCopyModes[normalMode(s.SourceCopyMode)] == SourceCopyNone
+		return SourceCopyNone, none
 	case notContent:
 		return nil, false
 	}

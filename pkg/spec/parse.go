@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -16,12 +17,13 @@ import (
 type kind int
 
 const (
-	kindString kind = iota // a scalar
-	kindList               // a sequence of scalars
-	kindMap                // a mapping of scalars to scalars
-	kindArgv               // a sequence of strings where [] is meaningful
-	kindCopy               // a mapping src: dest, or a sequence of such mappings
-	kindBool               // true or false
+	kindString  kind = iota // a scalar
+	kindList                // a sequence of scalars
+	kindMap                 // a mapping of scalars to scalars
+	kindArgv                // a sequence of strings where [] is meaningful
+	kindCopy                // a mapping src: dest, or a sequence of such mappings
+	kindBool                // true or false
+	kindOptions             // builder_options: a mapping of kiln's own keys
 )
 
 func (k kind) String() string {
@@ -36,6 +38,8 @@ func (k kind) String() string {
 		return "a mapping of source paths to image paths"
 	case kindBool:
 		return "true or false"
+	case kindOptions:
+		return "a mapping of kiln keys to their values"
 	}
 	return "?"
 }
@@ -87,6 +91,12 @@ const (
 	// only when it is on and there are commands, so that it changes no tag
 	// of a spec without commands.
 	contentCommandsSetting
+	// contentIfSet keys enter with their value only when set, so that
+	// they change no tag of a spec without them.
+	contentIfSet
+	// contentCopyMode is source_copy_mode: it enters only as "none",
+	// the one mode that changes what is copied.
+	contentCopyMode
 )
 
 // aliases maps alternative key names to their canonical key.
@@ -125,6 +135,13 @@ var fields = []field{
 	{key: "commands_network", content: contentCommandsSetting, kind: kindBool, doc: "give commands the host's network (off: only lo, for a reproducible layer)", flag: func(s *Spec) *bool { return &s.CommandsNetwork }},
 	{key: "commands_after_code", content: contentCommandsSetting, kind: kindBool, doc: "run commands after the code layer (source_root, copy) instead of before it", flag: func(s *Spec) *bool { return &s.CommandsAfterCode }},
 	{key: "commands_timeout", content: notContent, kind: kindString, doc: "time limit for the commands, e.g. 30m or 2h (default 30m)", str: func(s *Spec) *string { return &s.CommandsTimeout }},
+	{key: "python_exec", content: contentIfSet, kind: kindString, doc: "the Python interpreter packages are installed for, e.g. /opt/venv/bin/python (ImageSpec python_exec)", str: func(s *Spec) *string { return &s.PythonExec }},
+	{key: "source_copy_mode", content: contentCopyMode, kind: kindString, doc: "which files of source_root to copy: all, auto (loaded_modules: kiln copies all of them) or none (ImageSpec source_copy_mode)", str: func(s *Spec) *string { return &s.SourceCopyMode }},
+	{key: "pip_extra_args", content: notContent, kind: kindString, doc: "extra pip install flags; --index-url and --extra-index-url map onto pip_index and pip_extra_index_url (ImageSpec pip_extra_args)", str: func(s *Spec) *string { return &s.PipExtraArgs }},
+	{key: "pip_secret_mounts", content: notContent, kind: kindCopy, doc: "secret files for the package index, SRC:MOUNT; a .netrc mount gives the index credentials, used for the downloads only (ImageSpec pip_secret_mounts)", copy: func(s *Spec) *[]Copy { return &s.PipSecretMounts }},
+	{key: "builder", content: notContent, kind: kindString, doc: "the ImageSpec builder: absent or kiln (ImageSpec builder)", str: func(s *Spec) *string { return &s.Builder }},
+	{key: "builder_options", content: notContent, kind: kindOptions, doc: "kiln's own keys, for a file that also serves flytekit's ImageSpec(**yaml) (ImageSpec builder_options)"},
+	{key: "runtime_packages", content: notContent, kind: kindList, doc: "packages flytekit installs when the task starts (ImageSpec runtime_packages)", unsupported: "kiln installs packages when it builds the image and a kiln image installs nothing when it starts; list them in packages", list: func(s *Spec) *[]string { return &s.RuntimePackages }},
 	{key: "cuda", content: notContent, kind: kindString, doc: "CUDA version (ImageSpec cuda)", unsupported: "CUDA installation is not built yet; use a CUDA parent image as base_image", str: func(s *Spec) *string { return &s.Cuda }},
 	{key: "cudnn", content: notContent, kind: kindString, doc: "cuDNN version (ImageSpec cudnn)", unsupported: "cuDNN installation is not built yet; use a CUDA parent image as base_image", str: func(s *Spec) *string { return &s.Cudnn }},
 	{key: "conda_packages", content: notContent, kind: kindList, doc: "conda packages (ImageSpec conda_packages)", unsupported: "conda is not supported; use packages (wheels) instead", list: func(s *Spec) *[]string { return &s.CondaPackages }},
@@ -242,11 +259,64 @@ func Parse(name, dir string, data []byte) (*Spec, error) {
 		}
 		seen[canon] = k.Line
 		s.setPos(canon, pos)
+		if f.kind == kindOptions {
+			if err := s.decodeOptions(r, f, v, pos, seen); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err := s.decode(r, f, key, v, pos); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// decodeOptions decodes builder_options: kiln's own keys, as if they were
+// written at the top level (each at most once in all).
+func (s *Spec) decodeOptions(r *resolver, opts *field, v *yaml.Node, pos Pos, seen map[string]int) error {
+	v, err := r.deref(v)
+	if err != nil {
+		return err
+	}
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+		return nil
+	}
+	if v.Kind != yaml.MappingNode {
+		return &Error{Pos: Pos{File: pos.File, Line: v.Line}, Key: opts.key, Msg: fmt.Sprintf("must be %s, not %s", opts.kind, describe(v)), Hint: "write builder_options: {apt_sources: [...]}"}
+	}
+	pairs, err := r.pairs(v)
+	if err != nil {
+		return err
+	}
+	for _, p := range pairs {
+		kpos := Pos{File: pos.File, Line: p.k.Line}
+		key, ok := scalar(p.k)
+		if !ok {
+			return &Error{Pos: kpos, Key: opts.key, Msg: fmt.Sprintf("a key must be a string, not %s", describe(p.k)), Hint: "write kiln keys, e.g. apt_sources: [...]"}
+		}
+		canon := key
+		if a, ok := aliases[key]; ok {
+			canon = a
+		}
+		f, ok := fieldFor(canon)
+		if !ok || f.kind == kindOptions || f.key == "builder" {
+			hint := "builder_options holds kiln's own spec keys (see the README)"
+			if sug := suggest(key); sug != "" && !ok {
+				hint = fmt.Sprintf("did you mean %q?", sug)
+			}
+			return &Error{Pos: kpos, Key: opts.key + "." + key, Msg: "not a kiln key", Hint: hint}
+		}
+		if line, dup := seen[canon]; dup && canon != opts.key {
+			return &Error{Pos: kpos, Key: opts.key + "." + key, Msg: fmt.Sprintf("set twice (first at line %d)", line), Hint: "keep one of them"}
+		}
+		seen[canon] = p.k.Line
+		s.setPos(canon, kpos)
+		if err := s.decode(r, f, key, p.v, kpos); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // yamlErrorLine extracts the line number from a yaml.v3 error, or 0.
@@ -372,11 +442,31 @@ func (s *Spec) decode(r *resolver, f *field, key string, v *yaml.Node, pos Pos) 
 				if err != nil {
 					return err
 				}
-				if item.Kind != yaml.MappingNode {
+				switch {
+				case item.Kind == yaml.MappingNode:
+					if err := add(item); err != nil {
+						return err
+					}
+				case f.key == "copy" && item.Kind == yaml.ScalarNode:
+					// ImageSpec's list form: a relative path, copied
+					// to the same path under /root.
+					c, err := s.copyUnderRoot(key, item, pos)
+					if err != nil {
+						return err
+					}
+					at(fmt.Sprintf("[%d]", len(out)), item)
+					out = append(out, c)
+				case f.key == "pip_secret_mounts" && item.Kind == yaml.SequenceNode && len(item.Content) == 2:
+					// ImageSpec's tuple form: [src, mount].
+					src, ok1 := scalar(item.Content[0])
+					mount, ok2 := scalar(item.Content[1])
+					if !ok1 || !ok2 {
+						return wrong(item)
+					}
+					at(fmt.Sprintf("[%d]", len(out)), item)
+					out = append(out, Copy{Src: s.abs(src), Dest: mount})
+				default:
 					return wrong(item)
-				}
-				if err := add(item); err != nil {
-					return err
 				}
 			}
 		default:
@@ -385,6 +475,18 @@ func (s *Spec) decode(r *resolver, f *field, key string, v *yaml.Node, pos Pos) 
 		*f.copy(s) = out
 	}
 	return nil
+}
+
+// copyUnderRoot is a copy entry of ImageSpec's list form: path, relative
+// and without "..", lands at /root/path.
+func (s *Spec) copyUnderRoot(key string, n *yaml.Node, pos Pos) (Copy, error) {
+	p, _ := scalar(n)
+	clean := path.Clean(filepath.ToSlash(p))
+	if p == "" || path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") || clean == "." {
+		return Copy{}, &Error{Pos: Pos{File: pos.File, Line: n.Line}, Key: key, Msg: fmt.Sprintf("%q: an entry of the list form must be a relative path inside the spec's directory, without ..", p),
+			Hint: "write copy: [src/file.txt] (it lands at /root/src/file.txt), or copy: {/abs/src: /dest/} for another destination"}
+	}
+	return Copy{Src: s.abs(p), Dest: "/root/" + clean}, nil
 }
 
 // abs resolves p against the spec's directory.

@@ -37,6 +37,12 @@ type Spec struct {
 	// Context is the build context given with --context ("" for Dir):
 	// every host file the image takes must lie inside it.
 	Context string
+	// DefaultBase is where the default parent comes from when base_image
+	// is unset ($KILN_DEFAULT_BASE): "" for Docker Hub's python, a
+	// registry host, or a repository (see DefaultBaseImage).
+	DefaultBase string
+	// BaseDefaulted records that Validate filled in base_image.
+	BaseDefaulted bool
 
 	Name             string
 	Registry         string
@@ -69,11 +75,30 @@ type Spec struct {
 	CommandsNetwork      bool
 	CommandsAfterCode    bool
 	CommandsTimeout      string
-	Cuda                 string
-	Cudnn                string
-	CondaPackages        []string
-	CondaChannels        []string
-	ImageBuildBucket     string
+	// PythonExec is ImageSpec's python_exec: the interpreter packages
+	// are installed for ("" picks the parent's).
+	PythonExec string
+	// SourceCopyMode is ImageSpec's source_copy_mode: "", all, auto,
+	// loaded_modules (all three copy source_root whole), none or no_copy.
+	SourceCopyMode string
+	// PipExtraArgs is ImageSpec's pip_extra_args; Validate folds its
+	// index flags into PipIndex and PipExtraIndexURL.
+	PipExtraArgs string
+	// PipSecretMounts are ImageSpec's pip_secret_mounts: Src is a host
+	// file, Dest where pip would see it. They never enter the image, its
+	// config, the cache keys or the lock.
+	PipSecretMounts []Copy
+	// Builder is ImageSpec's builder: "" or "kiln".
+	Builder          string
+	RuntimePackages  []string
+	Cuda             string
+	Cudnn            string
+	CondaPackages    []string
+	CondaChannels    []string
+	ImageBuildBucket string
+
+	// pipArgsFolded records that Validate folded PipExtraArgs.
+	pipArgsFolded bool
 
 	// pos records where each key was set, for error messages.
 	pos map[string]Pos

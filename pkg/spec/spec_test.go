@@ -119,7 +119,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"minimal", "base_image: debian:bookworm\n", nil},
 		{"scratch", "base_image: scratch\nsource_root: src\n", nil},
-		{"missing base", "name: x\n", []string{"base_image", "is required", "scratch"}},
+
 		{"bad base", "base_image: 'UPPER CASE:tag'\n", []string{"kiln.yaml:1", "base_image", "not a valid image reference"}},
 		{"bad name", "base_image: a\nname: Bad_Name!\n", []string{"kiln.yaml:2", "name", "not a valid image name"}},
 		{"bad platform", "base_image: a\nplatform: amd64\n", []string{"kiln.yaml:2", "platform", "os/arch"}},

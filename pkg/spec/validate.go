@@ -47,14 +47,24 @@ func (s *Spec) Validate() error {
 	if err := s.checkNUL(); err != nil {
 		return err
 	}
+	if err := s.validateImageSpec(); err != nil {
+		return err
+	}
 	if s.Platform == "" {
 		s.Platform = DefaultPlatform
 	}
 	if _, err := s.TargetPlatform(); err != nil {
 		return err
 	}
+	if v := s.PythonVersion; v != "" && !pythonVersion.MatchString(v) {
+		return s.errorf("python_version", `write the major, major.minor or full version, e.g. "3.11"`, "%q is not a Python version", v)
+	}
 	if s.BaseImage == "" {
-		return s.errorf("base_image", "set base_image (or --base-image) to a parent image such as debian:bookworm-slim, or to scratch", "is required")
+		base, err := DefaultBaseImage(s.PythonVersion, s.DefaultBase)
+		if err != nil {
+			return s.errorf("base_image", "set "+DefaultBaseEnv+" to a registry host (mirror.example:5000) or a repository (mirror.example/library/python), or set base_image", "%v", err)
+		}
+		s.BaseImage, s.BaseDefaulted = base, true
 	}
 	if s.BaseImage == Scratch && len(s.Commands) > 0 {
 		return s.errorf("commands", "use a parent image with a shell, such as debian:bookworm-slim, as base_image", "need /bin/sh, and base_image scratch has none")

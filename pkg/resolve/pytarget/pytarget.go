@@ -65,6 +65,9 @@ type Options struct {
 	// variable (set by the official python images) and architecture are
 	// used when present. It may be nil.
 	Config *v1.ConfigFile
+	// Interpreter is the spec's python_exec, an absolute path in the
+	// image ("/opt/venv/bin/python"); empty picks one as pick does.
+	Interpreter string
 }
 
 // ErrNoPython is wrapped by the error Detect returns when the image has no
@@ -101,6 +104,14 @@ func Detect(files fs.FS, opts Options) (Target, error) {
 		return Target{}, ErrNoPython
 	}
 	in := pick(files, cands, want, envVersion)
+	if opts.Interpreter != "" {
+		if in, err = pickExec(files, cands, opts.Interpreter); err != nil {
+			return Target{}, err
+		}
+		if want != "" && !versionMatches(want, in.major, in.minor, "") {
+			return Target{}, fmt.Errorf("%s is Python %d.%d, not %s", opts.Interpreter, in.major, in.minor, want)
+		}
+	}
 
 	t := Target{
 		Major:          in.major,
@@ -189,6 +200,42 @@ func interpreters(files fs.FS) ([]interpreter, error) {
 		}
 	}
 	return out, nil
+}
+
+// pickExec chooses the candidate exec names: exec itself, the one in its
+// directory it links to (a virtual environment's python), or the one it
+// resolves to.
+func pickExec(files fs.FS, cands []interpreter, exec string) (interpreter, error) {
+	clean := strings.TrimPrefix(path.Clean(exec), "/")
+	real, err := realpath(files, clean)
+	if err != nil {
+		return interpreter{}, fmt.Errorf("%s is not in the image", exec)
+	}
+	var names []string
+	for _, c := range cands {
+		if c.path == clean {
+			return c, nil
+		}
+		names = append(names, "/"+c.path)
+	}
+	var same interpreter
+	found := false
+	for _, c := range cands {
+		r, err := realpath(files, c.path)
+		if err != nil || r != real {
+			continue
+		}
+		if path.Dir(c.path) == path.Dir(clean) {
+			return c, nil
+		}
+		if !found {
+			same, found = c, true
+		}
+	}
+	if found {
+		return same, nil
+	}
+	return interpreter{}, fmt.Errorf("%s is not one of the image's python3.X interpreters (%s)", exec, strings.Join(names, ", "))
 }
 
 // pick chooses among the candidates: the one the spec asks for, the one

@@ -207,6 +207,20 @@ func TestDetect(t *testing.T) {
 				Arch: "aarch64", Libc: Glibc, LibcVersion: "2.36", LibcMajor: 2, LibcMinor: 36, SitePackages: "/usr/local/lib/python3.11/dist-packages"},
 		},
 		{
+			name: "python_exec picks the debian python3 beside the official one",
+			fs:   append(bookworm(), officialPython()...),
+			opts: Options{Interpreter: "/usr/bin/python3", Config: pyEnv},
+			want: Target{Version: "3.11.2", Major: 3, Minor: 11, Implementation: "cp", ABI: "cp311", Interpreter: "/usr/bin/python3.11",
+				Arch: "aarch64", Libc: Glibc, LibcVersion: "2.36", LibcMajor: 2, LibcMinor: 36, SitePackages: "/usr/local/lib/python3.11/dist-packages"},
+		},
+		{
+			name: "python_exec names the official python through two links",
+			fs:   append(bookworm(), officialPython()...),
+			opts: Options{Interpreter: "/usr/local/bin/python", PythonVersion: "3.12"},
+			want: Target{Version: "3.12", Major: 3, Minor: 12, Implementation: "cp", ABI: "cp312", Interpreter: "/usr/local/bin/python3.12",
+				Arch: "aarch64", Libc: Glibc, LibcVersion: "2.36", LibcMajor: 2, LibcMinor: 36, SitePackages: "/usr/local/lib/python3.12/site-packages"},
+		},
+		{
 			name: "alpine",
 			fs:   alpine(),
 			want: Target{Version: "3.11.9", Major: 3, Minor: 11, Implementation: "cp", ABI: "cp311", Interpreter: "/usr/bin/python3.11",
@@ -246,6 +260,9 @@ func TestDetectErrors(t *testing.T) {
 		{"minor mismatch", bookworm(), Options{PythonVersion: "3.12"}, []string{"python_version is 3.12", "Python is 3.11.2", "/usr/bin/python3.11", `set python_version: "3.11"`}},
 		{"micro mismatch", bookworm(), Options{PythonVersion: "3.11.4"}, []string{"python_version is 3.11.4", "Python is 3.11.2"}},
 		{"unknown libc", noLibc, Options{}, []string{"glibc version"}},
+		{"python_exec missing", bookworm(), Options{Interpreter: "/opt/venv/bin/python"}, []string{"/opt/venv/bin/python is not in the image"}},
+		{"python_exec not an interpreter", bookworm(), Options{Interpreter: "/usr/lib/python3/dist-packages"}, []string{"/usr/lib/python3/dist-packages is not one of the image's python3.X interpreters (/usr/bin/python3.11)"}},
+		{"python_exec against python_version", bookworm(), Options{Interpreter: "/usr/bin/python3", PythonVersion: "3.12"}, []string{"/usr/bin/python3 is Python 3.11, not 3.12"}},
 		{"unknown architecture", bookworm(), Options{Config: &v1.ConfigFile{Architecture: "mips64le"}}, []string{`"mips64le"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
