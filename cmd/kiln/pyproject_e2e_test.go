@@ -107,6 +107,47 @@ func TestE2EPythonProjects(t *testing.T) {
 		})
 	}
 
+	// kiln lock pins what the lock file pins; --locked builds the same
+	// image without reading an index.
+	t.Run("kiln lock", func(t *testing.T) {
+		dir := writeSpec(t, head+"name: uv-locked\nrequirements: uv.lock\n", map[string]string{"uv.lock": relocate(lockFixture(t, "uv/uv.lock"))})
+		opts := testenv.RunOptions{Dir: dir, Home: home}
+		ref, _ := buildRef(t, opts)
+		if r := testenv.RunKiln(t, opts, "lock"); r.Code != 0 {
+			t.Fatalf("kiln lock: %s", r)
+		}
+		data, err := os.ReadFile(filepath.Join(dir, "kiln.lock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), `"filename": "pydantic_core-2.46.4-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"`) {
+			t.Errorf("kiln.lock does not pin uv.lock's pydantic-core wheel:\n%s", data)
+		}
+		locked, _ := buildRef(t, opts, "--locked")
+		if a, b := configDigest(t, locked), configDigest(t, ref); a != b {
+			t.Errorf("the --locked build's config is %s, the uv.lock build's %s", a, b)
+		}
+	})
+
+	// With pip_index the lock's files are looked up there by name, and
+	// must have the lock's hash.
+	for _, tc := range []struct {
+		name, lock, want string
+	}{
+		{"hash differs on the index", strings.Replace(lockFixture(t, "pip/pylock.toml"), "28f6edacdb45c842d1814c94546fc1f2c50c8a8dcfca0c537e9bd85937039b67", strings.Repeat("ab", 32), 1),
+			"blinker-1.9.0-py3-none-any.whl on " + index + " has sha256 28f6edacdb45c842d1814c94546fc1f2c50c8a8dcfca0c537e9bd85937039b67, but the lock says abab"},
+		{"file not on the index", strings.ReplaceAll(lockFixture(t, "pip/pylock.toml"), "blinker-1.9.0-py3-none-any.whl", "blinker-1.9.0-py2.py3-none-any.whl"),
+			"blinker 1.9.0: the index " + index + " has no file blinker-1.9.0-py2.py3-none-any.whl, which the lock pins"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeSpec(t, head+"name: bad-lock\nrequirements: pylock.toml\npip_index: "+index+"\n", map[string]string{"pylock.toml": tc.lock})
+			r := testenv.RunKiln(t, testenv.RunOptions{Dir: dir, Home: home}, "build")
+			if r.Code == 0 || !strings.Contains(r.Stderr, tc.want) {
+				t.Errorf("kiln build: exit %d, stderr:\n%s\nwant a failure with %q", r.Code, r.Stderr, tc.want)
+			}
+		})
+	}
+
 	// pip lock pins the wheels of the machine it runs on: a pylock.toml
 	// made on an arm64 machine has aarch64 wheels for the binary packages,
 	// which the amd64 target cannot use.
