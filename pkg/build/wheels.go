@@ -22,6 +22,7 @@ import (
 	"github.com/kiln-build/kiln/pkg/layer/wheelinstall"
 	"github.com/kiln-build/kiln/pkg/lock"
 	"github.com/kiln-build/kiln/pkg/pep508"
+	"github.com/kiln-build/kiln/pkg/resolve/pylock"
 	"github.com/kiln-build/kiln/pkg/resolve/pypi"
 	"github.com/kiln-build/kiln/pkg/resolve/pytarget"
 	"github.com/kiln-build/kiln/pkg/resolve/rootfs"
@@ -58,6 +59,10 @@ type requirements struct {
 	lines  []pypi.Line
 	opts   pypi.Options
 	digest string
+	// kind is the kind of file requirements names; lock is the parsed
+	// lock when it is one (its packages are installed as pinned).
+	kind pylock.Kind
+	lock *pylock.Lock
 }
 
 // requirements returns the plan's parsed requirements file (read on first
@@ -66,11 +71,28 @@ func (p *Plan) requirements() (*requirements, error) {
 	if p.reqs != nil {
 		return p.reqs, nil
 	}
-	lines, opts, err := requirementsLines(p.Spec)
+	s := p.Spec
+	kind := pylock.KindOf(s.Requirements)
+	if s.Requirements == "" || kind == pylock.KindRequirements {
+		for _, k := range []string{"extras", "groups"} {
+			if (k == "extras" && len(s.Extras) > 0) || (k == "groups" && len(s.Groups) > 0) {
+				return nil, &spec.Error{Pos: s.Position(k), Key: k, Msg: "needs requirements to name a pyproject.toml, pylock.toml, uv.lock or poetry.lock", Hint: "point requirements at the project's pyproject.toml or lock, or remove " + k}
+			}
+		}
+	}
+	if s.Requirements != "" && kind != pylock.KindRequirements {
+		r, err := projectRequirements(s, kind)
+		if err != nil {
+			return nil, err
+		}
+		p.reqs = r
+		return r, nil
+	}
+	lines, opts, err := requirementsLines(s)
 	if err != nil {
 		return nil, err
 	}
-	r := &requirements{lines: lines, opts: opts, digest: requirementsDigest(p.Spec, lines, opts)}
+	r := &requirements{lines: lines, opts: opts, digest: requirementsDigest(s, lines, opts), kind: kind}
 	p.reqs = r
 	return r, nil
 }
@@ -252,6 +274,9 @@ func (b *session) pinWheels(ctx context.Context) error {
 		b.in.wheels = b.p.Lock.Wheels
 		return nil
 	}
+	if reqs.lock != nil {
+		return b.pinLocked(ctx, reqs, t)
+	}
 	lines, opts := reqs.lines, reqs.opts
 	var want, constraints []pypi.Requirement
 	for i, p := range s.Packages {
@@ -303,6 +328,15 @@ func (b *session) pinWheels(ctx context.Context) error {
 	sort.Slice(b.in.wheels, func(i, j int) bool { return b.in.wheels[i].Name < b.in.wheels[j].Name })
 	b.o.logf("python: resolved %d distributions", len(b.in.wheels))
 	return nil
+}
+
+// wheeltagSet returns the tags of wt.
+func wheeltagSet(wt wheeltag.Target) (*wheeltag.TagSet, error) {
+	tags, err := wheeltag.NewTargetTagSet(wt)
+	if err != nil {
+		return nil, fmt.Errorf("computing wheel tags for target %s: %w", wt, err)
+	}
+	return tags, nil
 }
 
 func wheelTarget(t *pytarget.Target) wheeltag.Target {

@@ -83,6 +83,9 @@ func (f *field) contentValue(s *Spec) (any, bool) {
 	case contentCopyMode:
 		none := sourceCopyModes[normalMode(s.SourceCopyMode)] == SourceCopyNone
 		return SourceCopyNone, none
+	case contentListIfSet:
+		l, _ := v.([]string)
+		return v, len(l) > 0
 	case notContent:
 		return nil, false
 	}

@@ -97,6 +97,9 @@ const (
 	// contentCopyMode is source_copy_mode: it enters only as "none",
 	// the one mode that changes what is copied.
 	contentCopyMode
+	// contentListIfSet is a list that enters only when it is not empty,
+	// so that a key added later changes no tag of a spec without it.
+	contentListIfSet
 )
 
 // aliases maps alternative key names to their canonical key.
@@ -124,7 +127,9 @@ var fields = []field{
 	{key: "registry_config", content: notContent, kind: kindString, path: true, doc: "Docker config JSON with registry credentials (ImageSpec registry_config)", str: func(s *Spec) *string { return &s.RegistryConfig }},
 	{key: "python_version", content: contentValue, kind: kindString, doc: "Python version the image must have (ImageSpec python_version)", str: func(s *Spec) *string { return &s.PythonVersion }},
 	{key: "packages", content: contentValue, kind: kindList, doc: "Python requirements (ImageSpec packages)", list: func(s *Spec) *[]string { return &s.Packages }},
-	{key: "requirements", content: contentPresence, kind: kindString, path: true, doc: "requirements.txt file (ImageSpec requirements)", str: func(s *Spec) *string { return &s.Requirements }},
+	{key: "requirements", content: contentPresence, kind: kindString, path: true, doc: "requirements.txt, pyproject.toml, pylock.toml, uv.lock or poetry.lock (ImageSpec requirements)", str: func(s *Spec) *string { return &s.Requirements }},
+	{key: "extras", content: contentListIfSet, kind: kindList, doc: "extras of the project to install, from a pyproject.toml or lock named by requirements", list: func(s *Spec) *[]string { return &s.Extras }},
+	{key: "groups", content: contentListIfSet, kind: kindList, doc: "dependency groups to install, from a pyproject.toml or lock named by requirements", list: func(s *Spec) *[]string { return &s.Groups }},
 	{key: "pip_index", content: contentURLs, kind: kindString, doc: "Python package index URL (ImageSpec pip_index)", str: func(s *Spec) *string { return &s.PipIndex }},
 	{key: "pip_extra_index_url", content: contentURLs, kind: kindList, doc: "extra Python package index URLs (ImageSpec pip_extra_index_url)", list: func(s *Spec) *[]string { return &s.PipExtraIndexURL }},
 	{key: "apt_packages", content: contentValue, kind: kindList, doc: "Debian packages (ImageSpec apt_packages)", list: func(s *Spec) *[]string { return &s.AptPackages }},

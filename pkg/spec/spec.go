@@ -44,25 +44,29 @@ type Spec struct {
 	// BaseDefaulted records that Validate filled in base_image.
 	BaseDefaulted bool
 
-	Name             string
-	Registry         string
-	TagFormat        string
-	Image            string
-	BaseImage        string
-	Platform         string
-	Env              []KV
-	SourceRoot       string
-	Copy             []Copy
-	Entrypoint       []string
-	Cmd              []string
-	Workdir          string
-	User             string
-	Labels           []KV
-	CacheFrom        string
-	RegistryConfig   string
-	PythonVersion    string
-	Packages         []string
-	Requirements     string
+	Name           string
+	Registry       string
+	TagFormat      string
+	Image          string
+	BaseImage      string
+	Platform       string
+	Env            []KV
+	SourceRoot     string
+	Copy           []Copy
+	Entrypoint     []string
+	Cmd            []string
+	Workdir        string
+	User           string
+	Labels         []KV
+	CacheFrom      string
+	RegistryConfig string
+	PythonVersion  string
+	Packages       []string
+	Requirements   string
+	// Extras and Groups choose a pyproject.toml's or a lock's extras and
+	// dependency groups (kiln's own keys).
+	Extras           []string
+	Groups           []string
 	PipIndex         string
 	PipExtraIndexURL []string
 	AptPackages      []string
