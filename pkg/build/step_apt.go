@@ -6,6 +6,8 @@ import (
 
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/layer"
+	"github.com/kiln-build/kiln/pkg/sandbox"
+	"github.com/kiln-build/kiln/pkg/spec"
 )
 
 // aptStep installs the Debian packages.
@@ -24,6 +26,19 @@ func (aptStep) inputs(_ context.Context, b *session) (map[string]string, bool, e
 	in["apt_install_recommends"] = fmt.Sprint(s.AptInstallRecommends)
 	if b.p.Lock != nil {
 		in["lock"] = jsonHash(b.p.Lock.Debs)
+	}
+	mode, fallback, err := b.aptScripts()
+	if err != nil {
+		return nil, false, err
+	}
+	if fallback != "" && !b.aptFallbackSaid {
+		b.aptFallbackSaid = true
+		b.o.logf("apt: warning: maintainer scripts are emulated, not run: %s (apt_scripts: emulate says so and silences this)", fallback)
+	}
+	if mode == spec.AptScriptsRun {
+		// What an emulating build's key holds stays as it was.
+		in["apt_scripts"] = mode
+		in["configure"] = aptConfigureVersion + " " + sandbox.FormatVersion
 	}
 	return in, true, nil
 }
@@ -44,7 +59,25 @@ func (aptStep) layers(ctx context.Context, b *session) ([]layer.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []layer.Source{dl}, nil
+	mode, _, err := b.aptScripts()
+	if err != nil {
+		return nil, err
+	}
+	if mode != spec.AptScriptsRun {
+		return []layer.Source{dl}, nil
+	}
+	dl.Unpacked = true
+	parentLayers, err := b.o.Cache.Image(ctx, b.parent.Image).Layers()
+	if err != nil {
+		return nil, fmt.Errorf("apt: list the parent's layers: %w", err)
+	}
+	return []layer.Source{dl, &aptConfigureLayer{
+		debs:   dl,
+		parent: parentLayers,
+		epoch:  b.p.Epoch,
+		cache:  b.o.Cache,
+		log:    b.o.Log,
+	}}, nil
 }
 
 func (aptStep) resolution(p *Plan) (map[string]string, error) {
@@ -66,6 +99,10 @@ func (aptStep) config() *cache.ConfigDelta { return nil }
 func (aptStep) warnings(srcs []layer.Source) []string {
 	var out []string
 	for _, src := range srcs {
+		if cl, ok := src.(*aptConfigureLayer); ok {
+			out = append(out, cl.warnings()...)
+			continue
+		}
 		dl, ok := src.(*layer.Debs)
 		if !ok {
 			continue

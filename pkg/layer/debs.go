@@ -32,6 +32,9 @@ type Debs struct {
 	Packages []DebFile
 	// Epoch is the modification time of every entry.
 	Epoch time.Time
+	// Unpacked leaves the packages unpacked but not configured, for
+	// dpkg --configure to configure (see deblayer.Options.Unpacked).
+	Unpacked bool
 	// Report is filled in by WriteTar.
 	Report deblayer.Report
 }
@@ -41,6 +44,9 @@ type Debs struct {
 func (l *Debs) Key() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00debs\x00%s\x00%d\x00", FormatVersion, l.ParentDigest, l.Epoch.Unix())
+	if l.Unpacked {
+		fmt.Fprintf(h, "unpacked\x00")
+	}
 	for _, p := range l.Packages {
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", p.Name, p.Version, p.Architecture, p.SHA256)
 	}
@@ -80,7 +86,7 @@ func (l *Debs) WriteTar(ctx context.Context, tw *tar.Writer) error {
 		debs = append(debs, d)
 		closers = append(closers, c)
 	}
-	rep, err := deblayer.Write(ctx, tw, l.Parent, debs, deblayer.Options{Epoch: l.Epoch})
+	rep, err := deblayer.Write(ctx, tw, l.Parent, debs, deblayer.Options{Epoch: l.Epoch, Unpacked: l.Unpacked})
 	if err != nil {
 		return err
 	}

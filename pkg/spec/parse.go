@@ -87,6 +87,9 @@ const (
 	// only when it is on and there are commands, so that it changes no tag
 	// of a spec without commands.
 	contentCommandsSetting
+	// contentIfSet keys enter with their value only when set, so that a
+	// new key changes no tag of a spec without it.
+	contentIfSet
 )
 
 // aliases maps alternative key names to their canonical key.
@@ -121,6 +124,7 @@ var fields = []field{
 	{key: "apt_sources", content: contentValue, kind: kindList, doc: "extra apt sources: sources.list lines or deb822 stanzas; Signed-By names a key file relative to the spec", list: func(s *Spec) *[]string { return &s.AptSources }},
 	{key: "apt_install_recommends", content: contentValue, kind: kindBool, doc: "install Recommends too (apt-get's default; off like --no-install-recommends)", flag: func(s *Spec) *bool { return &s.AptInstallRecommends }},
 	{key: "apt_allow_expired", content: notContent, kind: kindBool, doc: "accept a Release file past its Valid-Until (snapshot mirrors)", flag: func(s *Spec) *bool { return &s.AptAllowExpired }},
+	{key: "apt_scripts", content: contentIfSet, kind: kindString, doc: "how maintainer scripts take effect: run (dpkg --configure in the sandbox) or emulate (kiln reproduces their effects); default run where possible", str: func(s *Spec) *string { return &s.AptScripts }},
 	{key: "commands", content: contentValue, kind: kindList, doc: "shell commands run in the sandbox; together they give one layer (ImageSpec commands)", list: func(s *Spec) *[]string { return &s.Commands }},
 	{key: "commands_network", content: contentCommandsSetting, kind: kindBool, doc: "give commands the host's network (off: only lo, for a reproducible layer)", flag: func(s *Spec) *bool { return &s.CommandsNetwork }},
 	{key: "commands_after_code", content: contentCommandsSetting, kind: kindBool, doc: "run commands after the code layer (source_root, copy) instead of before it", flag: func(s *Spec) *bool { return &s.CommandsAfterCode }},

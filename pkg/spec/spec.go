@@ -65,15 +65,18 @@ type Spec struct {
 	AptSources           []string
 	AptInstallRecommends bool
 	AptAllowExpired      bool
-	Commands             []string
-	CommandsNetwork      bool
-	CommandsAfterCode    bool
-	CommandsTimeout      string
-	Cuda                 string
-	Cudnn                string
-	CondaPackages        []string
-	CondaChannels        []string
-	ImageBuildBucket     string
+	// AptScripts is apt_scripts: AptScriptsRun, AptScriptsEmulate or
+	// empty (run where the target can execute, else emulate).
+	AptScripts        string
+	Commands          []string
+	CommandsNetwork   bool
+	CommandsAfterCode bool
+	CommandsTimeout   string
+	Cuda              string
+	Cudnn             string
+	CondaPackages     []string
+	CondaChannels     []string
+	ImageBuildBucket  string
 
 	// pos records where each key was set, for error messages.
 	pos map[string]Pos
