@@ -279,7 +279,14 @@ func filterDiff(tr *tar.Reader, tw *tar.Writer, epoch time.Time) error {
 }
 
 // aptConfigureFix returns the post-pass for a file whose format holds the
-// time of the run, or nil.
-func aptConfigureFix(string) func([]byte, time.Time) []byte {
+// time of the run, or nil: Java's CA keystore, whose entries keytool
+// stamps with the time they were added (see clampJKS).
+func aptConfigureFix(name string) func([]byte, time.Time) []byte {
+	if name == "etc/ssl/certs/java/cacerts" {
+		return func(b []byte, epoch time.Time) []byte {
+			out, _ := clampJKS(b, epoch, jksDefaultPassword)
+			return out
+		}
+	}
 	return nil
 }
