@@ -56,6 +56,16 @@ func TestE2EAptScriptsRun(t *testing.T) {
 		t.Errorf("two builds from empty caches gave %s and %s; files that differ:\n%s", ref1, ref2, strings.Join(diffImages(t, reg, ref1, ref2), "\n"))
 	}
 
+	// apt_scripts: emulate (here the flag) runs nothing of the image: no
+	// configure layer, another image.
+	ref3, third := run("--apt-scripts", "emulate")
+	if strings.Contains(third.Stderr, "apt: configuring") || strings.Contains(third.Stderr, "dpkg --configure") {
+		t.Errorf("--apt-scripts emulate ran dpkg:\n%s", third.Stderr)
+	}
+	if ref3 == ref1 {
+		t.Errorf("--apt-scripts emulate gave the run build's digest %s", ref1)
+	}
+
 	p := testenv.NewPodman(t)
 	p.UseRegistry(reg)
 	p.Pull(ref1)
@@ -81,6 +91,37 @@ func TestE2EAptScriptsRun(t *testing.T) {
 		if err := tc.ok(out); err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 		}
+	}
+}
+
+// TestE2EAptScriptsFallback: kiln as nobody, who has no subordinate id
+// range, does not start maintainer scripts whose chown would fail: it
+// emulates them, with a warning naming why; an explicit apt_scripts: run
+// goes ahead with one uid mapped.
+func TestE2EAptScriptsFallback(t *testing.T) {
+	reg, base := e2eParent(t, "podman")
+	dir := writeSpec(t, "name: aptfallback\nregistry: "+reg.Host+"\nbase_image: "+base+"\napt_packages: [file]\n", nil)
+	home := testenv.UserDir(t)
+	_, res := buildRef(t, testenv.RunOptions{Dir: dir, Home: home})
+	show(t, "$ kiln build   (as nobody, no subuid range)", res.Stderr)
+	for _, want := range []string{"apt: warning: maintainer scripts are emulated, not run", "only uid 0 is mapped", "usermod --add-subuids"} {
+		if !strings.Contains(res.Stderr, want) {
+			t.Errorf("the build's log lacks %q:\n%s", want, res.Stderr)
+		}
+	}
+	if strings.Contains(res.Stderr, "apt: configuring") {
+		t.Errorf("the build ran dpkg without a subuid range:\n%s", res.Stderr)
+	}
+	ref, forced := buildRef(t, testenv.RunOptions{Dir: dir, Home: home}, "--apt-scripts", "run")
+	if !strings.Contains(forced.Stderr, "apt: configuring") || !strings.Contains(forced.Stderr, "only uid 0 is mapped") {
+		t.Errorf("apt_scripts: run did not configure with one uid mapped, or did not warn:\n%s", forced.Stderr)
+	}
+	p := testenv.NewPodman(t)
+	p.UseRegistry(reg)
+	p.Pull(ref)
+	out, err := p.Run(ref, "sh", "-c", "dpkg --audit && file --mime-type /etc/passwd")
+	if err != nil || !strings.Contains(out, "text/plain") {
+		t.Errorf("podman run: %v\n%s", err, out)
 	}
 }
 
