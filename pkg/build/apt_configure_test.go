@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kiln-build/kiln/pkg/layer/deblayer"
 )
 
 // jksFile builds a version-2 JKS keystore of trusted certificates, each
@@ -115,5 +117,42 @@ func TestFilterDiff(t *testing.T) {
 	}
 	if got, want := strings.Join(names, " "), "var/log/ var/lib/dpkg/triggers/.wh.Unincorp var/lib/dpkg/status etc/ld.so.cache etc/ssl/certs/java/cacerts"; got != want {
 		t.Errorf("filterDiff kept %s\nwant %s", got, want)
+	}
+}
+
+// TestGroupedWarnings: one line per package; a package with several
+// warnings gets its count and first warning, and every warning on a line
+// only --explain prints; --explain's count leaves the details out.
+func TestGroupedWarnings(t *testing.T) {
+	lines := groupedWarnings([]deblayer.PackageReport{
+		{Name: "a", Warnings: []string{"postinst runs `foo`"}},
+		{Name: "b", Warnings: []string{"postinst runs `x`", "postinst runs `y`", "postinst runs `z`"}},
+		{Name: "c"},
+	})
+	if got := warningCount(lines); got != 2 {
+		t.Errorf("warningCount = %d, want 2 (one per package with warnings)", got)
+	}
+	for _, tc := range []struct {
+		explain bool
+		want    string
+	}{
+		{false, "apt: warning: a: postinst runs `foo`\n" +
+			"apt: warning: b: 3 warnings (kiln build --explain lists them), the first: postinst runs `x` (built)\n"},
+		{true, "apt: warning: a: postinst runs `foo`\n" +
+			"apt: warning: b: 3 warnings (kiln build --explain lists them), the first: postinst runs `x` (built)\n" +
+			"explain:  apt: b: postinst runs `x`\nexplain:  apt: b: postinst runs `y`\nexplain:  apt: b: postinst runs `z`\n"},
+	} {
+		var buf bytes.Buffer
+		b := &session{o: Options{Log: &buf, Explain: tc.explain}}
+		for i, l := range lines {
+			suffix := ""
+			if i == 1 {
+				suffix = " (built)"
+			}
+			b.logWarning(l, suffix)
+		}
+		if buf.String() != tc.want {
+			t.Errorf("explain %v printed\n%s\nwant\n%s", tc.explain, buf.String(), tc.want)
+		}
 	}
 }

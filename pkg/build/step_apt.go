@@ -6,6 +6,7 @@ import (
 
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/layer"
+	"github.com/kiln-build/kiln/pkg/layer/deblayer"
 	"github.com/kiln-build/kiln/pkg/sandbox"
 	"github.com/kiln-build/kiln/pkg/spec"
 )
@@ -110,9 +111,25 @@ func (aptStep) warnings(srcs []layer.Source) []string {
 		for _, w := range dl.Report.Warnings {
 			out = append(out, fmt.Sprintf("apt: warning: %s", w))
 		}
-		for _, pr := range dl.Report.Packages {
+		out = append(out, groupedWarnings(dl.Report.Packages)...)
+	}
+	return out
+}
+
+// groupedWarnings gives one warning line per package: its warning, or for
+// a package with several the count and the first, each then on a line
+// only --explain prints (explainPrefix), so that a postinst kiln cannot
+// follow does not flood the output.
+func groupedWarnings(pkgs []deblayer.PackageReport) []string {
+	var out []string
+	for _, pr := range pkgs {
+		switch n := len(pr.Warnings); {
+		case n == 1:
+			out = append(out, fmt.Sprintf("apt: warning: %s: %s", pr.Name, pr.Warnings[0]))
+		case n > 1:
+			out = append(out, fmt.Sprintf("apt: warning: %s: %d warnings (kiln build --explain lists them), the first: %s", pr.Name, n, pr.Warnings[0]))
 			for _, w := range pr.Warnings {
-				out = append(out, fmt.Sprintf("apt: warning: %s: %s", pr.Name, w))
+				out = append(out, fmt.Sprintf("%s  apt: %s: %s", explainPrefix, pr.Name, w))
 			}
 		}
 	}
