@@ -91,7 +91,7 @@ func (b *session) runStep(ctx context.Context, k stepKind) error {
 	st.pins = pins
 	st.warnings = k.warnings(srcs)
 	for _, w := range st.warnings {
-		b.o.logf("%s", w)
+		b.logWarning(w, "")
 	}
 	return b.record(st, layers, infos)
 }

@@ -26,6 +26,9 @@ type session struct {
 	remote     *remoteCache
 	steps      []*step
 	built      []builtLayer
+	// aptFallbackSaid is set once the build said why it emulates the
+	// maintainer scripts.
+	aptFallbackSaid bool
 	// python is the target interpreter, once detected.
 	python *pytarget.Target
 }
@@ -84,6 +87,9 @@ func (b *session) buildLayers(ctx context.Context, srcs ...layer.Source) ([]buil
 	var layers []builtLayer
 	var infos []cache.LayerInfo
 	for _, src := range srcs {
+		if d, ok := src.(interface{ setBelow([]builtLayer) }); ok {
+			d.setBelow(layers) // a layer made over the ones before it
+		}
 		info, _, err := buildLayer(ctx, b.o, src)
 		if err != nil {
 			return nil, nil, err
@@ -97,7 +103,7 @@ func (b *session) buildLayers(ctx context.Context, srcs ...layer.Source) ([]buil
 // kindOf says what src's layer holds.
 func kindOf(src layer.Source) cache.LayerKind {
 	switch src.(type) {
-	case *layer.Debs:
+	case *layer.Debs, *aptConfigureLayer:
 		return cache.KindDebs
 	case *layer.Wheels:
 		return cache.KindWheels

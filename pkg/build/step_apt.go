@@ -6,6 +6,9 @@ import (
 
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/layer"
+	"github.com/kiln-build/kiln/pkg/layer/deblayer"
+	"github.com/kiln-build/kiln/pkg/sandbox"
+	"github.com/kiln-build/kiln/pkg/spec"
 )
 
 // aptStep installs the Debian packages.
@@ -24,6 +27,19 @@ func (aptStep) inputs(_ context.Context, b *session) (map[string]string, bool, e
 	in["apt_install_recommends"] = fmt.Sprint(s.AptInstallRecommends)
 	if b.p.Lock != nil {
 		in["lock"] = jsonHash(b.p.Lock.Debs)
+	}
+	mode, fallback, err := b.aptScripts()
+	if err != nil {
+		return nil, false, err
+	}
+	if fallback != "" && !b.aptFallbackSaid {
+		b.aptFallbackSaid = true
+		b.o.logf("apt: warning: maintainer scripts are emulated, not run: %s (apt_scripts: emulate says so and silences this)", fallback)
+	}
+	if mode == spec.AptScriptsRun {
+		// What an emulating build's key holds stays as it was.
+		in["apt_scripts"] = mode
+		in["configure"] = aptConfigureVersion + " " + sandbox.FormatVersion
 	}
 	return in, true, nil
 }
@@ -44,7 +60,25 @@ func (aptStep) layers(ctx context.Context, b *session) ([]layer.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []layer.Source{dl}, nil
+	mode, _, err := b.aptScripts()
+	if err != nil {
+		return nil, err
+	}
+	if mode != spec.AptScriptsRun {
+		return []layer.Source{dl}, nil
+	}
+	dl.Unpacked = true
+	parentLayers, err := b.o.Cache.Image(ctx, b.parent.Image).Layers()
+	if err != nil {
+		return nil, fmt.Errorf("apt: list the parent's layers: %w", err)
+	}
+	return []layer.Source{dl, &aptConfigureLayer{
+		debs:   dl,
+		parent: parentLayers,
+		epoch:  b.p.Epoch,
+		cache:  b.o.Cache,
+		log:    b.o.Log,
+	}}, nil
 }
 
 func (aptStep) resolution(p *Plan) (map[string]string, error) {
@@ -66,6 +100,10 @@ func (aptStep) config() *cache.ConfigDelta { return nil }
 func (aptStep) warnings(srcs []layer.Source) []string {
 	var out []string
 	for _, src := range srcs {
+		if cl, ok := src.(*aptConfigureLayer); ok {
+			out = append(out, cl.warnings()...)
+			continue
+		}
 		dl, ok := src.(*layer.Debs)
 		if !ok {
 			continue
@@ -73,9 +111,25 @@ func (aptStep) warnings(srcs []layer.Source) []string {
 		for _, w := range dl.Report.Warnings {
 			out = append(out, fmt.Sprintf("apt: warning: %s", w))
 		}
-		for _, pr := range dl.Report.Packages {
+		out = append(out, groupedWarnings(dl.Report.Packages)...)
+	}
+	return out
+}
+
+// groupedWarnings gives one warning line per package: its warning, or for
+// a package with several the count and the first, each then on a line
+// only --explain prints (explainPrefix), so that a postinst kiln cannot
+// follow does not flood the output.
+func groupedWarnings(pkgs []deblayer.PackageReport) []string {
+	var out []string
+	for _, pr := range pkgs {
+		switch n := len(pr.Warnings); {
+		case n == 1:
+			out = append(out, fmt.Sprintf("apt: warning: %s: %s", pr.Name, pr.Warnings[0]))
+		case n > 1:
+			out = append(out, fmt.Sprintf("apt: warning: %s: %d warnings (kiln build --explain lists them), the first: %s", pr.Name, n, pr.Warnings[0]))
 			for _, w := range pr.Warnings {
-				out = append(out, fmt.Sprintf("apt: warning: %s: %s", pr.Name, w))
+				out = append(out, fmt.Sprintf("%s  apt: %s: %s", explainPrefix, pr.Name, w))
 			}
 		}
 	}

@@ -455,8 +455,36 @@ func (b *session) finish(st *step) {
 // what a step warned about is never dropped by the cache.
 func (b *session) printWarnings(st *step) {
 	for _, w := range st.warnings {
-		b.o.logf("%s (%s)", w, st.how)
+		b.logWarning(w, " ("+st.how+")")
 	}
+}
+
+// explainPrefix starts a step warning line that only --explain prints:
+// the details behind a grouped warning.
+const explainPrefix = "explain:"
+
+// logWarning prints a step's warning line, with suffix; a line for
+// --explain only when it is on.
+func (b *session) logWarning(w, suffix string) {
+	if strings.HasPrefix(w, explainPrefix) {
+		if b.o.Explain {
+			b.o.logf("%s", w)
+		}
+		return
+	}
+	b.o.logf("%s%s", w, suffix)
+}
+
+// warningCount is the number of warnings in lines, details for --explain
+// left out.
+func warningCount(lines []string) int {
+	n := 0
+	for _, w := range lines {
+		if !strings.HasPrefix(w, explainPrefix) {
+			n++
+		}
+	}
+	return n
 }
 
 func shortDigest(d v1.Hash) string {
@@ -622,8 +650,8 @@ func (b *session) explain() {
 		if st.name == StepCommands && st.inputs["network"] == "true" {
 			b.o.logf("explain:   not reproducible: commands_network gives the commands the host's network, so the layer depends on what it answered")
 		}
-		if len(st.warnings) > 0 {
-			b.o.logf("explain:   %d warnings (printed above)", len(st.warnings))
+		if n := warningCount(st.warnings); n > 0 {
+			b.o.logf("explain:   %d warnings (printed above)", n)
 		}
 		if st.how == HowBuilt {
 			switch {

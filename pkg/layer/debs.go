@@ -37,6 +37,9 @@ type Debs struct {
 	// built-in decoder. The layer's bytes do not depend on it, so it is
 	// not part of the key.
 	XZ string
+	// Unpacked leaves the packages unpacked but not configured, for
+	// dpkg --configure to configure (see deblayer.Options.Unpacked).
+	Unpacked bool
 	// Report is filled in by WriteTar.
 	Report deblayer.Report
 }
@@ -46,6 +49,9 @@ type Debs struct {
 func (l *Debs) Key() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00debs\x00%s\x00%d\x00", FormatVersion, l.ParentDigest, l.Epoch.Unix())
+	if l.Unpacked {
+		fmt.Fprintf(h, "unpacked\x00")
+	}
 	for _, p := range l.Packages {
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", p.Name, p.Version, p.Architecture, p.SHA256)
 	}
@@ -85,7 +91,7 @@ func (l *Debs) WriteTar(ctx context.Context, tw *tar.Writer) error {
 		debs = append(debs, d)
 		closers = append(closers, c)
 	}
-	rep, err := deblayer.Write(ctx, tw, l.Parent, debs, deblayer.Options{Epoch: l.Epoch, XZ: l.XZ})
+	rep, err := deblayer.Write(ctx, tw, l.Parent, debs, deblayer.Options{Epoch: l.Epoch, XZ: l.XZ, Unpacked: l.Unpacked})
 	if err != nil {
 		return err
 	}

@@ -333,3 +333,16 @@ func emptyDir(dir string) {
 		os.RemoveAll(p)
 	}
 }
+
+// UsernsAvailable reports whether the kernel's settings let an
+// unprivileged user create the user namespaces Run needs, from the sysctls
+// that commonly forbid them (it starts nothing, so a seccomp policy that
+// denies them is only found by Run). When the answer is no, reason says
+// why and how to fix it.
+func UsernsAvailable() (ok bool, reason string) {
+	if readSysctl("/proc/sys/kernel/unprivileged_userns_clone") == "0" ||
+		readSysctl("/proc/sys/user/max_user_namespaces") == "0" || apparmorRestricts() {
+		return false, usernsFix()
+	}
+	return true, ""
+}

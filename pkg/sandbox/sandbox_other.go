@@ -33,3 +33,6 @@ func RemoveAll(ctx context.Context, path string, ids IDMap) error { return errNo
 func isWhiteout(fi os.FileInfo) bool { return false }
 
 func isOpaque(dir string) bool { return false }
+
+// UsernsAvailable reports false: the sandbox needs Linux.
+func UsernsAvailable() (ok bool, reason string) { return false, errNotLinux.Error() }

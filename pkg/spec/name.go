@@ -75,11 +75,12 @@ func (f *field) contentValue(s *Spec) (any, bool) {
 		return withoutUserinfos(v.([]string)), true
 	case contentPlatform:
 		return firstNonEmpty(v.(string), DefaultPlatform), true
+	case contentIfSet:
+		str, _ := v.(string)
+		return v, str != ""
 	case contentCommandsSetting:
 		on, _ := v.(bool)
 		return v, on && len(s.Commands) > 0
-	case contentIfSet:
-		return v, v != ""
 	case contentCopyMode:
 		none := sourceCopyModes[normalMode(s.SourceCopyMode)] == SourceCopyNone
 		return SourceCopyNone, none

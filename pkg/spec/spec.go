@@ -75,10 +75,13 @@ type Spec struct {
 	AptSources           []string
 	AptInstallRecommends bool
 	AptAllowExpired      bool
-	Commands             []string
-	CommandsNetwork      bool
-	CommandsAfterCode    bool
-	CommandsTimeout      string
+	// AptScripts is apt_scripts: AptScriptsRun, AptScriptsEmulate or
+	// empty (run where the target can execute, else emulate).
+	AptScripts        string
+	Commands          []string
+	CommandsNetwork   bool
+	CommandsAfterCode bool
+	CommandsTimeout   string
 	// PythonExec is ImageSpec's python_exec: the interpreter packages
 	// are installed for ("" picks the parent's).
 	PythonExec string

@@ -38,6 +38,9 @@ func (s *Spec) Validate() error {
 	if err := s.validateCommands(); err != nil {
 		return err
 	}
+	if err := s.validateAptScripts(); err != nil {
+		return err
+	}
 	for i := range fields {
 		f := &fields[i]
 		if f.unsupported != "" && s.isSet(f) {
@@ -303,6 +306,26 @@ func firstNonEmpty(vs ...string) string {
 // Describe returns a one-line summary of the spec for logs.
 func (s *Spec) Describe() string {
 	return fmt.Sprintf("%s on %s (%s)", firstNonEmpty(s.Image, s.Name), s.BaseImage, s.Platform)
+}
+
+// Values of apt_scripts.
+const (
+	// AptScriptsRun configures the Debian packages as dpkg does: the
+	// image's own dpkg --configure runs their maintainer scripts and
+	// triggers in the sandbox.
+	AptScriptsRun = "run"
+	// AptScriptsEmulate runs no program of the image: kiln reproduces
+	// the effects of the maintainer scripts programs depend on.
+	AptScriptsEmulate = "emulate"
+)
+
+// validateAptScripts checks apt_scripts.
+func (s *Spec) validateAptScripts() error {
+	switch s.AptScripts {
+	case "", AptScriptsRun, AptScriptsEmulate:
+		return nil
+	}
+	return s.errorf("apt_scripts", "write run (maintainer scripts run in kiln's sandbox) or emulate (kiln reproduces their effects), or leave it out for run where possible", "%q is neither run nor emulate", s.AptScripts)
 }
 
 // DefaultCommandsTimeout is the time limit of a build's commands when

@@ -286,7 +286,7 @@ func dpkgFieldOrder() []string {
 
 // statusText renders s as dpkg writes an installed package to its status
 // file.
-func statusText(s stanza, conffiles []string) []byte {
+func statusText(s stanza, conffiles []string, status string) []byte {
 	order := dpkgFieldOrder()
 	rank := map[string]int{}
 	for i, n := range order {
@@ -310,7 +310,7 @@ func statusText(s stanza, conffiles []string) []byte {
 			other = append(other, f)
 		}
 	}
-	known[rank["status"]] = field{"Status", "install ok installed"}
+	known[rank["status"]] = field{"Status", status}
 	if len(conffiles) > 0 {
 		known[rank["conffiles"]] = field{"Conffiles", "\n " + strings.Join(conffiles, "\n ")}
 	}

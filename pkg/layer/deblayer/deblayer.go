@@ -79,6 +79,13 @@ type Options struct {
 	// "" means the built-in decoder. Both give the same bytes or an
 	// error.
 	XZ string
+	// Unpacked leaves the packages as `dpkg --unpack` does, for the
+	// image's own `dpkg --configure --pending` to configure: their status
+	// is "install ok unpacked", no postinst effect is reproduced, and the
+	// triggers they activate are recorded in var/lib/dpkg/triggers. The
+	// users and groups their preinst scripts create are still written,
+	// since they must exist before the files that belong to them.
+	Unpacked bool
 }
 
 // Report describes what Write put in the layer.
@@ -314,11 +321,25 @@ func Write(ctx context.Context, tw *tar.Writer, parent Parent, debs []Deb, opts 
 	if err != nil {
 		return rep, err
 	}
+	status := "install ok installed"
 	for _, p := range pkgs {
-		fx.configure(p)
+		if opts.Unpacked {
+			fx.preinst(p)
+		} else {
+			fx.configure(p)
+		}
 	}
-	if err := writeDpkgDB(w, parent, pkgs); err != nil {
+	if opts.Unpacked {
+		status = "install ok unpacked"
+		if err := writeTriggers(w, parent, pkgs); err != nil {
+			return rep, err
+		}
+	}
+	if err := writeDpkgDB(w, parent, pkgs, status); err != nil {
 		return rep, err
+	}
+	if opts.Unpacked {
+		return rep, fx.writeUsers()
 	}
 	if err := fx.write(); err != nil {
 		return rep, err
@@ -522,7 +543,7 @@ func parseMD5Sums(b []byte) (map[string]string, error) {
 }
 
 // writeDpkgDB writes var/lib/dpkg/info/* and var/lib/dpkg/status.
-func writeDpkgDB(w *layerWriter, parent Parent, pkgs []*pkgState) error {
+func writeDpkgDB(w *layerWriter, parent Parent, pkgs []*pkgState, status string) error {
 	type entry struct {
 		name, arch string
 		text       []byte
@@ -570,7 +591,7 @@ func writeDpkgDB(w *layerWriter, parent Parent, pkgs []*pkgState) error {
 			}
 		}
 		newKey[key] = true
-		entries = append(entries, entry{p.name, p.archName, statusText(p.arch.control, conf)})
+		entries = append(entries, entry{p.name, p.archName, statusText(p.arch.control, conf, status)})
 	}
 	if st, ok := parent.Files["var/lib/dpkg/status"]; ok {
 		for _, para := range splitParagraphs(st) {

@@ -71,26 +71,35 @@ func skippedCommand(name string, args []string) (string, bool) {
 	return "", false
 }
 
-// configure reproduces the effects of p's maintainer scripts.
-func (fx *effects) configure(p *pkgState) {
+// shellEnv returns the environment p's scripts are read in.
+func (fx *effects) shellEnv(p *pkgState) *shellEnv {
 	arch := p.archName
 	if arch == "all" {
 		arch = fx.arch
 	}
-	newEnv := func() *shellEnv {
-		return &shellEnv{vars: map[string]string{}, arch: arch, multiarch: multiarchTriplet(arch)}
+	return &shellEnv{vars: map[string]string{}, arch: arch, multiarch: multiarchTriplet(arch)}
+}
+
+// preinst reproduces the users and groups p's preinst creates: preinst
+// scripts mostly clean up after older versions, and only the users and
+// groups they create matter for a fresh install.
+func (fx *effects) preinst(p *pkgState) {
+	pre, ok := p.arch.members["preinst"]
+	if !ok {
+		return
 	}
-	if pre, ok := p.arch.members["preinst"]; ok {
-		// preinst scripts mostly clean up after older versions; only users
-		// and groups they create matter for a fresh install.
-		cmds, _ := parseScript(string(pre), newEnv())
-		for _, c := range cmds {
-			switch path.Base(c.args[0]) {
-			case "adduser", "addgroup", "useradd", "groupadd":
-				fx.run(p, "preinst", c, nil)
-			}
+	cmds, _ := parseScript(string(pre), fx.shellEnv(p))
+	for _, c := range cmds {
+		switch path.Base(c.args[0]) {
+		case "adduser", "addgroup", "useradd", "groupadd":
+			fx.run(p, "preinst", c, nil)
 		}
 	}
+}
+
+// configure reproduces the effects of p's maintainer scripts.
+func (fx *effects) configure(p *pkgState) {
+	fx.preinst(p)
 	if p.name == "ca-certificates" {
 		fx.caPkg = p
 		p.report.Skipped = append(p.report.Skipped, "postinst: debconf and update-ca-certificates reproduced by kiln (etc/ca-certificates.conf, etc/ssl/certs)")
@@ -100,7 +109,7 @@ func (fx *effects) configure(p *pkgState) {
 	if !ok {
 		return
 	}
-	cmds, funcs := parseScript(string(post), newEnv())
+	cmds, funcs := parseScript(string(post), fx.shellEnv(p))
 	for _, c := range cmds {
 		fx.run(p, "postinst", c, funcs)
 	}
@@ -146,11 +155,8 @@ func (fx *effects) run(p *pkgState, script string, c scriptCmd, funcs map[string
 	}
 }
 
-// write emits the reproduced effects.
-func (fx *effects) write() error {
-	if err := fx.alts.write(fx.w); err != nil {
-		return err
-	}
+// writeUsers emits the users and groups scripts create, and their homes.
+func (fx *effects) writeUsers() error {
 	if err := fx.users.write(fx.w); err != nil {
 		return err
 	}
@@ -158,6 +164,17 @@ func (fx *effects) write() error {
 		if err := fx.w.generated(h, nil); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// write emits the reproduced effects.
+func (fx *effects) write() error {
+	if err := fx.alts.write(fx.w); err != nil {
+		return err
+	}
+	if err := fx.writeUsers(); err != nil {
+		return err
 	}
 	if fx.caPkg != nil {
 		if err := writeCACertificates(fx.w, fx.parent, fx.caPkg); err != nil {

@@ -166,9 +166,15 @@ func (l layer) get(t *testing.T, name string) layerEntry {
 // writeLayer runs Write and returns the layer read back.
 func writeLayer(t *testing.T, parent Parent, debs []Deb) (layer, Report, []byte) {
 	t.Helper()
+	return writeLayerOpts(t, parent, debs, Options{Epoch: time.Unix(1234567890, 0)})
+}
+
+// writeLayerOpts is writeLayer with options.
+func writeLayerOpts(t *testing.T, parent Parent, debs []Deb, opts Options) (layer, Report, []byte) {
+	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	rep, err := Write(context.Background(), tw, parent, debs, Options{Epoch: time.Unix(1234567890, 0)})
+	rep, err := Write(context.Background(), tw, parent, debs, opts)
 	if err != nil {
 		t.Fatalf("Write: %v", err)
 	}
