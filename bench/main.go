@@ -29,7 +29,8 @@
 // KILN_BENCH_WIDE (1; 0 skips case 5, "only" runs nothing else),
 // KILN_BENCH_BIG_MB (1024; 0 skips the big layer), KILN_BENCH_VERIFY (1:
 // run both final images with podman to check they work; 0 skips),
-// KILN_BENCH_BUILDAH_DRIVER (overlay; vfs also works).
+// KILN_BENCH_BUILDAH_DRIVER (overlay; vfs also works), KILN_BENCH_PROFILE
+// (a directory nobody can write: a CPU profile of every kiln build there).
 package main
 
 import (
@@ -87,6 +88,7 @@ type bench struct {
 	results  map[string]map[string][]sample // tool -> case -> samples
 	lastRefs map[string]string              // tool -> last image built
 	notes    []string
+	profiles int // CPU profiles written (KILN_BENCH_PROFILE)
 }
 
 func main() { os.Exit(run()) }
@@ -272,7 +274,14 @@ func (b *bench) kilnBuild(dir, cacheDir string, args ...string) (sample, string,
 	argv := append([]string{"/usr/bin/time", "-f", timeFormat, "-o", timeFile, b.kiln, "build", "--cache-dir", cacheDir}, args...)
 	before := b.proxy.snapshot()
 	start := time.Now()
-	res := testenv.RunAsNobody(b.t, testenv.RunOptions{Dir: dir, Home: timeDir, Timeout: 20 * time.Minute}, argv...)
+	var env []string
+	if d := os.Getenv("KILN_BENCH_PROFILE"); d != "" {
+		// For kiln's performance work: a CPU profile per build in d (which
+		// nobody must be able to write).
+		b.profiles++
+		env = append(env, fmt.Sprintf("KILN_CPUPROFILE=%s/kiln-%d.cpu", d, b.profiles))
+	}
+	res := testenv.RunAsNobody(b.t, testenv.RunOptions{Dir: dir, Home: timeDir, Timeout: 20 * time.Minute, Env: env}, argv...)
 	wall := time.Since(start)
 	if res.Code != 0 {
 		b.t.Fatalf("kiln build in %s failed:\n%s", dir, res)
