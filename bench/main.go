@@ -21,10 +21,16 @@
 // separate case pushes a single 1 GiB layer with kiln to measure its peak
 // RSS on big layers.
 //
+// Case 5 is a cold build of a wide apt set alone (widePackages, with their
+// dependencies), where decoding .debs and compressing dominate; kiln's CPU
+// utilisation (CPU time / wall time) shows how many cores it kept busy.
+//
 // Environment: KILN_BENCH_RUNS (3), KILN_BENCH_TOOLS ("kiln,buildah"),
+// KILN_BENCH_WIDE (1; 0 skips case 5, "only" runs nothing else),
 // KILN_BENCH_BIG_MB (1024; 0 skips the big layer), KILN_BENCH_VERIFY (1:
 // run both final images with podman to check they work; 0 skips),
-// KILN_BENCH_BUILDAH_DRIVER (overlay; vfs also works).
+// KILN_BENCH_BUILDAH_DRIVER (overlay; vfs also works), KILN_BENCH_PROFILE
+// (a directory nobody can write: a CPU profile of every kiln build there).
 package main
 
 import (
@@ -53,12 +59,22 @@ var cases = []struct{ id, title string }{
 	{"2", "one-line code change, fresh runner (registry cache only)"},
 	{"3", "one-line code change, warm (local cache kept)"},
 	{"4", "nothing changed, fresh runner"},
+	{"5", "wide apt set, cold (" + fmt.Sprint(len(widePackages)) + " packages with their dependencies, no Python)"},
 }
 
 type sample struct {
 	wall    time.Duration
-	rssKB   int64 // peak RSS of the tool's process (max over its commands)
+	rssKB   int64         // peak RSS of the tool's process (max over its commands)
+	cpu     time.Duration // user + system time of the tool and its children
 	traffic traffic
+}
+
+// utilisation is CPU time over wall time: 2.0 means two cores busy.
+func (s sample) utilisation() float64 {
+	if s.wall <= 0 {
+		return 0
+	}
+	return s.cpu.Seconds() / s.wall.Seconds()
 }
 
 type bench struct {
@@ -72,6 +88,7 @@ type bench struct {
 	results  map[string]map[string][]sample // tool -> case -> samples
 	lastRefs map[string]string              // tool -> last image built
 	notes    []string
+	profiles int // CPU profiles written (KILN_BENCH_PROFILE)
 }
 
 func main() { os.Exit(run()) }
@@ -95,6 +112,10 @@ func run() (code int) {
 	}
 	runs := envInt(t, "KILN_BENCH_RUNS", 3)
 	bigMB := envInt(t, "KILN_BENCH_BIG_MB", 1024)
+	wide := envOr("KILN_BENCH_WIDE", "1")
+	if wide != "0" && wide != "1" && wide != "only" {
+		t.Fatalf("KILN_BENCH_WIDE=%q: want 1, 0 or only", wide)
+	}
 	tools := strings.Split(envOr("KILN_BENCH_TOOLS", "kiln,buildah"), ",")
 	started := time.Now()
 
@@ -121,20 +142,30 @@ func run() (code int) {
 		for _, tool := range tools {
 			switch tool {
 			case "kiln":
-				b.kilnRun(r)
+				if wide != "only" {
+					b.kilnRun(r)
+				}
+				if wide != "0" {
+					b.kilnWide(r)
+				}
 			case "buildah":
-				b.buildahRun(r)
+				if wide != "only" {
+					b.buildahRun(r)
+				}
+				if wide != "0" {
+					b.buildahWide(r)
+				}
 			default:
 				t.Fatalf("KILN_BENCH_TOOLS: unknown tool %q (kiln, buildah)", tool)
 			}
 		}
 	}
 	var big *sample
-	if bigMB > 0 && slices.Contains(tools, "kiln") {
+	if bigMB > 0 && slices.Contains(tools, "kiln") && wide != "only" {
 		s := b.bigLayer(bigMB)
 		big = &s
 	}
-	if envOr("KILN_BENCH_VERIFY", "1") != "0" {
+	if envOr("KILN_BENCH_VERIFY", "1") != "0" && wide != "only" {
 		b.verify()
 	}
 	b.report(runs, bigMB, big, time.Since(started))
@@ -210,7 +241,7 @@ func (b *bench) record(tool, c string, s sample) {
 		b.results[tool] = map[string][]sample{}
 	}
 	b.results[tool][c] = append(b.results[tool][c], s)
-	progress("  %-7s case %s: %6.1fs  peak RSS %4d MB  up %s  down %s (%d blob GETs, %d requests)", tool, c, s.wall.Seconds(), s.rssKB/1024, mb(s.traffic.Up), mb(s.traffic.Down), s.traffic.BlobGets, s.traffic.Requests)
+	progress("  %-7s case %s: %6.1fs  CPU %5.1fs (%.2f cores)  peak RSS %4d MB  up %s  down %s (%d blob GETs, %d requests)", tool, c, s.wall.Seconds(), s.cpu.Seconds(), s.utilisation(), s.rssKB/1024, mb(s.traffic.Up), mb(s.traffic.Down), s.traffic.BlobGets, s.traffic.Requests)
 }
 
 // caseDir writes a fresh checkout of the app at version into a directory kiln
@@ -240,15 +271,23 @@ func (b *bench) caseDir(name string, version int) string {
 func (b *bench) kilnBuild(dir, cacheDir string, args ...string) (sample, string, testenv.Result) {
 	timeDir := testenv.UserDir(b.t)
 	timeFile := filepath.Join(timeDir, "rss")
-	argv := append([]string{"/usr/bin/time", "-f", "%M", "-o", timeFile, b.kiln, "build", "--cache-dir", cacheDir}, args...)
+	argv := append([]string{"/usr/bin/time", "-f", timeFormat, "-o", timeFile, b.kiln, "build", "--cache-dir", cacheDir}, args...)
 	before := b.proxy.snapshot()
 	start := time.Now()
-	res := testenv.RunAsNobody(b.t, testenv.RunOptions{Dir: dir, Home: timeDir, Timeout: 20 * time.Minute}, argv...)
+	var env []string
+	if d := os.Getenv("KILN_BENCH_PROFILE"); d != "" {
+		// For kiln's performance work: a CPU profile per build in d (which
+		// nobody must be able to write).
+		b.profiles++
+		env = append(env, fmt.Sprintf("KILN_CPUPROFILE=%s/kiln-%d.cpu", d, b.profiles))
+	}
+	res := testenv.RunAsNobody(b.t, testenv.RunOptions{Dir: dir, Home: timeDir, Timeout: 20 * time.Minute, Env: env}, argv...)
 	wall := time.Since(start)
 	if res.Code != 0 {
 		b.t.Fatalf("kiln build in %s failed:\n%s", dir, res)
 	}
-	s := sample{wall: wall, rssKB: readRSS(b.t, timeFile), traffic: b.proxy.snapshot().sub(before)}
+	rss, cpu := readTime(b.t, timeFile)
+	s := sample{wall: wall, rssKB: rss, cpu: cpu, traffic: b.proxy.snapshot().sub(before)}
 	lines := strings.Split(strings.TrimSpace(res.Stdout), "\n")
 	return s, lines[len(lines)-1], res
 }
@@ -322,8 +361,8 @@ func (b *bench) newStore() buildahStore {
 }
 
 // buildah runs buildah with the store's storage under /usr/bin/time in
-// dir, returning the wall time and peak RSS.
-func (b *bench) buildah(st buildahStore, dir string, args ...string) (time.Duration, int64) {
+// dir, returning the wall time, peak RSS and CPU time.
+func (b *bench) buildah(st buildahStore, dir string, args ...string) (time.Duration, int64, time.Duration) {
 	timeFile := filepath.Join(b.t.TempDir(), "rss")
 	global := []string{"--root", st.root, "--runroot", st.runroot, "--storage-driver", b.driver}
 	// A private mount namespace per command: the store's own blob info
@@ -331,7 +370,7 @@ func (b *bench) buildah(st buildahStore, dir string, args ...string) (time.Durat
 	// buildah leaves go away with the namespace.
 	argv := []string{"--mount", "--propagation", "private", "--", "/bin/sh", "-c",
 		`mount --bind "$0" ` + systemBlobInfoCache + ` && exec "$@"`, st.blobCache,
-		"/usr/bin/time", "-f", "%M", "-o", timeFile, "buildah"}
+		"/usr/bin/time", "-f", timeFormat, "-o", timeFile, "buildah"}
 	argv = append(argv, append(global, args...)...)
 	cmd := exec.CommandContext(b.t.Context(), "unshare", argv...)
 	cmd.Dir = dir
@@ -346,7 +385,8 @@ func (b *bench) buildah(st buildahStore, dir string, args ...string) (time.Durat
 	if err != nil {
 		b.t.Fatalf("buildah %s: %v\n%s", strings.Join(args, " "), err, tail(out.String(), 60))
 	}
-	return wall, readRSS(b.t, timeFile)
+	rss, cpu := readTime(b.t, timeFile)
+	return wall, rss, cpu
 }
 
 // buildahBuildPush builds dir's Containerfile as ref and pushes it: what one
@@ -358,9 +398,9 @@ func (b *bench) buildahBuildPush(st buildahStore, dir, ref, cacheRepo string, ca
 	}
 	bud = append(bud, "-t", ref, "-f", "Containerfile", ".")
 	before := b.proxy.snapshot()
-	w1, rss1 := b.buildah(st, dir, bud...)
-	w2, rss2 := b.buildah(st, dir, "push", "--tls-verify=false", ref, "docker://"+ref)
-	return sample{wall: w1 + w2, rssKB: max(rss1, rss2), traffic: b.proxy.snapshot().sub(before)}
+	w1, rss1, cpu1 := b.buildah(st, dir, bud...)
+	w2, rss2, cpu2 := b.buildah(st, dir, "push", "--tls-verify=false", ref, "docker://"+ref)
+	return sample{wall: w1 + w2, rssKB: max(rss1, rss2), cpu: cpu1 + cpu2, traffic: b.proxy.snapshot().sub(before)}
 }
 
 func (b *bench) buildahRun(r int) {
@@ -381,6 +421,50 @@ func (b *bench) buildahRun(r int) {
 	b.record("buildah", "4", b.buildahBuildPush(stC, b.caseDir("", 3), repo+":v3", cacheRepo, true))
 	b.dropStore(stC)
 	b.lastRefs["buildah"] = repo + ":v3"
+}
+
+// ---- case 5: the wide apt set ----
+
+// wideDir writes the wide case's kiln.yaml and Containerfile into a fresh
+// directory kiln (as nobody) can read.
+func (b *bench) wideDir(name string) string {
+	dir := testenv.UserDir(b.t)
+	files := map[string]string{
+		"kiln.yaml":     wideKilnSpec(name, b.proxy.Host, b.base),
+		"Containerfile": wideContainerfile(b.base),
+	}
+	for f, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(data), 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func (b *bench) kilnWide(r int) {
+	name := fmt.Sprintf("bench-kiln-wide-%d", r)
+	progress("run %d: kiln, wide apt set (%s)", r, name)
+	cache := testenv.UserDir(b.t)
+	s, _, res := b.kilnBuild(b.wideDir(name), cache, "--force")
+	b.record("kiln", "5", s)
+	if r == 1 {
+		var keep []string
+		for _, l := range strings.Split(res.Stderr, "\n") {
+			if strings.HasPrefix(l, "apt: ") && !strings.HasPrefix(l, "apt: warning") || strings.HasPrefix(l, "layer") || strings.HasPrefix(l, "layers:") || strings.HasPrefix(l, "uploaded") {
+				keep = append(keep, l)
+			}
+		}
+		b.notes = append(b.notes, "kiln's own account of case 5 (first run), its stderr less warnings:\n\n```\n"+strings.Join(keep, "\n")+"\n```")
+	}
+	_ = os.RemoveAll(cache)
+}
+
+func (b *bench) buildahWide(r int) {
+	repo := fmt.Sprintf("%s/bench-buildah-wide-%d", b.proxy.Host, r)
+	progress("run %d: buildah, wide apt set (%s)", r, repo)
+	st := b.newStore()
+	b.record("buildah", "5", b.buildahBuildPush(st, b.wideDir(""), repo+":v1", repo+"-cache", false))
+	b.dropStore(st)
 }
 
 // systemBlobInfoCache is where containers/image keeps root's blob info cache.
@@ -502,19 +586,34 @@ func (b *bench) layerSizes(ref string) string {
 	return fmt.Sprintf("its %d layers over the parent weigh %s compressed (%s).", len(own), mb(total), strings.Join(sizes, ", "))
 }
 
-func readRSS(t *tb, file string) int64 {
+// timeFormat makes /usr/bin/time write peak RSS (KiB), user and system
+// seconds; user and system time include the children waited for.
+const timeFormat = "%M %U %S"
+
+func readTime(t *tb, file string) (rssKB int64, cpu time.Duration) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatalf("reading /usr/bin/time output: %v", err)
 	}
-	// The last line is %M; a line before it may say the command exited
-	// non-zero.
+	// The last line is timeFormat; a line before it may say the command
+	// exited non-zero.
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	n, err := strconv.ParseInt(strings.TrimSpace(lines[len(lines)-1]), 10, 64)
+	f := strings.Fields(lines[len(lines)-1])
+	if len(f) != 3 {
+		t.Fatalf("/usr/bin/time wrote %q, want %q", data, timeFormat)
+	}
+	n, err := strconv.ParseInt(f[0], 10, 64)
 	if err != nil {
 		t.Fatalf("/usr/bin/time wrote %q: %v", data, err)
 	}
-	return n
+	for _, x := range f[1:] {
+		secs, err := strconv.ParseFloat(x, 64)
+		if err != nil {
+			t.Fatalf("/usr/bin/time wrote %q: %v", data, err)
+		}
+		cpu += time.Duration(secs * float64(time.Second))
+	}
+	return n, cpu
 }
 
 func median[T int64 | time.Duration](xs []T) T {
@@ -595,13 +694,15 @@ func (b *bench) report(runs, bigMB int, big *sample, elapsed time.Duration) {
 	fmt.Fprintf(w, "- kiln: %s (%s); buildah: %s (storage driver %s, chroot isolation, run as root); registry: %s; %s\n",
 		kilnVersion(), runtime.Version(), commandLine("buildah", "--version"), b.driver,
 		commandLine("dpkg-query", "-W", "-f=docker-registry ${Version}", "docker-registry"), commandLine("dpkg-query", "-W", "-f=GNU time ${Version}", "time"))
-	fmt.Fprintf(w, "- workload: bookworm + python3 parent in a loopback registry; python3-numpy from the Debian mirror; flask and requests from a loopback wheel index; a 4 MiB code directory (%d Python modules + %d seeded random data files) in /root\n", pyModules, dataFiles)
+	fmt.Fprintf(w, "- workload (cases 1-4): bookworm + python3 parent in a loopback registry; python3-numpy from the Debian mirror; flask and requests from a loopback wheel index; a 4 MiB code directory (%d Python modules + %d seeded random data files) in /root\n", pyModules, dataFiles)
+	fmt.Fprintf(w, "- workload (case 5): the same parent; apt packages %s with their dependencies (no recommends), nothing else\n", strings.Join(widePackages, ", "))
+	fmt.Fprintf(w, "- kiln CPU / wall: user + system time of kiln and its children (xz) over wall time; 2.00 is both cores of this machine busy the whole time\n")
 	fmt.Fprintf(w, "- median of %d runs per case per tool; wall time is the whole job (buildah: bud + push); kiln runs as nobody\n", runs)
 	fmt.Fprintf(w, "- uploaded / downloaded: request / response body bytes through a counting proxy in front of the registry (Debian mirror and wheel index traffic not included)\n")
 	fmt.Fprintf(w, "- total benchmark time: %s\n\n", elapsed.Round(time.Second))
 
-	fmt.Fprintf(w, "| case | kiln | buildah | buildah/kiln | kiln peak RSS | buildah peak RSS | kiln uploaded | buildah uploaded | kiln downloaded | buildah downloaded |\n")
-	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(w, "| case | kiln | buildah | buildah/kiln | kiln CPU / wall | kiln peak RSS | buildah peak RSS | kiln uploaded | buildah uploaded | kiln downloaded | buildah downloaded |\n")
+	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, c := range cases {
 		k, bu := b.results["kiln"][c.id], b.results["buildah"][c.id]
 		cell := func(ss []sample, f func(sample) string) string {
@@ -612,6 +713,7 @@ func (b *bench) report(runs, bigMB int, big *sample, elapsed time.Duration) {
 		}
 		secs := func(s sample) string { return seconds(s.wall) }
 		rss := func(s sample) string { return fmt.Sprintf("%d MB", s.rssKB/1024) }
+		util := func(s sample) string { return fmt.Sprintf("%.2f", s.utilisation()) }
 		up := func(s sample) string { return mb(s.traffic.Up) }
 		down := func(s sample) string { return mb(s.traffic.Down) }
 		ratio := "–"
@@ -621,14 +723,17 @@ func (b *bench) report(runs, bigMB int, big *sample, elapsed time.Duration) {
 				ratio = fmt.Sprintf("%.1f×", r)
 			}
 		}
-		fmt.Fprintf(w, "| %s. %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.id, c.title,
-			cell(k, secs), cell(bu, secs), ratio, cell(k, rss), cell(bu, rss), cell(k, up), cell(bu, up), cell(k, down), cell(bu, down))
+		if len(k) == 0 && len(bu) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "| %s. %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.id, c.title,
+			cell(k, secs), cell(bu, secs), ratio, cell(k, util), cell(k, rss), cell(bu, rss), cell(k, up), cell(bu, up), cell(k, down), cell(bu, down))
 	}
 	if big != nil {
-		fmt.Fprintf(w, "| memory: one %d MiB layer of random data (kiln, source_root, pushed; 1 run) | %s | – | – | %d MB | – | %s | – | %s | – |\n",
-			bigMB, seconds(big.wall), big.rssKB/1024, mb(big.traffic.Up), mb(big.traffic.Down))
+		fmt.Fprintf(w, "| memory: one %d MiB layer of random data (kiln, source_root, pushed; 1 run) | %s | – | – | %.2f | %d MB | – | %s | – | %s | – |\n",
+			bigMB, seconds(big.wall), big.utilisation(), big.rssKB/1024, mb(big.traffic.Up), mb(big.traffic.Down))
 	}
-	fmt.Fprintf(w, "\nEvery sample (wall s / peak RSS MB / uploaded MB / downloaded MB in blob GETs / registry requests):\n\n")
+	fmt.Fprintf(w, "\nEvery sample (wall s / CPU s / peak RSS MB / uploaded MB / downloaded MB in blob GETs / registry requests):\n\n")
 	for _, tool := range []string{"kiln", "buildah"} {
 		for _, c := range cases {
 			ss := b.results[tool][c.id]
@@ -637,7 +742,7 @@ func (b *bench) report(runs, bigMB int, big *sample, elapsed time.Duration) {
 			}
 			var parts []string
 			for _, s := range ss {
-				parts = append(parts, fmt.Sprintf("%.1f / %d / %.1f / %.1f in %d / %d", s.wall.Seconds(), s.rssKB/1024,
+				parts = append(parts, fmt.Sprintf("%.1f / %.1f / %d / %.1f / %.1f in %d / %d", s.wall.Seconds(), s.cpu.Seconds(), s.rssKB/1024,
 					float64(s.traffic.Up)/(1<<20), float64(s.traffic.Down)/(1<<20), s.traffic.BlobGets, s.traffic.Requests))
 			}
 			fmt.Fprintf(w, "- %s case %s: %s\n", tool, c.id, strings.Join(parts, ", "))
@@ -666,5 +771,19 @@ func medianSample(ss []sample) sample {
 		up = append(up, s.traffic.Up)
 		down = append(down, s.traffic.Down)
 	}
-	return sample{wall: median(walls), rssKB: median(rss), traffic: traffic{Up: median(up), Down: median(down)}}
+	// The utilisation reported is that of the median-wall sample.
+	cpu := ss[0].cpu
+	for _, s := range ss {
+		if s.wall == median(walls) {
+			cpu = s.cpu
+		}
+	}
+	if len(ss)%2 == 0 {
+		var cpus []time.Duration
+		for _, s := range ss {
+			cpus = append(cpus, s.cpu)
+		}
+		cpu = median(cpus)
+	}
+	return sample{wall: median(walls), rssKB: median(rss), cpu: cpu, traffic: traffic{Up: median(up), Down: median(down)}}
 }

@@ -154,3 +154,23 @@ COPY app /root
 ENTRYPOINT ["python3", "/root/main.py"]
 `, base, index)
 }
+
+// widePackages is case 5's apt set: popular packages of every kind, which
+// with their dependencies make a few hundred .debs, mostly data.tar.xz.
+var widePackages = []string{
+	"git", "curl", "wget", "vim", "build-essential", "python3-numpy", "python3-scipy",
+	"python3-pandas", "python3-matplotlib", "imagemagick", "openssh-client",
+	"postgresql-client", "libssl-dev", "jq",
+}
+
+// wideKilnSpec is case 5's kiln.yaml: the wide apt set alone.
+func wideKilnSpec(name, registry, base string) string {
+	return fmt.Sprintf("name: %s\nregistry: %s\nbase_image: %s\napt_packages: [%s]\n", name, registry, base, strings.Join(widePackages, ", "))
+}
+
+// wideContainerfile is the buildah equivalent of wideKilnSpec.
+func wideContainerfile(base string) string {
+	return fmt.Sprintf(`FROM %s
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends %s && rm -rf /var/lib/apt/lists/*
+`, base, strings.Join(widePackages, " "))
+}
