@@ -3,7 +3,7 @@
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 
-.PHONY: all build test unit e2e soak fuzz demo deps bench vet clean release
+.PHONY: all build test unit e2e soak fuzz demo deps bench vet clean release image
 
 all: build
 
@@ -24,6 +24,15 @@ release:
 	done
 	@cd out/release.tmp && sha256sum kiln-* > SHA256SUMS && cat SHA256SUMS
 	@rm -rf out/release && mv out/release.tmp out/release
+
+## image: kiln's own image, built by kiln from image/kiln.yaml around a
+## static kiln binary; IMAGE=REF pushes it to REF, without IMAGE it is
+## written as an OCI layout to out/kiln (BASE=REF picks another parent)
+IMAGE ?=
+BASE ?=
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -o out/image/kiln ./cmd/kiln
+	out/image/kiln build image/kiln.yaml --context . $(if $(BASE),--base-image $(BASE)) $(if $(IMAGE),--image $(IMAGE))
 
 ## vet: gofmt and go vet
 vet:
