@@ -16,6 +16,10 @@ import (
 // registry, index and apt repository.
 var kilnImageRun = []string{"--user", "1000", "--cap-drop=all", "--security-opt", "no-new-privileges"}
 
+// kilnImageArgs are the arguments the image is run with, in the workspace:
+// kiln build, with the workspace's kiln.yaml.
+var kilnImageArgs = []string{"build", "."}
+
 // kilnImageMounts are the mounts of kilnImageRun: the workspace (the
 // build context, read-only) and the Docker config with the registry
 // credentials.
@@ -73,7 +77,7 @@ func TestE2EKilnImage(t *testing.T) {
 	args := append([]string{"run", "--rm"}, kilnImageRun...)
 	args = append(args, "--network", "host")
 	args = append(args, kilnImageMounts(ws, dockerConfig)...)
-	args = append(args, kilnRef, "build", ".")
+	args = append(append(args, kilnRef), kilnImageArgs...)
 	out, err := pm.Exec(args...)
 	if err != nil {
 		t.Fatalf("podman run kiln's image build .: %v\n%s", err, out)
