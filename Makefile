@@ -3,13 +3,36 @@
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 
-.PHONY: all build test unit e2e soak fuzz demo deps bench vet clean
+.PHONY: all build test unit e2e soak fuzz demo deps bench vet clean release image
 
 all: build
 
 ## build: compile kiln into bin/kiln
 build:
 	$(GO) build -trimpath -o bin/kiln ./cmd/kiln
+
+## release: static binaries (CGO_ENABLED=0) for every platform in
+## RELEASE_PLATFORMS under out/release, with their sha256 in SHA256SUMS
+## (check with: cd out/release && sha256sum -c SHA256SUMS)
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64 darwin/arm64 darwin/amd64
+release:
+	@rm -rf out/release.tmp && mkdir -p out/release.tmp
+	@for p in $(RELEASE_PLATFORMS); do \
+		os=$${p%%/*}; arch=$${p##*/}; \
+		echo "build kiln-$$os-$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -o out/release.tmp/kiln-$$os-$$arch ./cmd/kiln || exit 1; \
+	done
+	@cd out/release.tmp && sha256sum kiln-* > SHA256SUMS && cat SHA256SUMS
+	@rm -rf out/release && mv out/release.tmp out/release
+
+## image: kiln's own image, built by kiln from image/kiln.yaml around a
+## static kiln binary; IMAGE=REF pushes it to REF, without IMAGE it is
+## written as an OCI layout to out/kiln (BASE=REF picks another parent)
+IMAGE ?=
+BASE ?=
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -o out/image/kiln ./cmd/kiln
+	out/image/kiln build image/kiln.yaml --context . $(if $(BASE),--base-image $(BASE)) $(if $(IMAGE),--image $(IMAGE))
 
 ## vet: gofmt and go vet
 vet:

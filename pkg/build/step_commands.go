@@ -184,6 +184,9 @@ func (l *commandsLayer) addWarning(w string) {
 
 // WriteTar runs the commands and writes what they changed to tw.
 func (l *commandsLayer) WriteTar(ctx context.Context, tw *tar.Writer) error {
+	if err := sandbox.Available(); err != nil {
+		return fmt.Errorf("commands: %w", err)
+	}
 	ids, warn := sandbox.HostIDMap()
 	if warn != "" {
 		l.addWarning("commands: warning: " + strings.TrimPrefix(warn, "sandbox: "))

@@ -5,13 +5,16 @@ package sandbox
 import (
 	"archive/tar"
 	"context"
-	"errors"
 	"io"
 	"os"
+	"runtime"
 )
 
 // errNotLinux is what every entry point returns off Linux.
-var errNotLinux = errors.New("sandbox: running commands needs Linux (user namespaces and overlayfs, kernel 5.11+)")
+var errNotLinux = NotLinuxError(runtime.GOOS, runtime.GOARCH)
+
+// Available reports, off Linux, that the sandbox cannot run here.
+func Available() error { return errNotLinux }
 
 // Main does nothing off Linux.
 func Main() {}
