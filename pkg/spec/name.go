@@ -78,6 +78,9 @@ func (f *field) contentValue(s *Spec) (any, bool) {
 	case contentCommandsSetting:
 		on, _ := v.(bool)
 		return v, on && len(s.Commands) > 0
+	case contentBoolIfSet:
+		on, _ := v.(bool)
+		return v, on
 	case contentListIfSet:
 		l, _ := v.([]string)
 		return v, len(l) > 0

@@ -59,6 +59,26 @@ type Request struct {
 	// MaxRounds bounds the number of candidates tried; 0 means
 	// DefaultMaxRounds.
 	MaxRounds int
+	// Builder, when set, builds a wheel from the source distribution of
+	// a version no wheel offers for the target; such versions are tried
+	// after every version with a wheel (like pip --prefer-binary). Nil
+	// keeps to wheels.
+	Builder Builder
+}
+
+// Builder builds wheels from source distributions for a Request's target.
+type Builder interface {
+	// BuildWheel builds the wheel of project name at version from sdist,
+	// listed on ix.
+	BuildWheel(ctx context.Context, ix *Index, name, version string, sdist File) (Built, error)
+}
+
+// Built is a wheel built from a source distribution.
+type Built struct {
+	// Path is where the wheel is on the host (in the cache); Filename,
+	// SHA256 (hex) and Size describe it.
+	Path, Filename, SHA256 string
+	Size                   int64
 }
 
 // Distribution is one pinned wheel of a Result.
@@ -88,6 +108,9 @@ type Distribution struct {
 	// Dependencies are the normalised names of its dependencies for the
 	// target and the installed extras, sorted.
 	Dependencies []string
+	// BuiltFrom, for a wheel built from a source distribution, is that
+	// distribution (URL without credentials and SHA-256).
+	BuiltFrom *File
 }
 
 // Result is a resolution: one wheel per project, sorted by name.
@@ -147,6 +170,10 @@ type candidate struct {
 	version pep440.Version
 	file    File
 	index   *Index // nil for a direct reference
+	// sdist, when set, is the source distribution the wheel is built
+	// from (file is filled in once built, at path built).
+	sdist *File
+	built string
 }
 
 func (c *candidate) String() string { return c.name + " " + c.version.String() }
@@ -541,7 +568,7 @@ func (r *resolver) candidates(s *state, n string) ([]*candidate, error) {
 // filter returns the releases of p matching every edge, with their files
 // (or, when usable is false, every matching release with a nil file).
 func (r *resolver) filter(p *project, edges []edge, pre, usable bool) []*candidate {
-	var out []*candidate
+	var out, fromSource []*candidate
 	for _, rel := range p.releases {
 		ok, yanked := true, false
 		for _, e := range edges {
@@ -560,9 +587,11 @@ func (r *resolver) filter(p *project, edges []edge, pre, usable bool) []*candida
 		}
 		if f := rel.usable(yanked); f != nil {
 			out = append(out, &candidate{name: p.name, version: rel.version, file: *f, index: p.index})
+		} else if r.req.Builder != nil && rel.sdist != nil {
+			fromSource = append(fromSource, &candidate{name: p.name, version: rel.version, index: p.index, sdist: rel.sdist})
 		}
 	}
-	return out
+	return append(out, fromSource...)
 }
 
 // explainEmpty says why project n has no candidate in s.
@@ -670,7 +699,26 @@ func (r *resolver) metadata(c *candidate) (*Metadata, error) {
 	ix := r.downloader(c)
 	var data []byte
 	var err error
-	if c.index == nil {
+	if c.sdist != nil {
+		if c.built == "" {
+			b, berr := r.req.Builder.BuildWheel(r.ctx, c.index, c.name, c.version.String(), *c.sdist)
+			if berr != nil {
+				return nil, fmt.Errorf("building %s from %s: %w", c, c.sdist.Filename, berr)
+			}
+			c.built = b.Path
+			c.file = File{Filename: b.Filename, URL: (&url.URL{Scheme: "file", Path: b.Path}).String(), SHA256: b.SHA256, Size: b.Size}
+			r.sums[c.file.URL], r.sizes[c.file.URL] = b.SHA256, b.Size
+		}
+		data, err = wheelMetadata(c.built, c.file.Filename)
+		if err == nil {
+			m, perr := ParseMetadata(data)
+			if perr != nil {
+				return nil, fmt.Errorf("reading the metadata of %s (%s): %w", c, c.file.Filename, perr)
+			}
+			r.metas[c.file.URL] = m
+			return m, nil
+		}
+	} else if c.index == nil {
 		// Direct reference: download (and hash) the wheel itself.
 		var p string
 		p, err = ix.Download(r.ctx, c.file)
@@ -787,6 +835,9 @@ func (r *resolver) result(s *state) (Result, error) {
 		}
 		if d.Size == 0 {
 			d.Size = r.sizes[c.file.URL]
+		}
+		if c.sdist != nil {
+			d.BuiltFrom = &File{Filename: c.sdist.Filename, URL: c.sdist.URL, SHA256: c.sdist.SHA256}
 		}
 		for _, e := range s.edges[n] {
 			if e.parent == "" {
