@@ -155,3 +155,79 @@ func writeFailingSdist(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// TestE2EInstallProject builds the project in source_root into a wheel in
+// the sandbox and installs it in a layer of its own: after a code change
+// only the project's layer (and the code layer) is built again, the
+// dependencies' layers are reused.
+func TestE2EInstallProject(t *testing.T) {
+	reg, base := e2eParent(t, "podman")
+	index := sdistIndex(t)
+	home := testenv.UserDir(t)
+	pyproject := "[build-system]\nrequires = [\"setuptools>=61\"]\nbuild-backend = \"setuptools.build_meta\"\n\n[project]\nname = \"demo-proj\"\nversion = \"0.1.0\"\ndependencies = [\"six\"]\n"
+	spec := "name: project-app\nregistry: " + reg.Host + "\nbase_image: " + base + "\napt_packages: [python3-pip]\npip_index: " + index + "\n" +
+		"source_root: proj\nrequirements: proj/pyproject.toml\ninstall_project: true\n"
+	dir := writeSpec(t, spec, map[string]string{
+		"proj/pyproject.toml":        pyproject,
+		"proj/demo_proj/__init__.py": "VALUE = 1\n",
+		"proj/demo_proj/__main__.py": "import demo_proj, six\nprint('value', demo_proj.VALUE, six.__name__)\n",
+	})
+	opts := testenv.RunOptions{Dir: dir, Home: home}
+	ref, res := buildRef(t, opts)
+	show(t, "$ kiln build   (install_project: true)", res.Stderr+res.Stdout)
+	if !strings.Contains(res.Stderr, "project: building demo-proj from source_root in the sandbox (network off; build requirements setuptools, wheel)") {
+		t.Errorf("the build log lacks the project's build:\n%s", res.Stderr)
+	}
+	podman := testenv.NewPodman(t)
+	run := func(ref string, args ...string) string {
+		t.Helper()
+		out, err := podman.Exec(append([]string{"run", "--rm", "--network", "none", "--workdir", "/tmp", ref}, args...)...)
+		show(t, "$ podman run IMAGE "+strings.Join(args, " "), out)
+		if err != nil {
+			t.Errorf("podman run %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	if out := run(ref, "python3", "-m", "demo_proj"); !strings.Contains(out, "value 1 six") {
+		t.Errorf("the installed project printed %q, want value 1", out)
+	}
+	if out := run(ref, "python3", "-m", "pip", "check"); !strings.Contains(out, "No broken requirements found.") {
+		t.Errorf("pip check: %q", out)
+	}
+	// Installed in the virtualenv, not editable (the image's PYTHONPATH
+	// also has the code in /root).
+	if out := run(ref, "python3", "-m", "pip", "show", "-f", "demo-proj"); !strings.Contains(out, "Location: /opt/venv/lib/python3.11/site-packages") || !strings.Contains(out, "demo_proj/__init__.py") || strings.Contains(out, "Editable") {
+		t.Errorf("pip show demo-proj: %q; want it installed in the virtualenv, not editable", out)
+	}
+
+	// A code change: the dependencies' layers are reused, the project's
+	// is built again.
+	if err := os.WriteFile(filepath.Join(dir, "proj", "demo_proj", "__init__.py"), []byte("VALUE = 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testenv.ChownTree(t, dir, 65534, 65534)
+	ref2, res2 := buildRef(t, opts)
+	show(t, "$ kiln build   (after a code change)", res2.Stderr)
+	for _, w := range []string{"virtualenv /opt/venv with 1 wheels", "project demo-proj"} {
+		var line string
+		for _, l := range strings.Split(res2.Stderr, "\n") {
+			if strings.Contains(l, "layer ") && strings.Contains(l, w) {
+				line = l
+			}
+		}
+		switch {
+		case line == "":
+			t.Errorf("the second build's log has no layer line for %q:\n%s", w, res2.Stderr)
+		case w == "project demo-proj" && !strings.HasSuffix(line, "(built)"):
+			t.Errorf("the project layer was not built again: %s", line)
+		case w != "project demo-proj" && strings.HasSuffix(line, "(built)"):
+			t.Errorf("the dependencies' layer was built again: %s", line)
+		}
+	}
+	if strings.Contains(res2.Stderr, "python: resolved") {
+		t.Errorf("the second build resolved the dependencies again:\n%s", res2.Stderr)
+	}
+	if out := run(ref2, "python3", "-m", "demo_proj"); !strings.Contains(out, "value 2 six") {
+		t.Errorf("after the change the project printed %q, want value 2", out)
+	}
+}

@@ -7,6 +7,7 @@
 import importlib
 import os
 import re
+import shutil
 import sys
 import tarfile
 import zipfile
@@ -15,7 +16,10 @@ sdist, outdir, backend_spec, provided = sys.argv[1:5]
 sys.path[:0] = sys.argv[5:]
 work = "/tmp/kiln-src"
 os.makedirs(work)
-if sdist.endswith(".zip"):
+if os.path.isdir(sdist):
+    # A project directory: build a copy, leaving the input as it was.
+    shutil.copytree(sdist, os.path.join(work, "project"), symlinks=True)
+elif sdist.endswith(".zip"):
     zipfile.ZipFile(sdist).extractall(work)
 else:
     with tarfile.open(sdist) as t:

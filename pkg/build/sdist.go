@@ -55,9 +55,26 @@ type sdistBuilder struct {
 	target wheeltag.Target
 	idx    pypi.Indexes
 
+	// what names the step in log lines ("python", "project").
+	what string
+
 	mu     sync.Mutex
 	built  map[string]pypi.Built // by sdist sha256
 	warned bool                  // the id map warning was given
+}
+
+// newSdistBuilder returns a builder for the session's target interpreter
+// over idx; what names the step in its log lines.
+func (b *session) newSdistBuilder(ctx context.Context, what string, idx pypi.Indexes) (*sdistBuilder, error) {
+	t, err := b.detectPython(ctx)
+	if err != nil {
+		return nil, err
+	}
+	env, err := pep508.LinuxCPython(t.Version, t.Arch)
+	if err != nil {
+		return nil, fmt.Errorf("the target python %q: %w", t.Version, err)
+	}
+	return &sdistBuilder{b: b, t: t, env: env, target: wheelTarget(t), idx: idx, what: what, built: map[string]pypi.Built{}}, nil
 }
 
 // builtRecord is what the cache keeps of a built wheel.
@@ -104,7 +121,7 @@ func (sb *sdistBuilder) BuildWheel(ctx context.Context, ix *pypi.Index, name, ve
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00sdist=%s\x00target=%s\x00python=%s\x00backend=%s\x00epoch=%d\x00", sdistBuilderVersion, sum, sb.target, sb.t.Version, bs.backend, sb.b.p.Epoch.Unix())
-	var wheelNames []string
+	wheelNames := []string{}
 	for _, d := range res.Distributions {
 		fmt.Fprintf(h, "%s\x00%s\x00", d.Filename, d.SHA256)
 		wheelNames = append(wheelNames, d.Name)
@@ -131,7 +148,10 @@ func (sb *sdistBuilder) BuildWheel(ctx context.Context, ix *pypi.Index, name, ve
 		}
 		wheels = append(wheels, p)
 	}
-	got, err := sb.run(ctx, name, version, sdist.Filename, path, bs.backend, res.Distributions, wheels, wheelNames)
+	stage := func(root string) (string, error) {
+		return "/kiln-build/" + sdist.Filename, copyFile(path, filepath.Join(root, sdist.Filename))
+	}
+	got, err := sb.run(ctx, name, version, sdist.Filename, stage, bs.backend, res.Distributions, wheels, wheelNames)
 	if err != nil {
 		return pypi.Built{}, err
 	}
@@ -154,7 +174,11 @@ func (sb *sdistBuilder) remember(sum string, b pypi.Built) {
 // run builds the wheel in the sandbox over the parent and the layers built
 // so far (which hold the interpreter), with the network off and
 // SOURCE_DATE_EPOCH set, and stores it in the cache.
-func (sb *sdistBuilder) run(ctx context.Context, name, version, sdistName, sdistPath, backend string, dists []pypi.Distribution, wheels, wheelNames []string) (pypi.Built, error) {
+//
+// stage puts what is built under root (the sandbox's /kiln-build) and
+// returns its path in the sandbox: a source distribution, or a project
+// directory.
+func (sb *sdistBuilder) run(ctx context.Context, name, version, sdistName string, stage func(root string) (string, error), backend string, dists []pypi.Distribution, wheels, wheelNames []string) (pypi.Built, error) {
 	b, o := sb.b, sb.b.o
 	if b.parent.Scratch() {
 		return pypi.Built{}, fmt.Errorf("building %s: base_image is scratch, which has no Python to build with", sdistName)
@@ -204,27 +228,25 @@ func (sb *sdistBuilder) run(ctx context.Context, name, version, sdistName, sdist
 			return pypi.Built{}, fmt.Errorf("building %s: %w", sdistName, err)
 		}
 	}
-	copyIn := func(src, dst string) error {
-		data, err := os.ReadFile(src)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(dst, data, 0o644)
-	}
-	if err := copyIn(sdistPath, filepath.Join(root, sdistName)); err != nil {
+	srcArg, err := stage(root)
+	if err != nil {
 		return pypi.Built{}, fmt.Errorf("building %s: %w", sdistName, err)
 	}
 	if err := os.WriteFile(filepath.Join(root, "frontend.py"), pep517Frontend, 0o644); err != nil {
 		return pypi.Built{}, fmt.Errorf("building %s: %w", sdistName, err)
 	}
-	args := []string{sb.t.Interpreter, "-I", "/kiln-build/frontend.py", "/kiln-build/" + sdistName, "/kiln-build/out", backend, strings.Join(wheelNames, ",")}
+	args := []string{sb.t.Interpreter, "-I", "/kiln-build/frontend.py", srcArg, "/kiln-build/out", backend, strings.Join(wheelNames, ",")}
 	for i, w := range wheels {
-		if err := copyIn(w, filepath.Join(root, "wheels", dists[i].Filename)); err != nil {
+		if err := copyFile(w, filepath.Join(root, "wheels", dists[i].Filename)); err != nil {
 			return pypi.Built{}, fmt.Errorf("building %s: %w", sdistName, err)
 		}
 		args = append(args, "/kiln-build/wheels/"+dists[i].Filename)
 	}
-	o.logf("python: building %s %s from %s in the sandbox (network off; build requirements %s)", name, version, sdistName, strings.Join(wheelNames, ", "))
+	what := name
+	if version != "" {
+		what += " " + version
+	}
+	o.logf("%s: building %s from %s in the sandbox (network off; build requirements %s)", sb.what, what, sdistName, strings.Join(wheelNames, ", "))
 	out := &linePrefixer{w: o.Log, prefix: "build| "}
 	_, err = sandbox.Run(ctx, sandbox.Config{
 		Lowers:  lowers,
@@ -277,7 +299,7 @@ func (sb *sdistBuilder) run(ctx context.Context, name, version, sdistName, sdist
 	if err != nil {
 		return pypi.Built{}, fmt.Errorf("storing the wheel built from %s: %w", sdistName, err)
 	}
-	o.logf("python: built %s (sha256 %s)", built[0], sum[:12])
+	o.logf("%s: built %s (sha256 %s)", sb.what, built[0], sum[:12])
 	return pypi.Built{Path: p, Filename: built[0], SHA256: sum, Size: fi.Size()}, nil
 }
 
@@ -290,6 +312,24 @@ func (b *session) builtKind(kind string) bool {
 		}
 	}
 	return false
+}
+
+// copyFile copies the regular file src to dst.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 func fileSHA256(p string) (string, error) {
@@ -323,6 +363,12 @@ func readBuildSystem(path, name string) (buildSystem, error) {
 	if err != nil {
 		return buildSystem{}, fmt.Errorf("reading %s: %w", name, err)
 	}
+	return buildSystemOf(data, name)
+}
+
+// buildSystemOf reads [build-system] from pyproject.toml data (nil: none)
+// of name; see readBuildSystem.
+func buildSystemOf(data []byte, name string) (buildSystem, error) {
 	bs := buildSystem{requires: []string{"setuptools>=40.8.0"}, backend: "setuptools.build_meta:__legacy__"}
 	if data != nil {
 		var t struct {

@@ -311,7 +311,7 @@ func (b *session) pinWheels(ctx context.Context) error {
 		RequireHashes: opts.RequireHashes,
 	}
 	if !s.OnlyBinary {
-		req.Builder = &sdistBuilder{b: b, t: t, env: env, target: tt, idx: idx, built: map[string]pypi.Built{}}
+		req.Builder = &sdistBuilder{b: b, t: t, env: env, target: tt, idx: idx, what: "python", built: map[string]pypi.Built{}}
 	}
 	res, err := pypi.Resolve(ctx, req)
 	if err != nil {

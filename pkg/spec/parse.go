@@ -122,6 +122,7 @@ var fields = []field{
 	{key: "requirements", content: contentPresence, kind: kindString, path: true, doc: "requirements.txt, pyproject.toml, pylock.toml, uv.lock or poetry.lock (ImageSpec requirements)", str: func(s *Spec) *string { return &s.Requirements }},
 	{key: "extras", content: contentListIfSet, kind: kindList, doc: "extras of the project to install, from a pyproject.toml or lock named by requirements", list: func(s *Spec) *[]string { return &s.Extras }},
 	{key: "groups", content: contentListIfSet, kind: kindList, doc: "dependency groups to install, from a pyproject.toml or lock named by requirements", list: func(s *Spec) *[]string { return &s.Groups }},
+	{key: "install_project", content: contentBoolIfSet, kind: kindBool, doc: "build the project in source_root (its pyproject.toml) into a wheel and install it in a layer of its own", flag: func(s *Spec) *bool { return &s.InstallProject }},
 	{key: "only_binary", content: contentBoolIfSet, kind: kindBool, doc: "install wheels only: never build a source distribution", flag: func(s *Spec) *bool { return &s.OnlyBinary }},
 	{key: "pip_index", content: contentURLs, kind: kindString, doc: "Python package index URL (ImageSpec pip_index)", str: func(s *Spec) *string { return &s.PipIndex }},
 	{key: "pip_extra_index_url", content: contentURLs, kind: kindList, doc: "extra Python package index URLs (ImageSpec pip_extra_index_url)", list: func(s *Spec) *[]string { return &s.PipExtraIndexURL }},

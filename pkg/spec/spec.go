@@ -61,6 +61,8 @@ type Spec struct {
 	// dependency groups (kiln's own keys).
 	Extras []string
 	Groups []string
+	// InstallProject builds source_root's project and installs it.
+	InstallProject bool
 	// OnlyBinary refuses source distributions (kiln builds them by
 	// default when no wheel fits).
 	OnlyBinary       bool
