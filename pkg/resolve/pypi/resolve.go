@@ -123,6 +123,10 @@ type Result struct {
 type ResolutionError struct {
 	// Conflicts are the distinct reasons found, most relevant first.
 	Conflicts []string
+	// culprits are the pinned projects whose choices the failure depends
+	// on (its conflict set): trying other versions of any other project
+	// cannot help, so the resolver jumps back over them.
+	culprits map[string]bool
 }
 
 // Error implements error.
@@ -139,7 +143,21 @@ func conflict(format string, args ...any) *ResolutionError {
 	return &ResolutionError{Conflicts: []string{fmt.Sprintf(format, args...)}}
 }
 
-// merge adds o's conflicts to e, de-duplicated and bounded.
+// blame returns e with the projects names added to its conflict set.
+func (e *ResolutionError) blame(names ...string) *ResolutionError {
+	if e.culprits == nil {
+		e.culprits = map[string]bool{}
+	}
+	for _, n := range names {
+		if n != "" {
+			e.culprits[n] = true
+		}
+	}
+	return e
+}
+
+// merge adds o's conflicts to e, de-duplicated and bounded (not its
+// conflict set: the caller decides what the merged failure depends on).
 func (e *ResolutionError) merge(o *ResolutionError) *ResolutionError {
 	if e == nil {
 		return &ResolutionError{Conflicts: slices.Clone(o.Conflicts)}
@@ -217,6 +235,8 @@ type resolver struct {
 	constraints map[string][]edge
 	hashes      map[string]map[string]bool
 	rounds      int
+	// backjumps counts the levels the search jumped over.
+	backjumps int
 }
 
 // Resolve chooses one wheel per required project so that every requirement
@@ -337,7 +357,13 @@ func (r *resolver) solve(s *state) (*state, error) {
 	if len(bestCands) == 0 {
 		return nil, r.explainEmpty(s, best)
 	}
+	// Conflict-directed backjumping: each failure carries the pinned
+	// projects it depends on. When one does not depend on best, no other
+	// version of best can help, and the search jumps back at once; when
+	// every candidate fails, the failure depends on what each candidate's
+	// failure depended on and on whoever required best.
 	var failure *ResolutionError
+	culprits := map[string]bool{}
 	for _, c := range bestCands {
 		r.rounds++
 		if r.rounds > r.req.MaxRounds {
@@ -345,7 +371,11 @@ func (r *resolver) solve(s *state) (*state, error) {
 		}
 		ns, err := r.pinCandidate(s, c)
 		var rerr *ResolutionError
-		if err == nil {
+		if err != nil {
+			if errors.As(err, &rerr) {
+				rerr.blame(best) // pinning c failed: it depends on c
+			}
+		} else {
 			var sol *state
 			sol, err = r.solve(ns)
 			if err == nil {
@@ -356,7 +386,23 @@ func (r *resolver) solve(s *state) (*state, error) {
 			return nil, err
 		}
 		failure = failure.merge(rerr)
+		if !rerr.culprits[best] {
+			r.backjumps++
+			failure.culprits = rerr.culprits
+			return nil, failure
+		}
+		for n := range rerr.culprits {
+			if n != best {
+				culprits[n] = true
+			}
+		}
 	}
+	for _, e := range r.allEdges(s, best) {
+		if e.parent != "" {
+			culprits[e.parent] = true
+		}
+	}
+	failure.culprits = culprits
 	return nil, failure
 }
 
@@ -465,7 +511,7 @@ func (r *resolver) addEdge(s *state, e edge) error {
 		for _, o := range append(slices.Clone(s.edges[n][:len(s.edges[n])-1]), r.constraints[n]...) {
 			others = append(others, o.String())
 		}
-		return conflict("%s requires %s, but %s was chosen for %s", e.from, e.req, p.cand, strings.Join(others, ", "))
+		return conflict("%s requires %s, but %s was chosen for %s", e.from, e.req, p.cand, strings.Join(others, ", ")).blame(e.parent, n)
 	}
 	var add []string
 	for _, x := range e.req.Extras {
@@ -594,8 +640,24 @@ func (r *resolver) filter(p *project, edges []edge, pre, usable bool) []*candida
 	return append(out, fromSource...)
 }
 
-// explainEmpty says why project n has no candidate in s.
+// explainEmpty says why project n has no candidate in s; the failure
+// depends on whoever required n.
 func (r *resolver) explainEmpty(s *state, n string) error {
+	err := r.whyEmpty(s, n)
+	var rerr *ResolutionError
+	if errors.As(err, &rerr) {
+		for _, e := range r.allEdges(s, n) {
+			rerr.blame(e.parent)
+		}
+		if rerr.culprits == nil {
+			rerr.culprits = map[string]bool{}
+		}
+	}
+	return err
+}
+
+// whyEmpty explains why project n has no candidate in s.
+func (r *resolver) whyEmpty(s *state, n string) error {
 	edges := r.allEdges(s, n)
 	var reqs []string
 	var urls []string
