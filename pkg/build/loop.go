@@ -47,7 +47,7 @@ type stepKind interface {
 // changed.
 // The commands run before the code (so that a code change does not run
 // them again) unless commands_after_code puts them after it.
-var stepKinds = []stepKind{aptStep{}, pythonStep{}, commandsStep{}, codeStep{}, commandsStep{afterCode: true}}
+var stepKinds = []stepKind{aptStep{}, pythonStep{}, projectStep{}, commandsStep{}, codeStep{}, commandsStep{afterCode: true}}
 
 // runSteps builds (or reuses) every step's layers, in image order.
 func (b *session) runSteps(ctx context.Context) error {

@@ -306,7 +306,7 @@ func (b *session) pinWheels(ctx context.Context) error {
 	if opts.Pre {
 		pre = pypi.PrereleaseAllow
 	}
-	res, err := pypi.Resolve(ctx, pypi.Request{
+	req := pypi.Request{
 		Requirements:  want,
 		Constraints:   constraints,
 		Env:           env,
@@ -314,16 +314,24 @@ func (b *session) pinWheels(ctx context.Context) error {
 		Indexes:       idx,
 		Prereleases:   pre,
 		RequireHashes: opts.RequireHashes,
-	})
+	}
+	if !s.OnlyBinary {
+		req.Builder = &sdistBuilder{b: b, t: t, env: env, target: tt, idx: idx, what: "python", built: map[string]pypi.Built{}}
+	}
+	res, err := pypi.Resolve(ctx, req)
 	if err != nil {
 		return fmt.Errorf("packages: %w", err)
 	}
 	b.in.wheels = []lock.Wheel{}
 	for _, d := range res.Distributions {
-		b.in.wheels = append(b.in.wheels, lock.Wheel{
+		w := lock.Wheel{
 			Name: d.Name, Version: d.Version, Filename: d.Filename, URL: d.URL,
 			SHA256: d.SHA256, Size: d.Size, Requested: d.Requested,
-		})
+		}
+		if d.BuiltFrom != nil {
+			w.BuiltFrom = &lock.Sdist{Filename: d.BuiltFrom.Filename, URL: d.BuiltFrom.URL, SHA256: d.BuiltFrom.SHA256}
+		}
+		b.in.wheels = append(b.in.wheels, w)
 	}
 	sort.Slice(b.in.wheels, func(i, j int) bool { return b.in.wheels[i].Name < b.in.wheels[j].Name })
 	b.o.logf("python: resolved %d distributions", len(b.in.wheels))

@@ -110,6 +110,16 @@ type Wheel struct {
 	SHA256    string `json:"sha256"`
 	Size      int64  `json:"size,omitempty"`
 	Requested bool   `json:"requested,omitempty"`
+	// BuiltFrom, for a wheel kiln built from a source distribution, is
+	// that distribution; the wheel itself is in the local cache.
+	BuiltFrom *Sdist `json:"built_from,omitempty"`
+}
+
+// Sdist is a source distribution a wheel was built from.
+type Sdist struct {
+	Filename string `json:"filename"`
+	URL      string `json:"url"`
+	SHA256   string `json:"sha256,omitempty"`
 }
 
 // Marshal encodes l canonically (indented JSON, a trailing newline).

@@ -84,6 +84,9 @@ func (f *field) contentValue(s *Spec) (any, bool) {
 	case contentCopyMode:
 		none := sourceCopyModes[normalMode(s.SourceCopyMode)] == SourceCopyNone
 		return SourceCopyNone, none
+	case contentBoolIfSet:
+		on, _ := v.(bool)
+		return v, on
 	case contentListIfSet:
 		l, _ := v.([]string)
 		return v, len(l) > 0

@@ -100,6 +100,8 @@ const (
 	// contentListIfSet is a list that enters only when it is not empty,
 	// so that a key added later changes no tag of a spec without it.
 	contentListIfSet
+	// contentBoolIfSet is a flag that enters only when it is on.
+	contentBoolIfSet
 )
 
 // aliases maps alternative key names to their canonical key.
@@ -130,6 +132,8 @@ var fields = []field{
 	{key: "requirements", content: contentPresence, kind: kindString, path: true, doc: "requirements.txt, pyproject.toml, pylock.toml, uv.lock or poetry.lock (ImageSpec requirements)", str: func(s *Spec) *string { return &s.Requirements }},
 	{key: "extras", content: contentListIfSet, kind: kindList, doc: "extras of the project to install, from a pyproject.toml or lock named by requirements", list: func(s *Spec) *[]string { return &s.Extras }},
 	{key: "groups", content: contentListIfSet, kind: kindList, doc: "dependency groups to install, from a pyproject.toml or lock named by requirements", list: func(s *Spec) *[]string { return &s.Groups }},
+	{key: "install_project", content: contentBoolIfSet, kind: kindBool, doc: "build the project in source_root (its pyproject.toml) into a wheel and install it in a layer of its own", flag: func(s *Spec) *bool { return &s.InstallProject }},
+	{key: "only_binary", content: contentBoolIfSet, kind: kindBool, doc: "install wheels only: never build a source distribution", flag: func(s *Spec) *bool { return &s.OnlyBinary }},
 	{key: "pip_index", content: contentURLs, kind: kindString, doc: "Python package index URL (ImageSpec pip_index)", str: func(s *Spec) *string { return &s.PipIndex }},
 	{key: "pip_extra_index_url", content: contentURLs, kind: kindList, doc: "extra Python package index URLs (ImageSpec pip_extra_index_url)", list: func(s *Spec) *[]string { return &s.PipExtraIndexURL }},
 	{key: "apt_packages", content: contentValue, kind: kindList, doc: "Debian packages (ImageSpec apt_packages)", list: func(s *Spec) *[]string { return &s.AptPackages }},

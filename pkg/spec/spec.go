@@ -65,8 +65,13 @@ type Spec struct {
 	Requirements   string
 	// Extras and Groups choose a pyproject.toml's or a lock's extras and
 	// dependency groups (kiln's own keys).
-	Extras           []string
-	Groups           []string
+	Extras []string
+	Groups []string
+	// InstallProject builds source_root's project and installs it.
+	InstallProject bool
+	// OnlyBinary refuses source distributions (kiln builds them by
+	// default when no wheel fits).
+	OnlyBinary       bool
 	PipIndex         string
 	PipExtraIndexURL []string
 	AptPackages      []string

@@ -25,6 +25,7 @@ type release struct {
 	bestYanked *File // best usable yanked wheel
 	wheels     []string
 	sdists     []string
+	sdist      *File    // the source distribution to build, if any
 	reasons    []string // why files were rejected, de-duplicated
 }
 
@@ -89,6 +90,12 @@ func sdistVersion(filename, norm string) (string, bool) {
 	return "", false
 }
 
+// hashOK reports whether f may be used in hash-checking mode (nil
+// hashes: any file).
+func hashOK(hashes map[string]bool, f *File) bool {
+	return hashes == nil || (f.SHA256 != "" && hashes[f.SHA256])
+}
+
 // buildProject groups files by version and chooses, per version, the best
 // wheel for the target: compatible tags (lowest priority index, then the
 // highest build tag, then file name), Requires-Python admitting the target
@@ -129,6 +136,9 @@ func buildProject(norm string, ix *Index, files []File, tags *wheeltag.TagSet, t
 				if v, err := pep440.Parse(vs); err == nil {
 					rel := get(v)
 					rel.sdists = append(rel.sdists, f.Filename)
+					if !f.Yanked && hashOK(hashes, f) && (rel.sdist == nil || (strings.HasSuffix(f.Filename, ".tar.gz") && !strings.HasSuffix(rel.sdist.Filename, ".tar.gz"))) {
+						rel.sdist = f
+					}
 				}
 			}
 			continue

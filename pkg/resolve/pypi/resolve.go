@@ -59,6 +59,26 @@ type Request struct {
 	// MaxRounds bounds the number of candidates tried; 0 means
 	// DefaultMaxRounds.
 	MaxRounds int
+	// Builder, when set, builds a wheel from the source distribution of
+	// a version no wheel offers for the target; such versions are tried
+	// after every version with a wheel (like pip --prefer-binary). Nil
+	// keeps to wheels.
+	Builder Builder
+}
+
+// Builder builds wheels from source distributions for a Request's target.
+type Builder interface {
+	// BuildWheel builds the wheel of project name at version from sdist,
+	// listed on ix.
+	BuildWheel(ctx context.Context, ix *Index, name, version string, sdist File) (Built, error)
+}
+
+// Built is a wheel built from a source distribution.
+type Built struct {
+	// Path is where the wheel is on the host (in the cache); Filename,
+	// SHA256 (hex) and Size describe it.
+	Path, Filename, SHA256 string
+	Size                   int64
 }
 
 // Distribution is one pinned wheel of a Result.
@@ -88,6 +108,9 @@ type Distribution struct {
 	// Dependencies are the normalised names of its dependencies for the
 	// target and the installed extras, sorted.
 	Dependencies []string
+	// BuiltFrom, for a wheel built from a source distribution, is that
+	// distribution (URL without credentials and SHA-256).
+	BuiltFrom *File
 }
 
 // Result is a resolution: one wheel per project, sorted by name.
@@ -100,6 +123,10 @@ type Result struct {
 type ResolutionError struct {
 	// Conflicts are the distinct reasons found, most relevant first.
 	Conflicts []string
+	// culprits are the pinned projects whose choices the failure depends
+	// on (its conflict set): trying other versions of any other project
+	// cannot help, so the resolver jumps back over them.
+	culprits map[string]bool
 }
 
 // Error implements error.
@@ -116,7 +143,21 @@ func conflict(format string, args ...any) *ResolutionError {
 	return &ResolutionError{Conflicts: []string{fmt.Sprintf(format, args...)}}
 }
 
-// merge adds o's conflicts to e, de-duplicated and bounded.
+// blame returns e with the projects names added to its conflict set.
+func (e *ResolutionError) blame(names ...string) *ResolutionError {
+	if e.culprits == nil {
+		e.culprits = map[string]bool{}
+	}
+	for _, n := range names {
+		if n != "" {
+			e.culprits[n] = true
+		}
+	}
+	return e
+}
+
+// merge adds o's conflicts to e, de-duplicated and bounded (not its
+// conflict set: the caller decides what the merged failure depends on).
 func (e *ResolutionError) merge(o *ResolutionError) *ResolutionError {
 	if e == nil {
 		return &ResolutionError{Conflicts: slices.Clone(o.Conflicts)}
@@ -147,6 +188,10 @@ type candidate struct {
 	version pep440.Version
 	file    File
 	index   *Index // nil for a direct reference
+	// sdist, when set, is the source distribution the wheel is built
+	// from (file is filled in once built, at path built).
+	sdist *File
+	built string
 }
 
 func (c *candidate) String() string { return c.name + " " + c.version.String() }
@@ -190,6 +235,8 @@ type resolver struct {
 	constraints map[string][]edge
 	hashes      map[string]map[string]bool
 	rounds      int
+	// backjumps counts the levels the search jumped over.
+	backjumps int
 }
 
 // Resolve chooses one wheel per required project so that every requirement
@@ -310,7 +357,13 @@ func (r *resolver) solve(s *state) (*state, error) {
 	if len(bestCands) == 0 {
 		return nil, r.explainEmpty(s, best)
 	}
+	// Conflict-directed backjumping: each failure carries the pinned
+	// projects it depends on. When one does not depend on best, no other
+	// version of best can help, and the search jumps back at once; when
+	// every candidate fails, the failure depends on what each candidate's
+	// failure depended on and on whoever required best.
 	var failure *ResolutionError
+	culprits := map[string]bool{}
 	for _, c := range bestCands {
 		r.rounds++
 		if r.rounds > r.req.MaxRounds {
@@ -318,7 +371,11 @@ func (r *resolver) solve(s *state) (*state, error) {
 		}
 		ns, err := r.pinCandidate(s, c)
 		var rerr *ResolutionError
-		if err == nil {
+		if err != nil {
+			if errors.As(err, &rerr) {
+				rerr.blame(best) // pinning c failed: it depends on c
+			}
+		} else {
 			var sol *state
 			sol, err = r.solve(ns)
 			if err == nil {
@@ -329,7 +386,23 @@ func (r *resolver) solve(s *state) (*state, error) {
 			return nil, err
 		}
 		failure = failure.merge(rerr)
+		if !rerr.culprits[best] {
+			r.backjumps++
+			failure.culprits = rerr.culprits
+			return nil, failure
+		}
+		for n := range rerr.culprits {
+			if n != best {
+				culprits[n] = true
+			}
+		}
 	}
+	for _, e := range r.allEdges(s, best) {
+		if e.parent != "" {
+			culprits[e.parent] = true
+		}
+	}
+	failure.culprits = culprits
 	return nil, failure
 }
 
@@ -438,7 +511,7 @@ func (r *resolver) addEdge(s *state, e edge) error {
 		for _, o := range append(slices.Clone(s.edges[n][:len(s.edges[n])-1]), r.constraints[n]...) {
 			others = append(others, o.String())
 		}
-		return conflict("%s requires %s, but %s was chosen for %s", e.from, e.req, p.cand, strings.Join(others, ", "))
+		return conflict("%s requires %s, but %s was chosen for %s", e.from, e.req, p.cand, strings.Join(others, ", ")).blame(e.parent, n)
 	}
 	var add []string
 	for _, x := range e.req.Extras {
@@ -541,7 +614,7 @@ func (r *resolver) candidates(s *state, n string) ([]*candidate, error) {
 // filter returns the releases of p matching every edge, with their files
 // (or, when usable is false, every matching release with a nil file).
 func (r *resolver) filter(p *project, edges []edge, pre, usable bool) []*candidate {
-	var out []*candidate
+	var out, fromSource []*candidate
 	for _, rel := range p.releases {
 		ok, yanked := true, false
 		for _, e := range edges {
@@ -560,13 +633,31 @@ func (r *resolver) filter(p *project, edges []edge, pre, usable bool) []*candida
 		}
 		if f := rel.usable(yanked); f != nil {
 			out = append(out, &candidate{name: p.name, version: rel.version, file: *f, index: p.index})
+		} else if r.req.Builder != nil && rel.sdist != nil {
+			fromSource = append(fromSource, &candidate{name: p.name, version: rel.version, index: p.index, sdist: rel.sdist})
 		}
 	}
-	return out
+	return append(out, fromSource...)
 }
 
-// explainEmpty says why project n has no candidate in s.
+// explainEmpty says why project n has no candidate in s; the failure
+// depends on whoever required n.
 func (r *resolver) explainEmpty(s *state, n string) error {
+	err := r.whyEmpty(s, n)
+	var rerr *ResolutionError
+	if errors.As(err, &rerr) {
+		for _, e := range r.allEdges(s, n) {
+			rerr.blame(e.parent)
+		}
+		if rerr.culprits == nil {
+			rerr.culprits = map[string]bool{}
+		}
+	}
+	return err
+}
+
+// whyEmpty explains why project n has no candidate in s.
+func (r *resolver) whyEmpty(s *state, n string) error {
 	edges := r.allEdges(s, n)
 	var reqs []string
 	var urls []string
@@ -670,7 +761,26 @@ func (r *resolver) metadata(c *candidate) (*Metadata, error) {
 	ix := r.downloader(c)
 	var data []byte
 	var err error
-	if c.index == nil {
+	if c.sdist != nil {
+		if c.built == "" {
+			b, berr := r.req.Builder.BuildWheel(r.ctx, c.index, c.name, c.version.String(), *c.sdist)
+			if berr != nil {
+				return nil, fmt.Errorf("building %s from %s: %w", c, c.sdist.Filename, berr)
+			}
+			c.built = b.Path
+			c.file = File{Filename: b.Filename, URL: (&url.URL{Scheme: "file", Path: b.Path}).String(), SHA256: b.SHA256, Size: b.Size}
+			r.sums[c.file.URL], r.sizes[c.file.URL] = b.SHA256, b.Size
+		}
+		data, err = wheelMetadata(c.built, c.file.Filename)
+		if err == nil {
+			m, perr := ParseMetadata(data)
+			if perr != nil {
+				return nil, fmt.Errorf("reading the metadata of %s (%s): %w", c, c.file.Filename, perr)
+			}
+			r.metas[c.file.URL] = m
+			return m, nil
+		}
+	} else if c.index == nil {
 		// Direct reference: download (and hash) the wheel itself.
 		var p string
 		p, err = ix.Download(r.ctx, c.file)
@@ -787,6 +897,9 @@ func (r *resolver) result(s *state) (Result, error) {
 		}
 		if d.Size == 0 {
 			d.Size = r.sizes[c.file.URL]
+		}
+		if c.sdist != nil {
+			d.BuiltFrom = &File{Filename: c.sdist.Filename, URL: c.sdist.URL, SHA256: c.sdist.SHA256}
 		}
 		for _, e := range s.edges[n] {
 			if e.parent == "" {
