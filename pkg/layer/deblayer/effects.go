@@ -19,10 +19,13 @@ type effects struct {
 	users     *userDB
 	caPkg     *pkgState
 	homes     []tar.Header
+	// cachedDirs are the library directories the written ld.so.cache
+	// lists libraries of this layer in.
+	cachedDirs map[string]bool
 }
 
 func newEffects(parent Parent, w *layerWriter, pkgs []*pkgState) (*effects, error) {
-	fx := &effects{w: w, parent: parent}
+	fx := &effects{w: w, parent: parent, cachedDirs: map[string]bool{}}
 	for _, p := range pkgs {
 		if p.archName != "all" {
 			fx.arch = p.archName
@@ -138,7 +141,7 @@ func (fx *effects) run(p *pkgState, script string, c scriptCmd, funcs map[string
 	case "update-alternatives":
 		err = fx.alts.command(c.args[1:])
 	case "ldconfig":
-		p.report.Skipped = append(p.report.Skipped, fmt.Sprintf("%s: %s (no ld.so.cache needed for libraries in the default directories)", script, c))
+		p.report.Skipped = append(p.report.Skipped, fmt.Sprintf("%s: %s (kiln writes /etc/ld.so.cache)", script, c))
 	case "adduser", "addgroup", "useradd", "groupadd":
 		var home *tar.Header
 		home, err = fx.users.command(name, c.args[1:], fx.w.epoch.Unix())
@@ -180,6 +183,9 @@ func (fx *effects) write() error {
 		if err := writeCACertificates(fx.w, fx.parent, fx.caPkg); err != nil {
 			return fmt.Errorf("reproduce update-ca-certificates: %w", err)
 		}
+	}
+	if err := fx.writeLDCache(); err != nil {
+		return fmt.Errorf("write /etc/ld.so.cache: %w", err)
 	}
 	fx.checkLibraryDirs()
 	return nil
@@ -226,7 +232,10 @@ func (fx *effects) checkLibraryDirs() {
 			}
 			seen[d] = true
 			fx.w.report.LibraryDirs = append(fx.w.report.LibraryDirs, d)
-			fx.w.report.Warnings = append(fx.w.report.Warnings, fmt.Sprintf("/%s adds %s to the dynamic linker path; kiln writes no ld.so.cache, so set LD_LIBRARY_PATH=%s in the image environment if programs need it", p, d, d))
+			if fx.cachedDirs[d] {
+				continue // its libraries are in the ld.so.cache kiln wrote
+			}
+			fx.w.report.Warnings = append(fx.w.report.Warnings, fmt.Sprintf("/%s adds %s to the dynamic linker path, where this layer ships no library kiln could list in /etc/ld.so.cache; libraries put there later need `ldconfig` (in commands), or set LD_LIBRARY_PATH=%s in the image environment", p, d, d))
 		}
 	}
 }
