@@ -185,4 +185,3 @@ func extract(t *testing.T, layer []byte, root string) {
 		}
 	}
 }
-
