@@ -22,7 +22,7 @@ import (
 // aptConfigureVersion names what the configure layer runs and leaves out
 // (aptConfigureScript, aptConfigureSkipped, the post-passes): bump it when
 // either changes.
-const aptConfigureVersion = "kiln-apt-configure-v1"
+const aptConfigureVersion = "kiln-apt-configure-v2"
 
 // aptConfigureTimeout bounds dpkg --configure.
 const aptConfigureTimeout = 30 * time.Minute
@@ -91,7 +91,10 @@ func aptConfigureSkipped(p string) bool {
 		"var/cache/ldconfig/aux-cache",
 		"var/lib/dpkg/lock", "var/lib/dpkg/lock-frontend", "var/lib/dpkg/triggers/Lock",
 		"var/lib/dpkg/status-old", "var/lib/dpkg/diversions-old", "var/lib/dpkg/statoverride-old",
-		"var/cache/debconf/config.dat-old", "var/cache/debconf/templates.dat-old", "var/cache/debconf/passwords.dat-old":
+		"var/cache/debconf/config.dat-old", "var/cache/debconf/templates.dat-old", "var/cache/debconf/passwords.dat-old",
+		// A random id per machine (dbus-uuidgen, systemd-machine-id-setup):
+		// an image must not carry one, every container makes its own.
+		"var/lib/dbus/machine-id", "etc/machine-id":
 		return true
 	}
 	return strings.HasPrefix(p, "var/log/apt/") || strings.HasPrefix(p, "var/cache/apt/")

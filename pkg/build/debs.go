@@ -22,7 +22,8 @@ import (
 var debParentFiles = []string{
 	"var/lib/dpkg/status",
 	"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow",
-	"etc/ld.so.conf", "etc/ld.so.conf.d/*",
+	"etc/ld.so.conf", "etc/ld.so.conf.d/*", "etc/ld.so.cache",
+	"var/lib/dpkg/triggers/*",
 	"var/lib/dpkg/alternatives/*",
 	"etc/ca-certificates.conf",
 	"usr/share/ca-certificates/*/*", "usr/share/ca-certificates/*",

@@ -26,7 +26,7 @@ type inputs struct {
 
 // parentFSVersion names the set of files kiln reads from parents; bump it
 // when debParentFiles or the selector changes so old caches are not used.
-const parentFSVersion = "parentfs-v1"
+const parentFSVersion = "parentfs-v2"
 
 // checkLock fails when the spec asks for other packages than the lock pins.
 func checkLock(p *Plan) error {

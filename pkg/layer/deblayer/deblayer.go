@@ -50,7 +50,8 @@ type Parent struct {
 	// Files maps root-relative paths ("etc/passwd", "var/lib/dpkg/status")
 	// to the parent's content. Write reads var/lib/dpkg/status,
 	// etc/passwd, etc/group, etc/shadow, etc/gshadow, etc/ld.so.conf,
-	// etc/ld.so.conf.d/*, var/lib/dpkg/alternatives/*,
+	// etc/ld.so.conf.d/*, etc/ld.so.cache, var/lib/dpkg/alternatives/*,
+	// var/lib/dpkg/triggers/*,
 	// etc/ca-certificates.conf, usr/share/ca-certificates/** and
 	// usr/local/share/ca-certificates/**. Missing files are treated as
 	// absent from the parent.
@@ -98,8 +99,9 @@ type Report struct {
 	// Warnings lists problems not tied to a single package.
 	Warnings []string
 	// LibraryDirs lists directories packages added to the dynamic linker
-	// search path through etc/ld.so.conf.d. No ld.so.cache is generated,
-	// so programs only find libraries there if LD_LIBRARY_PATH names them.
+	// search path through etc/ld.so.conf.d. Without Options.Unpacked the
+	// libraries the layer ships there are listed in the etc/ld.so.cache
+	// Write generates (the parent's entries and the layer's).
 	LibraryDirs []string
 }
 
@@ -167,6 +169,25 @@ type layerWriter struct {
 	// content of regular files written, for paths later steps read
 	// (ld.so.conf.d, ca-certificates).
 	keep map[string][]byte
+	// elfHead holds the first bytes of the library files written (by
+	// final path), for the ld.so.cache.
+	elfHead map[string][]byte
+}
+
+// headWriter keeps the first n bytes written to it.
+type headWriter struct {
+	buf []byte
+	n   int
+}
+
+func (h *headWriter) Write(b []byte) (int, error) {
+	if room := h.n - len(h.buf); room > 0 {
+		if len(b) < room {
+			room = len(b)
+		}
+		h.buf = append(h.buf, b[:room]...)
+	}
+	return len(b), nil
 }
 
 func (w *layerWriter) wantKeep(p string) bool {
@@ -261,6 +282,7 @@ func Write(ctx context.Context, tw *tar.Writer, parent Parent, debs []Deb, opts 
 		owner:   map[string]string{},
 		report:  &rep,
 		keep:    map[string][]byte{},
+		elfHead: map[string][]byte{},
 	}
 	for k, v := range parent.Symlinks {
 		ck, err := cleanMember(strings.TrimPrefix(k, "/"))
@@ -486,6 +508,11 @@ func (w *layerWriter) unpack(ctx context.Context, p *pkgState, frag *fragment) e
 				buf = &bytes.Buffer{}
 				body = io.TeeReader(body, buf)
 			}
+			var head *headWriter
+			if libNameRE.MatchString(path.Base(final)) {
+				head = &headWriter{n: elfHeadSize}
+				body = io.TeeReader(body, head)
+			}
 			// One MD5 serves md5sums and the conffile record.
 			want, listed := sums[shipped]
 			sum := md5.New()
@@ -502,6 +529,9 @@ func (w *layerWriter) unpack(ctx context.Context, p *pkgState, frag *fragment) e
 			}
 			if buf != nil {
 				w.keep[final] = buf.Bytes()
+			}
+			if head != nil {
+				w.elfHead[final] = head.buf
 			}
 			regular[shipped] = final
 			p.report.Files++

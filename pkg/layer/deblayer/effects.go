@@ -19,10 +19,16 @@ type effects struct {
 	users     *userDB
 	caPkg     *pkgState
 	homes     []tar.Header
+	// cachedDirs are the library directories the written ld.so.cache
+	// lists libraries of this layer in.
+	cachedDirs map[string]bool
+	// created are the directories and empty files postinst scripts
+	// create (mkdir, install -d, touch).
+	created []tar.Header
 }
 
 func newEffects(parent Parent, w *layerWriter, pkgs []*pkgState) (*effects, error) {
-	fx := &effects{w: w, parent: parent}
+	fx := &effects{w: w, parent: parent, cachedDirs: map[string]bool{}}
 	for _, p := range pkgs {
 		if p.archName != "all" {
 			fx.arch = p.archName
@@ -110,9 +116,34 @@ func (fx *effects) configure(p *pkgState) {
 		return
 	}
 	cmds, funcs := parseScript(string(post), fx.shellEnv(p))
+	// The interpreter follows the script's loops, functions and command
+	// substitutions, which the reader above does not; its
+	// update-alternatives calls are used unless it found none where the
+	// reader found some (a script that stopped early under it).
+	res, ok := fx.interpret(p, string(post), "configure", "")
+	static := false
 	for _, c := range cmds {
+		static = static || (path.Base(c.args[0]) == "update-alternatives" && !c.unresolved && !funcs["update-alternatives"])
+	}
+	useInterp := ok && (len(res.alts) > 0 || !static)
+	for _, c := range cmds {
+		if useInterp && path.Base(c.args[0]) == "update-alternatives" {
+			continue
+		}
 		fx.run(p, "postinst", c, funcs)
 	}
+	if !ok {
+		return
+	}
+	if useInterp {
+		for _, a := range res.alts {
+			if err := fx.alts.command(a); err != nil {
+				p.warnf("postinst runs `update-alternatives %s`: %v; not reproduced", strings.Join(a, " "), err)
+			}
+		}
+	}
+	fx.created = append(fx.created, res.dirs...)
+	fx.created = append(fx.created, res.files...)
 }
 
 func (fx *effects) run(p *pkgState, script string, c scriptCmd, funcs map[string]bool) {
@@ -138,7 +169,7 @@ func (fx *effects) run(p *pkgState, script string, c scriptCmd, funcs map[string
 	case "update-alternatives":
 		err = fx.alts.command(c.args[1:])
 	case "ldconfig":
-		p.report.Skipped = append(p.report.Skipped, fmt.Sprintf("%s: %s (no ld.so.cache needed for libraries in the default directories)", script, c))
+		p.report.Skipped = append(p.report.Skipped, fmt.Sprintf("%s: %s (kiln writes /etc/ld.so.cache)", script, c))
 	case "adduser", "addgroup", "useradd", "groupadd":
 		var home *tar.Header
 		home, err = fx.users.command(name, c.args[1:], fx.w.epoch.Unix())
@@ -168,6 +199,24 @@ func (fx *effects) writeUsers() error {
 	return nil
 }
 
+// writeCreated emits what postinst scripts create that the layer does not
+// hold yet.
+func (fx *effects) writeCreated() error {
+	for _, h := range fx.created {
+		p, err := fx.w.res.resolve(h.Name, h.Typeflag == tar.TypeDir)
+		if err != nil {
+			continue
+		}
+		if _, ok := fx.w.emitted[p]; ok {
+			continue
+		}
+		if err := fx.w.generated(h, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // write emits the reproduced effects.
 func (fx *effects) write() error {
 	if err := fx.alts.write(fx.w); err != nil {
@@ -180,6 +229,12 @@ func (fx *effects) write() error {
 		if err := writeCACertificates(fx.w, fx.parent, fx.caPkg); err != nil {
 			return fmt.Errorf("reproduce update-ca-certificates: %w", err)
 		}
+	}
+	if err := fx.writeCreated(); err != nil {
+		return err
+	}
+	if err := fx.writeLDCache(); err != nil {
+		return fmt.Errorf("write /etc/ld.so.cache: %w", err)
 	}
 	fx.checkLibraryDirs()
 	return nil
@@ -226,7 +281,10 @@ func (fx *effects) checkLibraryDirs() {
 			}
 			seen[d] = true
 			fx.w.report.LibraryDirs = append(fx.w.report.LibraryDirs, d)
-			fx.w.report.Warnings = append(fx.w.report.Warnings, fmt.Sprintf("/%s adds %s to the dynamic linker path; kiln writes no ld.so.cache, so set LD_LIBRARY_PATH=%s in the image environment if programs need it", p, d, d))
+			if fx.cachedDirs[d] {
+				continue // its libraries are in the ld.so.cache kiln wrote
+			}
+			fx.w.report.Warnings = append(fx.w.report.Warnings, fmt.Sprintf("/%s adds %s to the dynamic linker path, where this layer ships no library kiln could list in /etc/ld.so.cache; libraries put there later need `ldconfig` (in commands), or set LD_LIBRARY_PATH=%s in the image environment", p, d, d))
 		}
 	}
 }

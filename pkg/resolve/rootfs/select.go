@@ -26,7 +26,7 @@ const maxDefaultFile = 16 << 20
 // DefaultSelect keeps what installing Debian packages and detecting the
 // target Python need: everything under etc/ (apt sources, keyrings,
 // users and groups, os-release, ld.so.conf, CA configuration), the dpkg
-// database (var/lib/dpkg/status, status.d/ and alternatives/), keyrings
+// database (var/lib/dpkg/status, status.d/, alternatives/ and triggers/), keyrings
 // under usr/share/keyrings/, CA certificates under usr/share/ca-certificates/
 // and usr/local/share/ca-certificates/, usr/lib/os-release, Alpine's
 // lib/apk/db/installed, Python's _sysconfigdata_*.py under usr/lib/python3*/
@@ -41,6 +41,7 @@ func DefaultSelect(name string, size int64) int64 {
 		"etc/",
 		"var/lib/dpkg/alternatives/",
 		"var/lib/dpkg/status.d/",
+		"var/lib/dpkg/triggers/",
 		"usr/share/keyrings/",
 		"usr/share/ca-certificates/",
 		"usr/local/share/ca-certificates/",

@@ -1,0 +1,121 @@
+package deblayer
+
+import (
+	"strings"
+	"testing"
+)
+
+// xzPostinst is xz-utils' postinst: its slaves come from a function's
+// output in a command substitution with a loop.
+const xzPostinst = `#!/bin/sh
+set -e
+
+slave () {
+	dir=$1 filename=$2 target=$3
+	echo "--slave $dir/$filename $filename $dir/$target"
+}
+
+update-alternatives --install /usr/bin/lzma lzma /usr/bin/xz 20 $(
+	slave /usr/share/man/man1 lzma.1.gz xz.1.gz
+	slave /usr/bin unlzma unxz
+	for util in cat more
+	do
+		slave /usr/bin lz$util xz$util
+	done
+)
+`
+
+// jrePostinst is the shape of openjdk's postinst: update-alternatives in
+// a loop over a variable, a slave only when the man page exists, the
+// architecture from dpkg, directories it creates.
+const jrePostinst = `#!/bin/sh
+set -e
+multiarch=x86_64-linux-gnu
+priority=1711
+basedir=/usr/lib/jvm/java-17-openjdk-amd64
+mandir=$basedir/man
+jre_tools='java keytool'
+case "$1" in
+configure)
+    if ! mountpoint -q /proc; then
+	echo >&2 "the java command requires a mounted proc fs (/proc)."
+	exit 1
+    fi
+    [ -d /etc/.java ] || mkdir -m 755 /etc/.java
+    [ -d /etc/.java/.systemPrefs ] || mkdir -m 755 /etc/.java/.systemPrefs
+    if [ ! -f /etc/.java/.systemPrefs/.system.lock ]; then
+	touch /etc/.java/.systemPrefs/.system.lock
+    fi
+    if [ -z "$2" ]; then
+	update_alternatives=y
+    fi
+    if [ "$update_alternatives" = y ]; then
+    if [ -n "$multiarch" ] && [ "$DPKG_MAINTSCRIPT_ARCH" != $(dpkg --print-architecture) ]; then
+	priority=$(expr $priority - 1)
+    fi
+    for i in $jre_tools; do
+	unset slave1 || true
+        if [ -e $mandir/man1/$i.1.gz ]; then
+	    slave1="--slave /usr/share/man/man1/$i.1.gz $i.1.gz $mandir/man1/$i.1.gz"
+	fi
+        update-alternatives --install /usr/bin/$i $i $basedir/bin/$i $priority $slave1
+    done
+    fi
+    ;;
+esac
+exit 0
+`
+
+// TestInterpretedAlternatives: emulating, kiln follows update-alternatives
+// through functions, loops and command substitutions, with slaves, and
+// creates the directories and files postinsts make.
+func TestInterpretedAlternatives(t *testing.T) {
+	xz := testPkg{
+		control: "Package: xz-utils\nVersion: 5.4.1-1\nArchitecture: amd64\nDescription: xz",
+		members: map[string]string{"postinst": xzPostinst},
+		data:    []ent{dir("./"), dir("./usr/"), dir("./usr/bin/"), file("./usr/bin/xz", "x"), file("./usr/bin/unxz", "x"), file("./usr/bin/xzcat", "x"), file("./usr/bin/xzmore", "x")},
+	}
+	const jvm = "./usr/lib/jvm/java-17-openjdk-amd64/"
+	jre := testPkg{
+		control: "Package: openjdk-17-jre-headless\nVersion: 17.0.21\nArchitecture: amd64\nDescription: jre",
+		members: map[string]string{"postinst": jrePostinst},
+		data: []ent{dir("./"), dir("./usr/"), dir("./usr/lib/"), dir("./usr/lib/jvm/"), dir(jvm), dir(jvm + "bin/"),
+			file(jvm+"bin/java", "j"), file(jvm+"bin/keytool", "k"), dir(jvm + "man/"), dir(jvm + "man/man1/"), file(jvm+"man/man1/java.1.gz", "m")},
+	}
+	l, rep, _ := writeLayer(t, Parent{Symlinks: mergedUsr()}, []Deb{xz.build(t, "xz.deb"), jre.build(t, "jre.deb")})
+	for link, target := range map[string]string{
+		"usr/bin/lzma":                 "/etc/alternatives/lzma",
+		"etc/alternatives/lzma":        "/usr/bin/xz",
+		"etc/alternatives/unlzma":      "/usr/bin/unxz",
+		"etc/alternatives/lzcat":       "/usr/bin/xzcat",
+		"etc/alternatives/lzmore":      "/usr/bin/xzmore",
+		"etc/alternatives/lzma.1.gz":   "/usr/share/man/man1/xz.1.gz",
+		"usr/bin/java":                 "/etc/alternatives/java",
+		"etc/alternatives/java":        "/usr/lib/jvm/java-17-openjdk-amd64/bin/java",
+		"etc/alternatives/keytool":     "/usr/lib/jvm/java-17-openjdk-amd64/bin/keytool",
+		"etc/alternatives/java.1.gz":   "/usr/lib/jvm/java-17-openjdk-amd64/man/man1/java.1.gz",
+		"usr/share/man/man1/java.1.gz": "/etc/alternatives/java.1.gz",
+	} {
+		if got := l.get(t, link).hdr.Linkname; got != target {
+			t.Errorf("%s -> %s, want %s", link, got, target)
+		}
+	}
+	if _, ok := l.byName["etc/alternatives/keytool.1.gz"]; ok {
+		t.Error("keytool got a man page slave though its man page is not shipped")
+	}
+	alt := l.get(t, "var/lib/dpkg/alternatives/java").body
+	if !strings.Contains(alt, "/usr/lib/jvm/java-17-openjdk-amd64/bin/java\n1711\n") {
+		t.Errorf("alternatives/java records\n%s\nwant priority 1711 (same architecture: not lowered)", alt)
+	}
+	if e := l.get(t, "etc/.java/.systemPrefs/"); e.hdr.Mode != 0o755 || e.hdr.Typeflag != '5' {
+		t.Errorf("etc/.java/.systemPrefs: %+v", e.hdr)
+	}
+	l.get(t, "etc/.java/.systemPrefs/.system.lock")
+	for _, pr := range rep.Packages {
+		for _, w := range pr.Warnings {
+			if strings.Contains(w, "update-alternatives") {
+				t.Errorf("%s: %s", pr.Name, w)
+			}
+		}
+	}
+}
