@@ -18,8 +18,10 @@
 // to anything but an earlier regular file of the same package; device nodes
 // and FIFOs; .wh. names, which are OCI whiteouts; regular files whose MD5
 // differs from the package's md5sums; truncated or corrupt ar, tar, gzip,
-// xz or zstd streams. Nothing is ever extracted to disk. Write streams, so
-// on error the layer written so far must be discarded.
+// xz or zstd streams. Nothing is ever extracted to disk: data.tar streams
+// decompressed ahead of their turn (see Options.Workers) spill, past a
+// memory budget, to unlinked temporary files as one opaque stream each.
+// Write streams, so on error the layer written so far must be discarded.
 package deblayer
 
 import (

@@ -148,3 +148,19 @@ func TestWriteAheadCanceled(t *testing.T) {
 		t.Errorf("Write with a canceled context: %v, want context.Canceled", err)
 	}
 }
+
+// TestWriteAheadBomb checks that a data.tar far larger than its
+// Installed-Size is refused, naming the package, when it is decoded ahead.
+func TestWriteAheadBomb(t *testing.T) {
+	control := strings.ReplaceAll(toolControl, "Installed-Size: 10", "Installed-Size: 1")
+	bomb := testPkg{control: control, dataExt: ".zst", data: []ent{
+		dir("./"), dir("./usr/"), file("./usr/zeros", strings.Repeat("\x00", 80<<20)),
+	}}.build(t, "bomb.deb")
+	debs := append(manyPackages(t, 3), bomb)
+	for _, workers := range []int{1, 4} {
+		_, _, err := writeWith(t, debs, Options{Workers: workers, TempDir: t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), "unpack bomb.deb") || !strings.Contains(err.Error(), "decompression bomb") {
+			t.Errorf("%d workers: Write: %v, want bomb.deb refused as a decompression bomb", workers, err)
+		}
+	}
+}
