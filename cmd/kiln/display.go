@@ -141,7 +141,8 @@ func (d *display) Start() {
 	if !d.live {
 		return
 	}
-	d.stop = make(chan struct{})
+	stop := make(chan struct{})
+	d.stop = stop
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -149,7 +150,7 @@ func (d *display) Start() {
 		defer t.Stop()
 		for {
 			select {
-			case <-d.stop:
+			case <-stop:
 				return
 			case <-t.C:
 				d.Tick()

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 func TestChooseProgress(t *testing.T) {
@@ -218,5 +220,44 @@ func TestDisplayLive(t *testing.T) {
 		groupedFoo + "\n" + groupedAlt + "\napt: warning: libbar: alone\n"
 	if !strings.HasSuffix(end, want) || !strings.Contains(end, "\033[J") {
 		t.Errorf("the display ended with\n%q\nwant the live area cleared and then\n%q", end, want)
+	}
+}
+
+// TestDisplayConcurrent: the live display's timer, push updates and log
+// lines from several goroutines share its state safely (run with -race),
+// and Finish prints every line once.
+func TestDisplayConcurrent(t *testing.T) {
+	var out syncBuilder
+	m := &fakeMeter{}
+	d := newDisplay(&out, displayOptions{live: true, meter: m})
+	d.Start()
+	push := d.Push()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				d.Write([]byte("layer g" + string(rune('0'+g)) + ": sha256:1, 1 B (built)\n"))
+				m.set(int64(i), int64(i), "x")
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	for i := range 100 {
+		push <- v1.Update{Complete: int64(i), Total: 100}
+	}
+	close(push)
+	wg.Wait()
+	time.Sleep(2 * redrawEvery)
+	d.Finish()
+	d.Finish() // a second Finish prints nothing more
+	s := out.String()
+	tail := s[strings.LastIndex(s, "\033[J")+len("\033[J"):]
+	if n := strings.Count(tail, "(built)\n"); n != 200 {
+		t.Errorf("Finish printed %d of the 200 lines", n)
+	}
+	if !strings.Contains(s, "[+] kiln build") {
+		t.Error("the live display was never drawn")
 	}
 }
