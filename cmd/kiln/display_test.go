@@ -261,3 +261,41 @@ func TestDisplayConcurrent(t *testing.T) {
 		t.Error("the live display was never drawn")
 	}
 }
+
+// TestDisplayPlainHeartbeat: plain progress prints a line saying how far
+// the build is when bytes moved but nothing was printed for 10s, and
+// stays silent otherwise.
+func TestDisplayPlainHeartbeat(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	m := &fakeMeter{}
+	var out syncBuilder
+	d := newDisplay(&out, displayOptions{now: clk.Now, meter: m})
+	d.Write([]byte("parent a resolved to b\n"))
+	steps := []struct {
+		advance time.Duration
+		down    int64
+		layer   string
+		want    string // the line printed at this tick, "" for none
+	}{
+		{5 * time.Second, 10 << 20, "", ""},
+		{4 * time.Second, 20 << 20, "", ""},
+		{2 * time.Second, 30 << 20, "", "download: 30.0 MiB so far, at 5.0 MiB/s"},
+		{11 * time.Second, 30 << 20, "", ""}, // nothing moved
+		{1 * time.Second, 30 << 20, "code", "build: layer code: 30.0 MiB written so far"},
+		{3 * time.Second, 30 << 20, "code", ""},
+	}
+	for i, st := range steps {
+		before := out.String()
+		clk.Advance(st.advance)
+		m.set(st.down, st.down, st.layer)
+		d.Tick()
+		got := strings.TrimPrefix(out.String(), before)
+		if want := st.want; (want == "" && got != "") || (want != "" && got != want+"\n") {
+			t.Errorf("tick %d: printed %q, want %q", i, got, want)
+		}
+	}
+	d.Finish()
+	if strings.Contains(out.String(), "\033[") {
+		t.Errorf("plain progress wrote an escape sequence:\n%q", out.String())
+	}
+}
