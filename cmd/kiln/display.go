@@ -28,6 +28,10 @@ const (
 // display: at most 10 a second.
 const redrawEvery = 100 * time.Millisecond
 
+// plainEvery is how long plain progress stays silent while bytes move
+// before it prints a line saying how far the build is (CI logs).
+const plainEvery = 10 * time.Second
+
 // chooseProgress turns --progress and -q into a mode: tty, plain or quiet.
 func chooseProgress(flag string, quiet, terminal bool) (string, error) {
 	switch flag {
@@ -95,6 +99,9 @@ type display struct {
 	rate      rateMeter
 	pushed    v1.Update
 	finished  bool
+	lastOut   time.Time // plain: when a line was last printed
+	beatDown  int64     // plain: the downloaded bytes the last heartbeat saw
+	beatUp    int64     // plain: the uploaded bytes the last heartbeat saw
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -138,10 +145,8 @@ func newDisplay(w io.Writer, o displayOptions) *display {
 
 // Start redraws the live area every redrawEvery until Finish.
 func (d *display) Start() {
-	if !d.live {
-		return
-	}
-	d.stop = make(chan struct{})
+	stop := make(chan struct{})
+	d.stop = stop
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -149,7 +154,7 @@ func (d *display) Start() {
 		defer t.Stop()
 		for {
 			select {
-			case <-d.stop:
+			case <-stop:
 				return
 			case <-t.C:
 				d.Tick()
@@ -206,6 +211,7 @@ func (d *display) lineLocked(line string) {
 	}
 	if !d.live {
 		fmt.Fprintln(d.w, line)
+		d.lastOut = d.now()
 		return
 	}
 	d.kept = append(d.kept, line)
@@ -240,7 +246,45 @@ func (d *display) markAt(step string, t time.Time) {
 func (d *display) Tick() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !d.live {
+		d.heartbeatLocked()
+		return
+	}
 	d.drawLocked(false)
+}
+
+// heartbeatLocked prints, in plain mode, a line saying how far the build
+// is when it printed nothing for plainEvery while bytes moved: a long
+// layer or download shows in a CI log.
+func (d *display) heartbeatLocked() {
+	if d.finished {
+		return
+	}
+	now := d.now()
+	if d.lastOut.IsZero() {
+		d.lastOut = d.start
+	}
+	down := d.meter.Downloaded()
+	d.rate.sample(now, down)
+	if now.Sub(d.lastOut) < plainEvery {
+		return
+	}
+	layer, layerBytes, _ := d.meter.Writing()
+	up := d.uploaded()
+	var line string
+	switch {
+	case layer != "":
+		line = fmt.Sprintf("build: layer %s: %s written so far", layer, build.HumanBytes(layerBytes))
+	case down != d.beatDown:
+		line = fmt.Sprintf("download: %s so far, at %s/s", build.HumanBytes(down), build.HumanBytes(d.rate.perSecond()))
+	case up != d.beatUp:
+		line = fmt.Sprintf("upload: %s so far", build.HumanBytes(up))
+	default:
+		return
+	}
+	d.beatDown, d.beatUp = down, up
+	fmt.Fprintln(d.w, line)
+	d.lastOut = now
 }
 
 // lines is the live area: a header and a line per step begun.

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 func TestChooseProgress(t *testing.T) {
@@ -218,5 +220,82 @@ func TestDisplayLive(t *testing.T) {
 		groupedFoo + "\n" + groupedAlt + "\napt: warning: libbar: alone\n"
 	if !strings.HasSuffix(end, want) || !strings.Contains(end, "\033[J") {
 		t.Errorf("the display ended with\n%q\nwant the live area cleared and then\n%q", end, want)
+	}
+}
+
+// TestDisplayConcurrent: the live display's timer, push updates and log
+// lines from several goroutines share its state safely (run with -race),
+// and Finish prints every line once.
+func TestDisplayConcurrent(t *testing.T) {
+	var out syncBuilder
+	m := &fakeMeter{}
+	d := newDisplay(&out, displayOptions{live: true, meter: m})
+	d.Start()
+	push := d.Push()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				d.Write([]byte("layer g" + string(rune('0'+g)) + ": sha256:1, 1 B (built)\n"))
+				m.set(int64(i), int64(i), "x")
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	for i := range 100 {
+		push <- v1.Update{Complete: int64(i), Total: 100}
+	}
+	close(push)
+	wg.Wait()
+	time.Sleep(2 * redrawEvery)
+	d.Finish()
+	d.Finish() // a second Finish prints nothing more
+	s := out.String()
+	tail := s[strings.LastIndex(s, "\033[J")+len("\033[J"):]
+	if n := strings.Count(tail, "(built)\n"); n != 200 {
+		t.Errorf("Finish printed %d of the 200 lines", n)
+	}
+	if !strings.Contains(s, "[+] kiln build") {
+		t.Error("the live display was never drawn")
+	}
+}
+
+// TestDisplayPlainHeartbeat: plain progress prints a line saying how far
+// the build is when bytes moved but nothing was printed for 10s, and
+// stays silent otherwise.
+func TestDisplayPlainHeartbeat(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	m := &fakeMeter{}
+	var out syncBuilder
+	d := newDisplay(&out, displayOptions{now: clk.Now, meter: m})
+	d.Write([]byte("parent a resolved to b\n"))
+	steps := []struct {
+		advance time.Duration
+		down    int64
+		layer   string
+		want    string // the line printed at this tick, "" for none
+	}{
+		{5 * time.Second, 10 << 20, "", ""},
+		{4 * time.Second, 20 << 20, "", ""},
+		{2 * time.Second, 30 << 20, "", "download: 30.0 MiB so far, at 5.0 MiB/s"},
+		{11 * time.Second, 30 << 20, "", ""}, // nothing moved
+		{1 * time.Second, 30 << 20, "code", "build: layer code: 30.0 MiB written so far"},
+		{3 * time.Second, 30 << 20, "code", ""},
+	}
+	for i, st := range steps {
+		before := out.String()
+		clk.Advance(st.advance)
+		m.set(st.down, st.down, st.layer)
+		d.Tick()
+		got := strings.TrimPrefix(out.String(), before)
+		if want := st.want; (want == "" && got != "") || (want != "" && got != want+"\n") {
+			t.Errorf("tick %d: printed %q, want %q", i, got, want)
+		}
+	}
+	d.Finish()
+	if strings.Contains(out.String(), "\033[") {
+		t.Errorf("plain progress wrote an escape sequence:\n%q", out.String())
 	}
 }

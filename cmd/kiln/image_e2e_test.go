@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/kiln-build/kiln/internal/testenv"
+	"github.com/kiln-build/kiln/pkg/sandbox"
 )
 
 // kilnImageRun is how the docs run kiln's own image: unprivileged, no
@@ -96,5 +97,30 @@ func TestE2EKilnImage(t *testing.T) {
 		if !strings.Contains(got, w) {
 			t.Errorf("podman run %s printed %q, want %q", built, got, w)
 		}
+	}
+
+	// commands in the container: with the flags above the sandbox cannot
+	// start, and kiln says what the container needs; with those flags
+	// too, the commands run.
+	cmdsWS := writeSpec(t, "name: cmds-in-container\nregistry: "+reg.Host+"\nbase_image: "+base+"\ncommands: [\"echo ran > /ran\"]\n", nil)
+	runKiln := func(extra ...string) (string, error) {
+		args := append([]string{"run", "--rm"}, kilnImageRun...)
+		args = append(append(args, extra...), "--network", "host")
+		args = append(args, kilnImageMounts(cmdsWS, dockerConfig)...)
+		return pm.Exec(append(append(args, kilnRef), kilnImageArgs...)...)
+	}
+	if out, err := runKiln(); err == nil || !strings.Contains(err.Error(), strings.Join(sandbox.ContainerFlags(), " ")) {
+		t.Errorf("commands in the container without the sandbox's flags: %v\n%s\nwant a failure naming %q", err, out, sandbox.ContainerFlags())
+	}
+	out, err = runKiln(sandbox.ContainerFlags()...)
+	if err != nil {
+		t.Fatalf("commands in the container with %q: %v\n%s", sandbox.ContainerFlags(), err, out)
+	}
+	m = regexp.MustCompile(`(\S+/cmds-in-container):\S+@(sha256:[0-9a-f]{64})`).FindStringSubmatch(lastLine(out))
+	if m == nil {
+		t.Fatalf("kiln in its image printed no reference as its last line:\n%s", out)
+	}
+	if got, err := pm.Run(m[1]+"@"+m[2], "cat", "/ran"); err != nil || got != "ran\n" {
+		t.Errorf("the commands' layer: cat /ran = %q, %v", got, err)
 	}
 }

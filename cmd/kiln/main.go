@@ -435,8 +435,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{err}
 	}
-	quiet := new(bool)
-	*quiet = mode == progressQuiet
+	quiet := mode == progressQuiet
 	compression := cache.Compression{Algorithm: bf.comp, Level: bf.level}
 	if err := compression.Validate(); err != nil {
 		return usageError{fmt.Errorf("--compression: %w", err)}
@@ -461,7 +460,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	var cacheLog io.Writer = stderr
-	if *quiet {
+	if quiet {
 		cacheLog = nil
 	}
 	store, held, err := c.sharedCache(cacheLog)
@@ -472,18 +471,15 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	var dests []push.Interface
 	registry := s.HasRegistry()
-	var uploads *uploadCounter
+	// Counts what the push sends; its transport is set below, before any
+	// request, while the display may already read the count.
+	uploads := &uploadCounter{}
 	meter := &build.Meter{}
 	var disp *display
-	if !*quiet {
+	if !quiet {
 		disp = newDisplay(stderr, displayOptions{
 			live: mode == progressTTY, verbose: bf.verbose || bf.explain, width: terminalWidth(stderr), meter: meter,
-			uploaded: func() int64 {
-				if uploads == nil {
-					return 0
-				}
-				return uploads.bytes.Load()
-			},
+			uploaded: uploads.bytes.Load,
 		})
 		disp.Start()
 		defer disp.Finish()
@@ -500,7 +496,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return usageError{err}
 		}
-		uploads = &uploadCounter{base: meter.Transport(t)}
+		uploads.base = meter.Transport(t)
 		client, err = a.RemoteOptionsFor(ctx, uploads)
 		if err != nil {
 			return usageError{err}
@@ -557,7 +553,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if uploads != nil && disp != nil && !res.Skipped {
+	if registry && disp != nil && !res.Skipped {
 		fmt.Fprintf(disp, "uploaded %s to %s\n", build.HumanBytes(uploads.bytes.Load()), res.Ref.Context().RegistryStr())
 	}
 	if defaultLayout != "" && disp != nil {

@@ -74,6 +74,17 @@ const (
 // its status and the last lines of its output; a sandbox that cannot be
 // set up returns an error naming the fix.
 func Run(ctx context.Context, cfg Config) (Result, error) {
+	res, err := run(ctx, cfg)
+	var ee *ExitError
+	if err != nil && !errors.As(err, &ee) && ctx.Err() == nil && InContainer() {
+		if advice := containerAdvice(err.Error()); advice != "" {
+			err = &containerError{err: err, advice: advice}
+		}
+	}
+	return res, err
+}
+
+func run(ctx context.Context, cfg Config) (Result, error) {
 	if len(cfg.Command) == 0 {
 		return Result{}, errors.New("sandbox: no command")
 	}
