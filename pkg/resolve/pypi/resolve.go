@@ -237,6 +237,62 @@ type resolver struct {
 	rounds      int
 	// backjumps counts the levels the search jumped over.
 	backjumps int
+	// nogoods are learned failures: sets of pinned versions that no
+	// solution contains, indexed by each of their "name@version".
+	nogoods map[string][]*nogood
+}
+
+// nogood is a set of pins (name -> version) that cannot be extended to a
+// solution, with the explanation of why.
+type nogood struct {
+	pins      map[string]string
+	conflicts []string
+}
+
+// learn records that the pins of s named by failure's conflict set cannot
+// be extended to a solution.
+func (r *resolver) learn(s *state, failure *ResolutionError) {
+	ng := &nogood{pins: map[string]string{}, conflicts: slices.Clone(failure.Conflicts)}
+	for n := range failure.culprits {
+		p := s.pins[n]
+		if p == nil {
+			return // not a pin of this state: learn nothing
+		}
+		ng.pins[n] = p.cand.version.String()
+	}
+	if r.nogoods == nil {
+		r.nogoods = map[string][]*nogood{}
+	}
+	for n, v := range ng.pins {
+		r.nogoods[n+"@"+v] = append(r.nogoods[n+"@"+v], ng)
+	}
+}
+
+// known returns the failure of pinning c in s that a learned nogood
+// already explains, or nil.
+func (r *resolver) known(s *state, c *candidate) *ResolutionError {
+	v := c.version.String()
+	for _, ng := range r.nogoods[c.name+"@"+v] {
+		match := true
+		for n, nv := range ng.pins {
+			if n == c.name {
+				match = match && nv == v
+				continue
+			}
+			if p := s.pins[n]; p == nil || p.cand.version.String() != nv {
+				match = false
+				break
+			}
+		}
+		if match {
+			e := &ResolutionError{Conflicts: slices.Clone(ng.conflicts)}
+			for n := range ng.pins {
+				e.blame(n)
+			}
+			return e
+		}
+	}
+	return nil
 }
 
 // Resolve chooses one wheel per required project so that every requirement
@@ -369,8 +425,14 @@ func (r *resolver) solve(s *state) (*state, error) {
 		if r.rounds > r.req.MaxRounds {
 			return nil, fmt.Errorf("resolving Python requirements: gave up after trying %d candidates; pin some versions (e.g. %s==...) to narrow the search", r.req.MaxRounds, best)
 		}
-		ns, err := r.pinCandidate(s, c)
+		var ns *state
+		var err error
 		var rerr *ResolutionError
+		if k := r.known(s, c); k != nil {
+			err = k
+		} else {
+			ns, err = r.pinCandidate(s, c)
+		}
 		if err != nil {
 			if errors.As(err, &rerr) {
 				rerr.blame(best) // pinning c failed: it depends on c
@@ -389,6 +451,7 @@ func (r *resolver) solve(s *state) (*state, error) {
 		if !rerr.culprits[best] {
 			r.backjumps++
 			failure.culprits = rerr.culprits
+			r.learn(s, failure)
 			return nil, failure
 		}
 		for n := range rerr.culprits {
@@ -403,6 +466,7 @@ func (r *resolver) solve(s *state) (*state, error) {
 		}
 	}
 	failure.culprits = culprits
+	r.learn(s, failure)
 	return nil, failure
 }
 
