@@ -43,6 +43,7 @@ var aptDiffExplained = []struct {
 	{regexp.MustCompile(`^/var/cache/fontconfig/`), "fontconfig caches hold the fonts directories' modification times"},
 	{regexp.MustCompile(`^/var/cache/debconf/(config|templates)\.dat$`), "debconf's database records the templates' load times"},
 	{regexp.MustCompile(`^/etc/(passwd|group|shadow|gshadow)-$`), "shadow's backups of the files before the change"},
+	{regexp.MustCompile(`^/etc/(hostname|hosts|resolv\.conf)$`), "podman mounts its own into each container, the one listing the files too"},
 	{regexp.MustCompile(`^/etc/shadow$`), "useradd stamps the day of the last password change: today under apt-get, SOURCE_DATE_EPOCH's day in kiln"},
 }
 
@@ -52,7 +53,6 @@ var aptDiffParentExplained = []struct {
 	re  *regexp.Regexp
 	why string
 }{
-	{regexp.MustCompile(`^/etc/(hostname|hosts|resolv\.conf)$`), "podman build's own files for the build container"},
 	{regexp.MustCompile(`^/var/lib/dpkg/info/[^/]+\.list$`), "the test parent had /usr/share/man emptied outside dpkg; apt-get's dpkg drops the missing directories from the parent packages' lists, kiln leaves them"},
 }
 
