@@ -211,7 +211,7 @@ func randomPackages(t *testing.T, p *testenv.Podman, base string, n int) []strin
 /^Package: / {pkg=$2} /^Priority: / {prio=$2} /^Section: / {sec=$2}
 /^$/ { if ((prio=="important"||prio=="standard"||prio=="optional") && sec !~ /kernel|admin|boot|oldlibs|debian-installer/ && pkg !~ /^(linux-|grub|systemd|sysvinit|init|runit|openrc|firmware)/) print pkg; pkg=""; prio=""; sec="" }' |
 sort -u | shuf -n %d | while read p; do apt-get install -s --no-install-recommends "$p" >/dev/null 2>&1 && echo "$p"; done`, n*3)
-	out, err := p.Exec("run", "--rm", "--pull", "never", base, "sh", "-c", script)
+	out, err := p.Exec("run", "--rm", "--network", "host", "--pull", "never", base, "sh", "-c", script)
 	if err != nil {
 		t.Fatalf("draw a random package list: %v", err)
 	}
