@@ -3,7 +3,7 @@
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 
-.PHONY: all build test unit e2e soak fuzz demo deps bench vet clean release image
+.PHONY: all build test unit e2e soak fuzz demo deps bench vet clean release image apt-diff
 
 all: build
 
@@ -70,6 +70,12 @@ fuzz:
 		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -parallel 1 ./$$pkg || exit 1; \
 	done
+
+## apt-diff: kiln vs apt-get install on a random list of APT_DIFF_N packages from the parent's
+## sources (not a CI gate); the report goes to apt-diff.txt
+APT_DIFF_N ?= 12
+apt-diff:
+	KILN_APT_DIFF_RANDOM=$(APT_DIFF_N) KILN_APT_DIFF_REPORT=$(CURDIR)/apt-diff.txt $(GO) test -count=1 -timeout 60m -v -run 'TestE2EAptDifferential$$' ./cmd/kiln
 
 ## demo: build examples/hello with kiln (as nobody), push it to a local
 ## docker-registry and run it with podman, showing what each step printed

@@ -15,7 +15,7 @@ import (
 
 // FormatVersion is part of every layer key: bump it whenever the bytes a
 // Source writes for the same inputs change.
-const FormatVersion = "kiln-layer-v2"
+const FormatVersion = "kiln-layer-v3"
 
 // Source is one layer to build: its Key names its inputs, WriteTar writes
 // its uncompressed tar stream. Two Sources with the same Key write the same

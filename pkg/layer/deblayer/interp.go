@@ -20,6 +20,10 @@ import (
 // scriptTimeout bounds one maintainer script's interpretation.
 const scriptTimeout = 5 * time.Second
 
+// maxScriptMemory bounds what an interpreted script's variables and
+// arguments hold.
+const maxScriptMemory = 64 << 20
+
 // interpResult is what interpreting a maintainer script found it would do
 // to the image: the update-alternatives calls (argument lists, in order)
 // and the directories and empty files it creates.
@@ -83,7 +87,11 @@ func (fx *effects) interpret(p *pkgState, src string, args ...string) (*interpRe
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
 	defer cancel()
-	r.Run(ctx, file) // the exit status does not matter: what it did does
+	err = r.Run(ctx, file) // the exit status does not matter: what it did does
+	if _, exited := interp.IsExitStatus(err); err != nil && !exited && ctx.Err() == nil {
+		p.warnf("postinst stopped when kiln followed it (%v); its update-alternatives calls were read without following loops", err)
+		return nil, false
+	}
 	if ctx.Err() != nil {
 		// What a script that ran out of time did depends on the
 		// machine's speed: none of it is used.
@@ -102,7 +110,23 @@ type scriptShell struct {
 
 // call rewrites builtins that would look at the host: `command -v` and
 // `type` look programs up in the image instead.
-func (sh *scriptShell) call(_ context.Context, args []string) ([]string, error) {
+func (sh *scriptShell) call(ctx context.Context, args []string) ([]string, error) {
+	// A script that grows its variables without bound (a=$a$a in a
+	// loop) is stopped before it exhausts memory.
+	size := 0
+	for _, a := range args {
+		size += len(a)
+	}
+	interp.HandlerCtx(ctx).Env.Each(func(_ string, v expand.Variable) bool {
+		size += len(v.Str)
+		for _, e := range v.List {
+			size += len(e)
+		}
+		return size <= maxScriptMemory
+	})
+	if size > maxScriptMemory {
+		return nil, fmt.Errorf("the script's variables and arguments hold more than %d bytes", maxScriptMemory)
+	}
 	if len(args) >= 3 && args[0] == "command" && (args[1] == "-v" || args[1] == "-V") {
 		return append([]string{"kiln-which"}, args[2:]...), nil
 	}

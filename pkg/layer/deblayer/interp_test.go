@@ -119,3 +119,29 @@ func TestInterpretedAlternatives(t *testing.T) {
 		}
 	}
 }
+
+// TestInterpretBounded: a postinst that loops for ever or grows its
+// variables without bound is stopped, with a warning, and what it did is
+// not used (it would depend on the machine's speed): the script is read
+// as the reader without loops reads it.
+func TestInterpretBounded(t *testing.T) {
+	for name, script := range map[string]string{
+		"memory": "#!/bin/sh\na=x\nwhile :; do a=$a$a; done\n",
+		"time":   "#!/bin/sh\nwhile :; do update-alternatives --install /usr/bin/x x /usr/bin/y 1; done\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			pkg := testPkg{
+				control: "Package: hog\nVersion: 1\nArchitecture: amd64\nDescription: hog",
+				members: map[string]string{"postinst": script},
+				data:    []ent{dir("./"), dir("./usr/"), dir("./usr/bin/"), file("./usr/bin/y", "y")},
+			}
+			l, rep, _ := writeLayer(t, Parent{}, []Deb{pkg.build(t, "hog.deb")})
+			if alt, ok := l.byName["var/lib/dpkg/alternatives/x"]; name == "time" && (!ok || strings.Count(alt.body, "/usr/bin/y\n") != 1) {
+				t.Errorf("a script that ran out of time: alternatives/x is %q, want the one call read without following the loop", alt.body)
+			}
+			if len(rep.Packages[0].Warnings) == 0 || !strings.Contains(strings.Join(rep.Packages[0].Warnings, "\n"), "kiln followed it") {
+				t.Errorf("no warning: %q", rep.Packages[0].Warnings)
+			}
+		})
+	}
+}
