@@ -41,9 +41,11 @@ type scenario struct {
 	seed     uint64
 	projects int
 	versions int
-	// top are the requirements; extra are added constraints that make
-	// the problem harder (or unsatisfiable).
+	// top are the requirements.
 	top []string
+	// minWidth and widths: each dependency admits minWidth + [0, widths)
+	// consecutive versions (0: 4 and 8).
+	minWidth, widths int
 }
 
 // gen is the dependency structure of a scenario.
@@ -77,7 +79,11 @@ func generate(sc scenario) gen {
 			if r.IntN(2) == 0 {
 				slope = -1
 			}
-			lanes[k] = lane{slope, r.IntN(sc.versions), 4 + r.IntN(8)}
+			minWidth, widths := sc.minWidth, sc.widths
+			if minWidth == 0 {
+				minWidth, widths = 4, 8
+			}
+			lanes[k] = lane{slope, r.IntN(sc.versions), minWidth + r.IntN(widths)}
 		}
 		for v := 1; v <= sc.versions; v++ {
 			var reqs []string
@@ -335,6 +341,10 @@ func run() int {
 		{name: "D", seed: 4, projects: 30, versions: 20, top: []string{"p00", "p02", "p04", "p27>=18.0"}},
 		{name: "E", seed: 5, projects: 30, versions: 20, top: []string{"p00", "p01", "p02", "p03", "p04", "p05"}},
 		{name: "F", seed: 6, projects: 30, versions: 20, top: []string{"p00", "p10", "p20", "p25==10.0"}},
+		{name: "G", seed: 7, projects: 30, versions: 20, top: []string{"p00", "p01", "p02"}, minWidth: 9, widths: 6},
+		{name: "H", seed: 8, projects: 30, versions: 20, top: []string{"p00", "p01", "p02", "p03"}, minWidth: 9, widths: 6},
+		{name: "I", seed: 9, projects: 30, versions: 20, top: []string{"p00", "p05", "p10"}, minWidth: 7, widths: 6},
+		{name: "J", seed: 10, projects: 30, versions: 20, top: []string{"p00", "p01"}, minWidth: 6, widths: 6},
 	}
 	ctx := context.Background()
 	fmt.Printf("## kiln's resolver vs pip's on generated conflict-heavy indexes\n\n")
@@ -342,7 +352,7 @@ func run() int {
 	fmt.Printf("- machine: %d CPUs (%s/%s); %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, strings.TrimSpace(string(pyVersion)))
 	fmt.Printf("- pip: %s (`pip install --dry-run --ignore-installed --only-binary :all: --report`, time limit %s)\n", strings.TrimSpace(string(pipVersion)), *timeout)
 	fmt.Printf("- kiln: pkg/resolve/pypi in-process (%s), target CPython 3.11 x86_64; both read the same loopback PEP 503 index with PEP 658 metadata\n", runtime.Version())
-	fmt.Printf("- each index: 30 projects x 20 versions; version v of p_i needs 2-3 of p_(i+1..i+6) within a window of 3-7 versions that moves with v (up or down), seeded\n\n")
+	fmt.Printf("- each index: 30 projects x 20 versions; version v of p_i needs 2-3 of p_(i+1..i+6) within a window of consecutive versions (A-F: 4-11 wide; G, H: 9-14; I: 7-12; J: 6-11) that moves with v (up or down), seeded\n\n")
 	var explained []string
 	fmt.Println("| scenario | requirements | kiln | kiln time | kiln solution holds | pip | pip time |")
 	fmt.Println("| --- | --- | --- | ---: | --- | --- | ---: |")
