@@ -179,13 +179,9 @@ func (l *aptConfigureLayer) WriteTar(ctx context.Context, tw *tar.Writer) error 
 	if warn != "" {
 		l.addWarning("apt: warning: " + strings.TrimPrefix(warn, "sandbox: "))
 	}
-	var lowers []string
-	for _, ly := range append(append([]v1.Layer(nil), l.parent...), l.below) {
-		dir, err := l.cache.Unpacked(ctx, ly, ids)
-		if err != nil {
-			return fmt.Errorf("apt: configure: %w", err)
-		}
-		lowers = append(lowers, dir)
+	lowers, err := unpackLowers(ctx, l.cache, append(append([]v1.Layer(nil), l.parent...), l.below), ids)
+	if err != nil {
+		return fmt.Errorf("apt: configure: %w", err)
 	}
 	scratch, err := l.cache.NewScratch(ids)
 	if err != nil {

@@ -207,13 +207,9 @@ func (sb *sdistBuilder) run(ctx context.Context, name, version, sdistName string
 	for _, l := range b.built {
 		below = append(below, l.layer)
 	}
-	var lowers []string
-	for _, ly := range below {
-		dir, err := o.Cache.Unpacked(ctx, ly, ids)
-		if err != nil {
-			return pypi.Built{}, fmt.Errorf("building %s: %w", sdistName, err)
-		}
-		lowers = append(lowers, dir)
+	lowers, err := unpackLowers(ctx, o.Cache, below, ids)
+	if err != nil {
+		return pypi.Built{}, fmt.Errorf("building %s: %w", sdistName, err)
 	}
 	scratch, err := o.Cache.NewScratch(ids)
 	if err != nil {

@@ -192,13 +192,9 @@ func (l *commandsLayer) WriteTar(ctx context.Context, tw *tar.Writer) error {
 		l.addWarning("commands: warning: " + strings.TrimPrefix(warn, "sandbox: "))
 	}
 	l.logf("commands: preparing the %d layers below them (each unpacked once per machine)", len(l.below))
-	var lowers []string
-	for _, ly := range l.below {
-		dir, err := l.cache.Unpacked(ctx, ly, ids)
-		if err != nil {
-			return fmt.Errorf("commands: %w", err)
-		}
-		lowers = append(lowers, dir)
+	lowers, err := unpackLowers(ctx, l.cache, l.below, ids)
+	if err != nil {
+		return fmt.Errorf("commands: %w", err)
 	}
 	scratch, err := l.cache.NewScratch(ids)
 	if err != nil {
@@ -236,6 +232,21 @@ func (l *commandsLayer) logf(format string, args ...any) {
 	if l.log != nil {
 		fmt.Fprintf(l.log, format+"\n", args...)
 	}
+}
+
+// unpackLowers unpacks each of layers once per machine (mapped through
+// ids) and returns their directories, lowest first, for a sandbox's
+// overlay.
+func unpackLowers(ctx context.Context, c *cache.Cache, layers []v1.Layer, ids sandbox.IDMap) ([]string, error) {
+	lowers := make([]string, 0, len(layers))
+	for _, ly := range layers {
+		dir, err := c.Unpacked(ctx, ly, ids)
+		if err != nil {
+			return nil, err
+		}
+		lowers = append(lowers, dir)
+	}
+	return lowers, nil
 }
 
 func onOff(on bool) string {

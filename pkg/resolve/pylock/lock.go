@@ -1,7 +1,10 @@
 package pylock
 
 import (
+	"errors"
 	"fmt"
+	"net/url"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -60,6 +63,35 @@ type File struct {
 	SHA256 string
 	// Size is the lock's size of the file, or 0.
 	Size int64
+}
+
+// locate makes the File a lock entry names by rawURL or by a path
+// (relative to dir); filename, when empty, is taken from either.
+func locate(filename, rawURL, p, dir string, size int64) (File, error) {
+	f := File{Filename: filename, Size: size}
+	switch {
+	case rawURL != "":
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return File{}, fmt.Errorf("url: %w", err)
+		}
+		f.URL = rawURL
+		if f.Filename == "" {
+			f.Filename = path.Base(u.Path)
+		}
+	case p != "":
+		p = filepath.FromSlash(p)
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		f.URL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(p)}).String()
+		if f.Filename == "" {
+			f.Filename = filepath.Base(p)
+		}
+	default:
+		return File{}, errors.New("a file has neither url nor path")
+	}
+	return f, nil
 }
 
 // Dep is an edge of a lock's dependency graph.

@@ -2,8 +2,6 @@ package pylock
 
 import (
 	"fmt"
-	"net/url"
-	"path"
 	"path/filepath"
 	"strings"
 
@@ -128,28 +126,9 @@ func ParsePylock(path string, data []byte) (*Lock, error) {
 
 // file converts a wheel or sdist entry; a path is taken relative to dir.
 func (d pep751Dist) file(dir string) (File, error) {
-	f := File{Filename: d.Name, Size: d.Size}
-	switch {
-	case d.URL != "":
-		u, err := url.Parse(d.URL)
-		if err != nil {
-			return File{}, fmt.Errorf("url: %w", err)
-		}
-		f.URL = d.URL
-		if f.Filename == "" {
-			f.Filename = path.Base(u.Path)
-		}
-	case d.Path != "":
-		p := filepath.FromSlash(d.Path)
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(dir, p)
-		}
-		f.URL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(p)}).String()
-		if f.Filename == "" {
-			f.Filename = filepath.Base(p)
-		}
-	default:
-		return File{}, fmt.Errorf("%s has neither url nor path", d.Name)
+	f, err := locate(d.Name, d.URL, d.Path, dir, d.Size)
+	if err != nil {
+		return File{}, fmt.Errorf("%s: %w", d.Name, err)
 	}
 	sum, err := sha256Of(d.Hashes)
 	if err != nil {

@@ -2,8 +2,6 @@ package pylock
 
 import (
 	"fmt"
-	"net/url"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -207,28 +205,9 @@ func uvDeps(ds []uvDep, where string) ([]Dep, error) {
 
 // file converts a uv wheel or sdist; hash is "sha256:<hex>".
 func (d uvDist) file(dir string) (File, error) {
-	f := File{Filename: d.Filename, Size: d.Size}
-	switch {
-	case d.URL != "":
-		u, err := url.Parse(d.URL)
-		if err != nil {
-			return File{}, fmt.Errorf("url: %w", err)
-		}
-		f.URL = d.URL
-		if f.Filename == "" {
-			f.Filename = path.Base(u.Path)
-		}
-	case d.Path != "":
-		p := filepath.FromSlash(d.Path)
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(dir, p)
-		}
-		f.URL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(p)}).String()
-		if f.Filename == "" {
-			f.Filename = filepath.Base(p)
-		}
-	default:
-		return File{}, fmt.Errorf("a file has neither url nor path")
+	f, err := locate(d.Filename, d.URL, d.Path, dir, d.Size)
+	if err != nil {
+		return File{}, err
 	}
 	if d.Hash != "" {
 		algo, sum, ok := strings.Cut(d.Hash, ":")
