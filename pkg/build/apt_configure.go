@@ -8,7 +8,6 @@ import (
 	"io"
 	"path"
 	"strings"
-	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -112,8 +111,7 @@ type aptConfigureLayer struct {
 	cache  *cache.Cache
 	log    io.Writer
 
-	mu   sync.Mutex
-	warn []string
+	warnLog // what the sandbox run warned of
 }
 
 // Key chains the Debian layer's key (the parent's digest and the
@@ -133,18 +131,6 @@ func (l *aptConfigureLayer) setBelow(built []builtLayer) {
 	if len(built) > 0 {
 		l.below = built[len(built)-1].layer
 	}
-}
-
-func (l *aptConfigureLayer) warnings() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.warn...)
-}
-
-func (l *aptConfigureLayer) addWarning(w string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.warn = append(l.warn, w)
 }
 
 func (l *aptConfigureLayer) logf(format string, args ...any) {

@@ -91,7 +91,7 @@ func (sb *sdistBuilder) BuildWheel(ctx context.Context, ix *pypi.Index, name, ve
 	if err != nil {
 		return pypi.Built{}, err
 	}
-	sum, err := fileSHA256(path)
+	sum, err := hashRegular(path)
 	if err != nil {
 		return pypi.Built{}, err
 	}
@@ -283,7 +283,7 @@ func (sb *sdistBuilder) run(ctx context.Context, name, version, sdistName string
 		return pypi.Built{}, fmt.Errorf("building %s: the backend built %s, not a wheel of %s", sdistName, built[0], name)
 	}
 	wp := filepath.Join(root, "out", built[0])
-	sum, err := fileSHA256(wp)
+	sum, err := hashRegular(wp)
 	if err != nil {
 		return pypi.Built{}, err
 	}
@@ -326,19 +326,6 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // buildSystem is a source distribution's [build-system].

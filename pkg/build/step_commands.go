@@ -153,8 +153,7 @@ type commandsLayer struct {
 	cache    *cache.Cache
 	log      io.Writer
 
-	mu   sync.Mutex
-	warn []string
+	warnLog // what the sandbox run warned of
 }
 
 // Key is the commands step's key: the layer's bytes depend on exactly its
@@ -168,18 +167,6 @@ func (l *commandsLayer) Description() string {
 		d = string(r[:100]) + "…"
 	}
 	return d
-}
-
-func (l *commandsLayer) warnings() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.warn...)
-}
-
-func (l *commandsLayer) addWarning(w string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.warn = append(l.warn, w)
 }
 
 // WriteTar runs the commands and writes what they changed to tw.
@@ -247,6 +234,25 @@ func unpackLowers(ctx context.Context, c *cache.Cache, layers []v1.Layer, ids sa
 		lowers = append(lowers, dir)
 	}
 	return lowers, nil
+}
+
+// warnLog collects the warnings of a layer built in the sandbox, which
+// may be written from the sandbox's output goroutines.
+type warnLog struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (w *warnLog) addWarning(s string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, s)
+}
+
+func (w *warnLog) warnings() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.list...)
 }
 
 func onOff(on bool) string {

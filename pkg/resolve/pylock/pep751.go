@@ -71,12 +71,8 @@ func ParsePylock(path string, data []byte) (*Lock, error) {
 	if l.RequiresPython, err = parseRequiresPython(f.RequiresPython); err != nil {
 		return nil, fmt.Errorf("%s: requires-python: %w", path, err)
 	}
-	for i, e := range f.Environments {
-		m, err := pep508.ParseMarker(e)
-		if err != nil {
-			return nil, fmt.Errorf("%s: environments[%d]: %w", path, i, err)
-		}
-		l.Environments = append(l.Environments, m)
+	if l.Environments, err = parseMarkers(f.Environments); err != nil {
+		return nil, fmt.Errorf("%s: environments%w", path, err)
 	}
 	dir := filepath.Dir(path)
 	for i, p := range f.Packages {
@@ -153,6 +149,20 @@ func checkSHA256(sum string) (string, error) {
 		return "", fmt.Errorf("sha256 %q is not 64 hex digits", sum)
 	}
 	return sum, nil
+}
+
+// parseMarkers parses a lock's list of environment markers; an error
+// starts with the failing entry's index, "[i]: ".
+func parseMarkers(list []string) ([]*pep508.Marker, error) {
+	var out []*pep508.Marker
+	for i, e := range list {
+		m, err := pep508.ParseMarker(e)
+		if err != nil {
+			return nil, fmt.Errorf("[%d]: %w", i, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 func parseRequiresPython(s string) (pep440.SpecifierSet, error) {

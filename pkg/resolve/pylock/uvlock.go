@@ -70,12 +70,8 @@ func ParseUV(path string, data []byte) (*Lock, error) {
 	if l.RequiresPython, err = parseRequiresPython(f.RequiresPython); err != nil {
 		return nil, fmt.Errorf("%s: requires-python: %w", path, err)
 	}
-	for i, s := range f.Supported {
-		m, err := pep508.ParseMarker(s)
-		if err != nil {
-			return nil, fmt.Errorf("%s: supported-markers[%d]: %w", path, i, err)
-		}
-		l.Environments = append(l.Environments, m)
+	if l.Environments, err = parseMarkers(f.Supported); err != nil {
+		return nil, fmt.Errorf("%s: supported-markers%w", path, err)
 	}
 	members := map[string]bool{}
 	for _, m := range f.Manifest.Members {
