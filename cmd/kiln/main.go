@@ -459,6 +459,9 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if *tarPath != "" && len(p.Platforms) > 0 {
+		return usageError{fmt.Errorf("--tarball writes a docker archive, which holds one image, but the spec builds %s: write the image index with --oci-layout DIR, or build one platform with --platform", s.Platform)}
+	}
 	var cacheLog io.Writer = stderr
 	if quiet {
 		cacheLog = nil
