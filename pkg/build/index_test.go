@@ -15,6 +15,7 @@ import (
 
 	"github.com/kiln-build/kiln/pkg/auth"
 	"github.com/kiln-build/kiln/pkg/cache"
+	"github.com/kiln-build/kiln/pkg/lock"
 	"github.com/kiln-build/kiln/pkg/push"
 )
 
@@ -162,5 +163,64 @@ func TestPublishIndexToTarball(t *testing.T) {
 	_, err = out.publish(context.Background(), push.Multi(&push.Tarball{Path: t.TempDir() + "/x.tar"}), tag)
 	if err == nil || !strings.Contains(err.Error(), "image index") {
 		t.Errorf("publish an index to a tarball: %v, want a refusal", err)
+	}
+}
+
+// TestLockSeveralPlatforms: kiln lock pins each platform's parent; a
+// --locked build installs each platform from its own pins, and a lock
+// without a platform's pins is refused naming it.
+func TestLockSeveralPlatforms(t *testing.T) {
+	reg := newRegistry(t)
+	base := pushParentIndex(t, reg)
+	dir := appDir(t)
+	yaml := "name: app\nregistry: " + reg.host + "\nbase_image: " + base + "\nsource_root: app\nplatform: linux/amd64,linux/arm64\n"
+	ctx := context.Background()
+	p, err := NewPlan(ctx, loadSpec(t, dir, yaml), PlanOptions{Epoch: time.Unix(0, 0)})
+	must(t, err)
+	c, err := cache.Open(t.TempDir())
+	must(t, err)
+	l, err := Lock(ctx, p, Options{Cache: c})
+	must(t, err)
+	if l.Platform != "linux/amd64,linux/arm64" || len(l.Platforms) != 2 {
+		t.Fatalf("lock platform %q with %d platform locks, want both", l.Platform, len(l.Platforms))
+	}
+	want := map[string]string{}
+	for _, arch := range []string{"amd64", "arm64"} {
+		r, err := name.ParseReference(reg.host + "/base:" + arch)
+		must(t, err)
+		d, err := remote.Head(r)
+		must(t, err)
+		want["linux/"+arch] = d.Digest.String()
+	}
+	for _, sub := range l.Platforms {
+		if sub.Parent.Digest != want[sub.Platform] {
+			t.Errorf("%s: parent %s, want %s", sub.Platform, sub.Parent.Digest, want[sub.Platform])
+		}
+	}
+	// The lock survives a round trip through its file format.
+	data, err := l.Marshal()
+	must(t, err)
+	l2, err := lock.Parse(data)
+	must(t, err)
+	lp, err := NewPlan(ctx, loadSpec(t, dir, yaml), PlanOptions{Epoch: time.Unix(0, 0), Lock: l2})
+	must(t, err)
+	res, err := Run(ctx, lp, Options{Cache: c, Publisher: push.NewRegistry()})
+	must(t, err)
+	im, err := res.Index.IndexManifest()
+	must(t, err)
+	for _, m := range im.Manifests {
+		img, err := res.Index.Image(m.Digest)
+		must(t, err)
+		mf, err := img.Manifest()
+		must(t, err)
+		plat := "linux/" + m.Platform.Architecture
+		if got := mf.Annotations["org.opencontainers.image.base.digest"]; got != want[plat] {
+			t.Errorf("%s image's base.digest %s, want the pinned %s", plat, got, want[plat])
+		}
+	}
+	// A lock of one platform does not serve a spec of two.
+	one := *l.Platforms[0]
+	if _, err := NewPlan(ctx, loadSpec(t, dir, yaml), PlanOptions{Epoch: time.Unix(0, 0), Lock: &one}); err == nil || !strings.Contains(err.Error(), "linux/arm64") {
+		t.Errorf("NewPlan with a linux/amd64 lock for two platforms: %v, want a stale-lock error naming linux/arm64", err)
 	}
 }

@@ -158,7 +158,7 @@ func (p *Plan) split() error {
 	for _, plat := range plats {
 		sub := *p
 		sub.Spec = p.Spec.ForPlatform(plat)
-		sub.platform = nil
+		sub.platform, sub.Platforms = nil, nil
 		if p.Lock != nil {
 			if sub.Lock, err = p.Lock.ForPlatform(sub.Spec.Platform); err != nil {
 				return err

@@ -30,7 +30,7 @@ const Version = 1
 type Lock struct {
 	Version  int    `json:"version"`
 	Platform string `json:"platform"`
-	Parent   Parent `json:"parent"`
+	Parent   Parent `json:"parent,omitzero"`
 	// AptPackages and Packages are what the spec asked for when the lock
 	// was made; a spec that asks for something else makes the lock stale.
 	AptPackages []string `json:"apt_packages,omitempty"`
