@@ -126,7 +126,7 @@ func howToRun(env binfmtEnv, p v1.Platform, qemu string) Execution {
 			return none("%s programs cannot run under the interpreter set for them: %v; fix: name a statically linked qemu-%s (Debian and Ubuntu: /usr/bin/qemu-%s-static, from qemu-user-static)", platformString(p), err, ea.qemu, ea.qemu)
 		}
 		if err := env.privateBinfmt(); err != nil {
-			return none("%s programs cannot run under %s: %v; fix: %s", platformString(p), qemu, err, ea.hostFix())
+			return none("%s programs cannot run under %s: %v; fix: run on Linux %d.%d+, or %s", platformString(p), qemu, err, privateBinfmtMajor, privateBinfmtMinor, ea.hostFix())
 		}
 		return Execution{Mode: ExecQEMU, QEMU: qemu}
 	}
@@ -154,7 +154,7 @@ func howToRun(env binfmtEnv, p v1.Platform, qemu string) Execution {
 	msg += fmt.Sprintf(", and the sandbox cannot run them under QEMU itself: %v", qemuWhy)
 	fix := fmt.Sprintf("install qemu-user-static (Debian and Ubuntu: apt-get install qemu-user-static binfmt-support), whose qemu-%s-static kiln registers in the sandbox on Linux 6.7+; or %s", ea.qemu, ea.hostFix())
 	if interp != "" {
-		fix = ea.hostFix()
+		fix = fmt.Sprintf("run on Linux %d.%d+, or %s", privateBinfmtMajor, privateBinfmtMinor, ea.hostFix())
 	}
 	return none("%s; fix: %s", msg, fix)
 }
