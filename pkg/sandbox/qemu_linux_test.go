@@ -97,6 +97,7 @@ func TestRunForeignUnderPrivateQEMU(t *testing.T) {
 		t.Skip("arm64 is native here")
 	}
 	fixtures(t)
+	testenv.Require(t, filepath.Base(hostQEMU)) // Debian's qemu-user-static (make deps)
 	if _, err := os.Stat(hostQEMU); err != nil {
 		t.Skipf("%s missing (apt-get install qemu-user-static)", hostQEMU)
 	}
