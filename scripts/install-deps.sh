@@ -2,12 +2,13 @@
 # Installs what kiln's tests and demo use on a Debian bookworm machine, as
 # root: the CNCF distribution registry, podman (with runc), skopeo, umoci,
 # debootstrap, the Debian tools the apt tests use, and python3 with pip and
-# venv for the differential tests against pip. Idempotent.
+# venv for the differential tests against pip, and qemu-user-static for the
+# foreign-platform tests. Idempotent.
 set -euo pipefail
 
 packages=(podman runc skopeo umoci docker-registry debootstrap uidmap fakeroot
           dpkg-dev apt-utils gnupg util-linux make git ca-certificates xz-utils
-          python3 python3-pip python3-venv)
+          python3 python3-pip python3-venv qemu-user-static)
 
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: run as root (sudo make deps)" >&2

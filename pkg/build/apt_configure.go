@@ -29,7 +29,8 @@ const aptConfigureTimeout = 30 * time.Minute
 // aptScripts decides how the build's maintainer scripts take effect:
 // spec.AptScriptsRun or spec.AptScriptsEmulate. With apt_scripts unset it
 // is run when the sandbox can run the target's programs (the host's
-// architecture or a binfmt handler, user namespaces allowed, a
+// architecture, a binfmt handler or qemu-user-static registered in the
+// sandbox, see sandbox.HowToRun; user namespaces allowed, a
 // subordinate id range for the scripts' chown), else emulate, with why
 // (fallback non-empty). An explicit run that cannot be honoured fails.
 func (b *session) aptScripts() (mode, fallback string, err error) {
@@ -43,8 +44,8 @@ func (b *session) aptScripts() (mode, fallback string, err error) {
 		why = "base_image is scratch, which has no dpkg to configure the packages"
 	} else if plat, perr := b.p.targetPlatform(); perr != nil {
 		return "", "", perr
-	} else if ok, reason := sandbox.CanExecute(*plat); !ok {
-		why = fmt.Sprintf("programs for %s cannot run here: %s", s.Platform, reason)
+	} else if ex := sandbox.HowToRun(*plat, ""); !ex.OK() {
+		why = fmt.Sprintf("programs for %s cannot run here: %s", s.Platform, ex.Reason)
 	} else if ok, reason := sandbox.UsernsAvailable(); !ok {
 		why = reason
 	} else if _, warn := sandbox.HostIDMap(); warn != "" && !explicit {
@@ -107,6 +108,7 @@ type aptConfigureLayer struct {
 	debs   *layer.Debs
 	parent []v1.Layer
 	below  v1.Layer // the Debian layer, set by buildLayers (setBelow)
+	plat   v1.Platform
 	epoch  time.Time
 	cache  *cache.Cache
 	log    io.Writer
@@ -175,18 +177,19 @@ func (l *aptConfigureLayer) WriteTar(ctx context.Context, tw *tar.Writer) error 
 	}
 	defer scratch.Remove(context.WithoutCancel(ctx))
 	out := &linePrefixer{w: l.log, prefix: "apt| "}
-	l.logf("apt: configuring %d packages with the image's dpkg in the sandbox (network off)", len(l.debs.Packages))
+	l.logf("apt: configuring %d packages with the image's dpkg in the sandbox (network off%s)", len(l.debs.Packages), emulationNote(l.plat))
 	res, err := sandbox.Run(ctx, sandbox.Config{
-		Lowers:  lowers,
-		Upper:   scratch.Upper,
-		Work:    scratch.Work,
-		Command: []string{"/bin/sh", "-c", aptConfigureScript},
-		Env:     l.env(),
-		Dir:     "/",
-		Timeout: aptConfigureTimeout,
-		Stdout:  out,
-		Stderr:  out,
-		IDs:     ids,
+		Lowers:   lowers,
+		Upper:    scratch.Upper,
+		Work:     scratch.Work,
+		Command:  []string{"/bin/sh", "-c", aptConfigureScript},
+		Env:      l.env(),
+		Dir:      "/",
+		Timeout:  aptConfigureTimeout,
+		Stdout:   out,
+		Stderr:   out,
+		IDs:      ids,
+		Platform: l.plat,
 	})
 	out.Flush()
 	if err != nil {

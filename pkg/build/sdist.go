@@ -187,8 +187,8 @@ func (sb *sdistBuilder) run(ctx context.Context, name, version, sdistName string
 	if err != nil {
 		return pypi.Built{}, err
 	}
-	if ok, reason := sandbox.CanExecute(*plat); !ok {
-		return pypi.Built{}, fmt.Errorf("building %s: cannot run programs for %s here: %s", sdistName, b.p.Spec.Platform, reason)
+	if ex := sandbox.HowToRun(*plat, ""); !ex.OK() {
+		return pypi.Built{}, fmt.Errorf("building %s: cannot run programs for %s here: %s", sdistName, b.p.Spec.Platform, ex.Reason)
 	}
 	if len(b.in.debs) > 0 && !b.builtKind("debs") {
 		return pypi.Built{}, fmt.Errorf("building %s: the Debian packages' layer is not built yet (kiln lock does not build it); run kiln build instead", sdistName)
@@ -242,19 +242,20 @@ func (sb *sdistBuilder) run(ctx context.Context, name, version, sdistName string
 	if version != "" {
 		what += " " + version
 	}
-	o.logf("%s: building %s from %s in the sandbox (network off; build requirements %s)", sb.what, what, sdistName, strings.Join(wheelNames, ", "))
+	o.logf("%s: building %s from %s in the sandbox (network off%s; build requirements %s)", sb.what, what, sdistName, emulationNote(*plat), strings.Join(wheelNames, ", "))
 	out := &linePrefixer{w: o.Log, prefix: "build| "}
 	_, err = sandbox.Run(ctx, sandbox.Config{
-		Lowers:  lowers,
-		Upper:   scratch.Upper,
-		Work:    scratch.Work,
-		Command: args,
-		Env:     []string{"PATH=" + sandbox.DefaultPath, "HOME=/tmp", "SOURCE_DATE_EPOCH=" + fmt.Sprint(b.p.Epoch.Unix()), "PYTHONDONTWRITEBYTECODE=1", "LC_ALL=C.UTF-8"},
-		Dir:     "/tmp",
-		Timeout: sdistTimeout,
-		Stdout:  out,
-		Stderr:  out,
-		IDs:     ids,
+		Lowers:   lowers,
+		Upper:    scratch.Upper,
+		Work:     scratch.Work,
+		Command:  args,
+		Env:      []string{"PATH=" + sandbox.DefaultPath, "HOME=/tmp", "SOURCE_DATE_EPOCH=" + fmt.Sprint(b.p.Epoch.Unix()), "PYTHONDONTWRITEBYTECODE=1", "LC_ALL=C.UTF-8"},
+		Dir:      "/tmp",
+		Timeout:  sdistTimeout,
+		Stdout:   out,
+		Stderr:   out,
+		IDs:      ids,
+		Platform: *plat,
 	})
 	out.Flush()
 	if err != nil {

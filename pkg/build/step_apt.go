@@ -67,6 +67,10 @@ func (aptStep) layers(ctx context.Context, b *session) ([]layer.Source, error) {
 	if mode != spec.AptScriptsRun {
 		return []layer.Source{dl}, nil
 	}
+	plat, err := b.p.targetPlatform()
+	if err != nil {
+		return nil, err
+	}
 	dl.Unpacked = true
 	parentLayers, err := b.o.Cache.Image(ctx, b.parent.Image).Layers()
 	if err != nil {
@@ -75,6 +79,7 @@ func (aptStep) layers(ctx context.Context, b *session) ([]layer.Source, error) {
 	return []layer.Source{dl, &aptConfigureLayer{
 		debs:   dl,
 		parent: parentLayers,
+		plat:   *plat,
 		epoch:  b.p.Epoch,
 		cache:  b.o.Cache,
 		log:    b.o.Log,

@@ -62,8 +62,8 @@ func (k commandsStep) layers(ctx context.Context, b *session) ([]layer.Source, e
 	if err != nil {
 		return nil, err
 	}
-	if ok, reason := sandbox.CanExecute(*plat); !ok {
-		return nil, fmt.Errorf("commands: cannot run programs for %s here: %s", s.Platform, reason)
+	if ex := sandbox.HowToRun(*plat, ""); !ex.OK() {
+		return nil, fmt.Errorf("commands: cannot run programs for %s here: %s", s.Platform, ex.Reason)
 	}
 	timeout, err := s.CommandsTimeLimit()
 	if err != nil {
@@ -86,6 +86,7 @@ func (k commandsStep) layers(ctx context.Context, b *session) ([]layer.Source, e
 		dir:      b.workdir(),
 		network:  s.CommandsNetwork,
 		timeout:  timeout,
+		platform: *plat,
 		epoch:    b.p.Epoch,
 		below:    below,
 		cache:    b.o.Cache,
@@ -148,6 +149,7 @@ type commandsLayer struct {
 	dir      string
 	network  bool
 	timeout  time.Duration
+	platform v1.Platform // the programs'
 	epoch    time.Time
 	below    []v1.Layer
 	cache    *cache.Cache
@@ -190,19 +192,20 @@ func (l *commandsLayer) WriteTar(ctx context.Context, tw *tar.Writer) error {
 	// What the commands left must go whatever happened to the build.
 	defer scratch.Remove(context.WithoutCancel(ctx))
 	out := &linePrefixer{w: l.log, prefix: "commands| "}
-	l.logf("commands: running in the sandbox (network %s, time limit %s)", onOff(l.network), l.timeout)
+	l.logf("commands: running in the sandbox (network %s, time limit %s%s)", onOff(l.network), l.timeout, emulationNote(l.platform))
 	res, err := sandbox.Run(ctx, sandbox.Config{
-		Lowers:  lowers,
-		Upper:   scratch.Upper,
-		Work:    scratch.Work,
-		Command: []string{"/bin/sh", "-c", l.script},
-		Env:     l.env,
-		Dir:     l.dir,
-		Network: l.network,
-		Timeout: l.timeout,
-		Stdout:  out,
-		Stderr:  out,
-		IDs:     ids,
+		Lowers:   lowers,
+		Upper:    scratch.Upper,
+		Work:     scratch.Work,
+		Command:  []string{"/bin/sh", "-c", l.script},
+		Env:      l.env,
+		Dir:      l.dir,
+		Network:  l.network,
+		Timeout:  l.timeout,
+		Stdout:   out,
+		Stderr:   out,
+		IDs:      ids,
+		Platform: l.platform,
 	})
 	out.Flush()
 	if err != nil {
@@ -219,6 +222,17 @@ func (l *commandsLayer) logf(format string, args ...any) {
 	if l.log != nil {
 		fmt.Fprintf(l.log, format+"\n", args...)
 	}
+}
+
+// emulationNote says, for a log line, how a foreign platform's programs
+// run in the sandbox (", linux/arm64 programs under ..."); "" when they
+// run natively.
+func emulationNote(p v1.Platform) string {
+	ex := sandbox.HowToRun(p, "")
+	if ex.Mode == sandbox.ExecNative {
+		return ""
+	}
+	return fmt.Sprintf(", %s programs %s", p.OS+"/"+p.Architecture, ex)
 }
 
 // unpackLowers unpacks each of layers once per machine (mapped through

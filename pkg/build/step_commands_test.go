@@ -130,8 +130,8 @@ func TestCommandsEnv(t *testing.T) {
 // fix.
 func TestCommandsForeignPlatform(t *testing.T) {
 	plat := v1.Platform{OS: "linux", Architecture: "riscv64"}
-	if ok, _ := sandbox.CanExecute(plat); ok {
-		t.Skip("this machine runs riscv64 programs (a binfmt handler is registered)")
+	if ex := sandbox.HowToRun(plat, ""); ex.OK() {
+		t.Skipf("this machine runs riscv64 programs (%s)", ex)
 	}
 	reg := newRegistry(t)
 	pushParent(t, reg.host+"/base:riscv", "riscv64")

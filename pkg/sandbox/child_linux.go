@@ -129,6 +129,15 @@ func helperRun(cfg helperConfig) (exit, signal int, err error) {
 	if err := mountOverlay(cfg.Lowers, cfg.Upper, cfg.Work, cfg.Root); err != nil {
 		return 0, 0, err
 	}
+	if cfg.Binfmt != "" {
+		// The inner child and the command are in this user namespace:
+		// they see this instance, not the host's.
+		fd, err := registerPrivate(cfg.Binfmt)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer unix.Close(fd)
+	}
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
 		return 0, 0, err

@@ -51,6 +51,9 @@ type helperConfig struct {
 	Env     []string
 	Dir     string
 	Network bool
+	// Binfmt is the line the helper writes to the register file of the
+	// sandbox's own binfmt_misc instance; empty: none is mounted.
+	Binfmt string
 }
 
 // helperStatus is what the helper sends back.
@@ -67,6 +70,7 @@ const (
 	kindOverlay = "overlay"
 	kindSetup   = "setup"
 	kindExec    = "exec"
+	kindBinfmt  = "binfmt"
 )
 
 // Run runs cfg.Command in the sandbox and returns when it and everything
@@ -100,6 +104,15 @@ func run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	hc := helperConfig{Command: cfg.Command, Env: cfg.Env, Dir: cfg.Dir, Network: cfg.Network}
+	if cfg.Platform.Architecture != "" {
+		ex := HowToRun(cfg.Platform, cfg.QEMU)
+		switch ex.Mode {
+		case ExecNone:
+			return res, fmt.Errorf("sandbox: cannot run programs for %s here: %s", platformString(cfg.Platform), ex.Reason)
+		case ExecQEMU:
+			hc.Binfmt = elfArchs[cfg.Platform.Architecture].registerLine(ex.QEMU, binfmtFlags)
+		}
+	}
 	var err error
 	for _, l := range cfg.Lowers {
 		a, err := filepath.Abs(l)
@@ -192,7 +205,7 @@ func run(ctx context.Context, cfg Config) (Result, error) {
 	case "":
 	case kindUserns:
 		return res, fmt.Errorf("sandbox: %s: %s", st.Error, usernsFix())
-	case kindOverlay:
+	case kindOverlay, kindBinfmt:
 		return res, fmt.Errorf("sandbox: %s", st.Error)
 	case kindExec:
 		return res, fmt.Errorf("sandbox: run %q: %s", cfg.Command, st.Error)

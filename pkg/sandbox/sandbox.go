@@ -33,6 +33,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // FormatVersion names what a command sees in the sandbox (its mounts,
@@ -75,6 +77,19 @@ type Config struct {
 	// IDs maps ids inside the sandbox to host ids; the zero value means
 	// HostIDMap's choice.
 	IDs IDMap
+	// Platform is the platform of the programs the command runs (its
+	// image's); the zero value means the host's. For another, Run
+	// decides as HowToRun does and fails, naming the fix, when they
+	// cannot run; when QEMU is how, Run registers the interpreter for the
+	// platform's ELF programs in a binfmt_misc instance of the sandbox's
+	// own user namespace, so that the command and everything it starts
+	// run them, and the host is unaffected.
+	Platform v1.Platform
+	// QEMU is a statically linked qemu-user interpreter for Platform's
+	// architecture: set, Run registers it in the sandbox for a foreign
+	// Platform even when the host has a handler. Empty means HowToRun's
+	// choice.
+	QEMU string
 }
 
 // Result is the outcome of a successful Run.

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/kiln-build/kiln/internal/testenv"
 	"github.com/kiln-build/kiln/pkg/sandbox"
 )
@@ -49,6 +50,9 @@ type request struct {
 	// Unpack lists layer tars the driver extracts with sandbox.Unpack
 	// before running (Command may then be empty).
 	Unpack []unpackRequest
+	// Platform and QEMU are the Config's.
+	Platform v1.Platform
+	QEMU     string
 }
 
 // unpackRequest extracts Tar into Dir.
@@ -106,7 +110,7 @@ func driver(reqPath string) {
 	res, err := sandbox.Run(ctx, sandbox.Config{
 		Lowers: req.Lowers, Upper: req.Upper, Work: req.Work, Command: req.Command,
 		Env: req.Env, Dir: req.Dir, Network: req.Network, Timeout: req.Timeout,
-		Stdout: os.Stdout, Stderr: os.Stderr,
+		Stdout: os.Stdout, Stderr: os.Stderr, Platform: req.Platform, QEMU: req.QEMU,
 	})
 	resp := response{Warnings: res.Warnings, IDs: res.IDs}
 	if err != nil {
