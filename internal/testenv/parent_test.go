@@ -125,3 +125,45 @@ func TestParentIndex(t *testing.T) {
 		}
 	}
 }
+
+func TestParentRootfsTarArm64(t *testing.T) {
+	p := parentRootfsTar(t, "arm64")
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	found := map[string]*tar.Header{}
+	var machine []byte
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		found[h.Name] = h
+		if h.Name == "usr/bin/dpkg" {
+			hdr := make([]byte, 20)
+			if _, err := io.ReadFull(tr, hdr); err != nil {
+				t.Fatalf("reading usr/bin/dpkg: %v", err)
+			}
+			machine = hdr[18:20]
+		}
+	}
+	if h := found["bin"]; h == nil || h.Typeflag != tar.TypeSymlink || h.Linkname != "usr/bin" {
+		t.Errorf("bin is not the merged-/usr symlink to usr/bin: %+v", h)
+	}
+	if h := found["usr/bin/python3"]; h == nil {
+		t.Errorf("usr/bin/python3 missing")
+	}
+	// e_machine of an ELF file, little-endian: 0xb7 is EM_AARCH64.
+	if len(machine) != 2 || machine[0] != 0xb7 || machine[1] != 0 {
+		t.Errorf("usr/bin/dpkg is not an aarch64 ELF program: e_machine %x", machine)
+	}
+	if _, ok := found["usr/lib/aarch64-linux-gnu/"]; !ok {
+		t.Errorf("usr/lib/aarch64-linux-gnu/ missing")
+	}
+}
