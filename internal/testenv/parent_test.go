@@ -167,3 +167,55 @@ func TestParentRootfsTarArm64(t *testing.T) {
 		t.Errorf("usr/lib/aarch64-linux-gnu/ missing")
 	}
 }
+
+func TestMultiArchParentWithPodman(t *testing.T) {
+	t.Parallel()
+	RequireQemuBinfmt(t, "arm64")
+	reg := StartRegistry(t, RegistryOptions{})
+	ref := MultiArchParent(t, reg)
+	if !strings.HasPrefix(ref, reg.Host+"/debian/python3@sha256:") {
+		t.Fatalf("MultiArchParent returned %q", ref)
+	}
+	raw := SkopeoInspect(t, reg, ref, "--raw")
+	var idx struct {
+		MediaType string
+		Manifests []struct {
+			MediaType string
+			Platform  struct {
+				OS           string
+				Architecture string
+				Variant      string
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		t.Fatal(err)
+	}
+	if idx.MediaType != "application/vnd.oci.image.index.v1+json" || len(idx.Manifests) != 2 {
+		t.Fatalf("index: %s", raw)
+	}
+	var platforms []string
+	for _, m := range idx.Manifests {
+		if m.MediaType != "application/vnd.oci.image.manifest.v1+json" {
+			t.Errorf("manifest media type %q", m.MediaType)
+		}
+		platforms = append(platforms, strings.TrimSuffix(m.Platform.OS+"/"+m.Platform.Architecture+"/"+m.Platform.Variant, "/"))
+	}
+	if strings.Join(platforms, ",") != "linux/amd64,linux/arm64/v8" {
+		t.Errorf("index platforms %q, want linux/amd64 and linux/arm64/v8", platforms)
+	}
+
+	p := NewPodman(t)
+	for _, tc := range []struct{ platform, machine string }{
+		{"linux/amd64", "x86_64"},
+		{"linux/arm64", "aarch64"},
+	} {
+		out, err := p.RunPlatform(tc.platform, ref, "python3", "-c", "import platform; print(platform.machine())")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(out); got != tc.machine {
+			t.Errorf("%s: platform.machine() printed %q, want %q", tc.platform, got, tc.machine)
+		}
+	}
+}
