@@ -36,9 +36,9 @@ const (
 	// ParentIndexTag is the tag of the multi-platform parent index with a
 	// fake arm64 image (ParentIndex).
 	ParentIndexTag = "bookworm-multi"
-	// MultiArchParentTag is the tag of the real two-platform parent index
+	// ParentBothTag is the tag of the real two-platform parent index
 	// (MultiArchParent).
-	MultiArchParentTag = "bookworm-both"
+	ParentBothTag = "bookworm-both"
 	// ParentPath is the PATH of the parent image's config.
 	ParentPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -94,7 +94,7 @@ func MultiArchParent(t testing.TB, reg *Registry) string {
 		adds = append(adds, mutate.IndexAddendum{Add: parentImage(t, arch), Descriptor: v1.Descriptor{Platform: &p}})
 	}
 	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
-	return pushIndex(t, reg, ParentRepository+":"+MultiArchParentTag, idx)
+	return pushIndex(t, reg, ParentRepository+":"+ParentBothTag, idx)
 }
 
 // ParentIndex pushes an OCI image index to reg as
