@@ -337,13 +337,23 @@ func cmdLock(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := lock.Write(path, l); err != nil {
 		return err
 	}
-	if *withLayers {
-		fmt.Fprintf(stderr, "pinned the parent, %d Debian packages, %d wheels and the layers of %d steps\n", len(l.Debs), len(l.Wheels), len(l.Steps))
-	} else {
-		fmt.Fprintf(stderr, "pinned the parent, %d Debian packages and %d wheels\n", len(l.Debs), len(l.Wheels))
+	for _, pl := range l.Platforms {
+		printPinned(stderr, pl.Platform+": ", pl, *withLayers)
+	}
+	if len(l.Platforms) == 0 {
+		printPinned(stderr, "", l, *withLayers)
 	}
 	fmt.Fprintln(stdout, path)
 	return nil
+}
+
+// printPinned says what l pins, after prefix.
+func printPinned(w io.Writer, prefix string, l *lock.Lock, withLayers bool) {
+	if withLayers {
+		fmt.Fprintf(w, "%spinned the parent, %d Debian packages, %d wheels and the layers of %d steps\n", prefix, len(l.Debs), len(l.Wheels), len(l.Steps))
+	} else {
+		fmt.Fprintf(w, "%spinned the parent, %d Debian packages and %d wheels\n", prefix, len(l.Debs), len(l.Wheels))
+	}
 }
 
 func cmdName(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -458,6 +468,9 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	p, err := c.plan(ctx, s, a)
 	if err != nil {
 		return err
+	}
+	if *tarPath != "" && len(p.Platforms) > 0 {
+		return usageError{fmt.Errorf("--tarball writes a docker archive, which holds one image, but the spec builds %s: write the image index with --oci-layout DIR, or build one platform with --platform", s.Platform)}
 	}
 	var cacheLog io.Writer = stderr
 	if quiet {

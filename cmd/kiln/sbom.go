@@ -16,6 +16,7 @@ import (
 func cmdSBOM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommon("sbom", stderr)
 	format := c.fs.String("sbom-format", "spdx", "SBOM format: spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.5 JSON)")
+	imagePlatform := c.fs.String("image-platform", "", "for a spec of several platforms, the platform whose image's SBOM to print (default the spec's first)")
 	s, a, err := c.load(ctx, args)
 	if err != nil {
 		return err
@@ -31,7 +32,7 @@ func cmdSBOM(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	b, err := build.FetchSBOM(ctx, p, a, f)
+	b, err := build.FetchSBOM(ctx, p, a, f, *imagePlatform)
 	if err != nil {
 		return err
 	}

@@ -92,8 +92,12 @@ type Options struct {
 type Result struct {
 	// Ref is the published reference with its digest.
 	Ref name.Digest
-	// Image is the built image (nil when the build was skipped).
+	// Image is the built image (nil when the build was skipped, or built
+	// for several platforms).
 	Image v1.Image
+	// Index, for a build of several platforms, lists each platform's
+	// image.
+	Index v1.ImageIndex
 	// Skipped is true when the tag already existed and nothing was built.
 	Skipped bool
 	// Built, ReusedLocal and ReusedRemote count kiln's layers by origin.
@@ -114,26 +118,111 @@ func (o *Options) logf(format string, args ...any) {
 	}
 }
 
-// Run builds the plan's image and publishes it.
+// Run builds the plan's image and publishes it: for a plan with several
+// platforms, one image per platform and the image index that lists them.
 func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 	start := time.Now()
 	remoteOpts, err := o.remoteOptions(ctx)
 	if err != nil {
 		return nil, err
 	}
+	tag, ok := p.Ref.(name.Tag)
+	if !ok {
+		return nil, fmt.Errorf("publish %s: the image reference must be a tag, not a digest", p.Ref)
+	}
 	if o.CheckExists && !o.Force {
-		if tag, ok := p.Ref.(name.Tag); ok {
-			d, found, err := existing(p, tag, remoteOpts)
+		d, found, err := existing(p, tag, remoteOpts)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			o.logf("%s already exists; nothing to build (use --force to rebuild)", tag)
+			return &Result{Ref: tag.Context().Digest(d.String()), Skipped: true}, nil
+		}
+	}
+	var images []*platformImage
+	for _, sub := range p.each() {
+		if len(p.Platforms) > 0 {
+			o.logf("platform %s:", sub.Spec.Platform)
+		}
+		pi, err := buildImage(ctx, sub, o, remoteOpts)
+		if err != nil {
+			if len(p.Platforms) > 0 {
+				return nil, fmt.Errorf("platform %s: %w", sub.Spec.Platform, err)
+			}
+			return nil, err
+		}
+		images = append(images, pi)
+	}
+	var blobs []v1.Layer
+	for _, pi := range images {
+		blobs = append(blobs, pi.blobs...)
+	}
+	out := published{img: images[0].img}
+	if len(p.Platforms) > 0 {
+		if out.idx, err = index(p, images); err != nil {
+			return nil, err
+		}
+		out.img = nil
+	}
+	ref, err := out.publish(ctx, o.Publisher, tag)
+	if err != nil {
+		return nil, err
+	}
+	if a, ok := o.Publisher.(push.Attacher); ok {
+		for _, pi := range images {
+			if pi.sbom == nil {
+				continue
+			}
+			d, err := pi.img.Digest()
 			if err != nil {
 				return nil, err
 			}
-			if found {
-				o.logf("%s already exists; nothing to build (use --force to rebuild)", tag)
-				return &Result{Ref: tag.Context().Digest(d.String()), Skipped: true}, nil
+			if err := a.Attach(ctx, pi.sbom, ref.Context().Digest(d.String())); err != nil {
+				return nil, err
+			}
+			o.logf("sbom: %s SBOM of %d packages attached to the %s image", o.SBOM, pi.listed, pi.plan.Spec.Platform)
+		}
+	}
+	if err := images[0].b.updateCache(ctx, out, blobs); err != nil {
+		return nil, err
+	}
+	res := &Result{Ref: ref, Image: out.img, Index: out.idx}
+	for _, pi := range images {
+		for _, st := range pi.b.steps {
+			for range st.layers {
+				switch st.how {
+				case HowBuilt:
+					res.Built++
+				case HowLocal:
+					res.ReusedLocal++
+				case HowRemote:
+					res.ReusedRemote++
+				}
 			}
 		}
 	}
+	o.logf("layers: %d built, %d reused from the local cache, %d from cache_from; done in %.1fs",
+		res.Built, res.ReusedLocal, res.ReusedRemote, time.Since(start).Seconds())
+	return res, nil
+}
 
+// platformImage is one platform's built image, not yet published.
+type platformImage struct {
+	plan *Plan
+	b    *session
+	img  v1.Image
+	// blobs are the pins blobs the image's cache annotation names.
+	blobs []v1.Layer
+	// sbom is the SBOM artifact to attach (nil for none), listing listed
+	// packages.
+	sbom   v1.Image
+	listed int
+}
+
+// buildImage runs one platform's steps and assembles its image; the pins
+// blobs are written to the target registry, nothing else is published.
+func buildImage(ctx context.Context, p *Plan, o Options, remoteOpts []remote.Option) (*platformImage, error) {
 	b, err := newSession(ctx, p, o, remoteOpts)
 	if err != nil {
 		return nil, err
@@ -156,57 +245,43 @@ func Run(ctx context.Context, p *Plan, o Options) (*Result, error) {
 		return nil, err
 	}
 	img = mutate.Annotations(img, map[string]string{CacheAnnotation: ann, SpecHashAnnotation: p.Hash}).(v1.Image)
-	tag, ok := p.Ref.(name.Tag)
-	if !ok {
-		return nil, fmt.Errorf("publish %s: the image reference must be a tag, not a digest", p.Ref)
-	}
 	if registry {
 		if err := b.writeBlobs(ctx, p.Ref.Context(), blobs); err != nil {
 			return nil, err
 		}
 	}
-	var art v1.Image
-	var listed int
+	pi := &platformImage{plan: p, b: b, img: img, blobs: blobs}
 	if o.SBOM != "" {
-		if art, listed, err = b.sbomArtifact(ctx, img, o.SBOM); err != nil {
+		if pi.sbom, pi.listed, err = b.sbomArtifact(ctx, img, o.SBOM); err != nil {
 			return nil, err
 		}
 	}
-	ref, err := o.Publisher.Publish(ctx, img, tag)
-	if err != nil {
-		return nil, err
+	return pi, nil
+}
+
+// published is what a build publishes: one image, or (idx set) an image
+// index of one image per platform.
+type published struct {
+	img v1.Image
+	idx v1.ImageIndex
+}
+
+// publish sends the image or index to dest under tag.
+func (pb published) publish(ctx context.Context, dest push.Interface, tag name.Tag) (name.Digest, error) {
+	if pb.idx == nil {
+		return dest.Publish(ctx, pb.img, tag)
 	}
-	if a, ok := o.Publisher.(push.Attacher); ok && art != nil {
-		if err := a.Attach(ctx, art, ref); err != nil {
-			return nil, err
-		}
-		o.logf("sbom: %s SBOM of %d packages attached to the image", o.SBOM, listed)
+	ip, ok := dest.(push.IndexPublisher)
+	if !ok {
+		return name.Digest{}, fmt.Errorf("publish %s: the destination cannot hold an image index of several platforms", tag)
 	}
-	if err := b.updateCache(ctx, img, blobs); err != nil {
-		return nil, err
-	}
-	res := &Result{Ref: ref, Image: img}
-	for _, st := range b.steps {
-		for range st.layers {
-			switch st.how {
-			case HowBuilt:
-				res.Built++
-			case HowLocal:
-				res.ReusedLocal++
-			case HowRemote:
-				res.ReusedRemote++
-			}
-		}
-	}
-	o.logf("layers: %d built, %d reused from the local cache, %d from cache_from; done in %.1fs",
-		res.Built, res.ReusedLocal, res.ReusedRemote, time.Since(start).Seconds())
-	return res, nil
+	return ip.PublishIndex(ctx, pb.idx, tag)
 }
 
 // updateCache points the cache references at img: the default cache tag in
 // the target repository (when the spec names no cache_from: TensorFlow
 // Cloud's "the image is the cache"), and --cache-to.
-func (b *session) updateCache(ctx context.Context, img v1.Image, blobs []v1.Layer) error {
+func (b *session) updateCache(ctx context.Context, out published, blobs []v1.Layer) error {
 	var refs []name.Reference
 	if b.o.UpdateCache && b.p.Spec.CacheFrom == "" {
 		if ref, ok := b.cacheRef(); ok {
@@ -228,10 +303,14 @@ func (b *session) updateCache(ctx context.Context, img v1.Image, blobs []v1.Laye
 			return fmt.Errorf("update the cache %s: %w", ref, err)
 		}
 		var err error
-		if tag, ok := ref.(name.Tag); ok {
-			_, err = pusher.Publish(ctx, img, tag)
-		} else {
-			err = remote.Write(ref, img, append([]remote.Option{remote.WithContext(ctx)}, b.remoteOpts...)...)
+		opts := append([]remote.Option{remote.WithContext(ctx)}, b.remoteOpts...)
+		switch tag, ok := ref.(name.Tag); {
+		case ok:
+			_, err = out.publish(ctx, pusher, tag)
+		case out.idx != nil:
+			err = remote.WriteIndex(ref, out.idx, opts...)
+		default:
+			err = remote.Write(ref, out.img, opts...)
 		}
 		if err != nil {
 			return fmt.Errorf("update the cache %s: %w", ref, err)
@@ -334,7 +413,7 @@ const SpecHashAnnotation = "dev.kiln.spec-hash"
 // same spec hash (SpecHashAnnotation): a tag such as latest that holds an
 // older build is stale, and rebuilt.
 func existing(p *Plan, tag name.Tag, opts []remote.Option) (v1.Hash, bool, error) {
-	if strings.Contains(tag.TagStr(), p.Hash) {
+	if tagHoldsHash(p, tag) && len(p.Platforms) == 0 {
 		desc, err := remote.Head(tag, opts...)
 		switch {
 		case err == nil:
@@ -351,6 +430,9 @@ func existing(p *Plan, tag name.Tag, opts []remote.Option) (v1.Hash, bool, error
 	case err != nil:
 		return v1.Hash{}, false, fmt.Errorf("check whether %s exists: %w", tag, err)
 	}
+	if len(p.Platforms) > 0 {
+		return existingIndex(p, tag, desc)
+	}
 	if !desc.MediaType.IsImage() {
 		return v1.Hash{}, false, nil
 	}
@@ -360,6 +442,9 @@ func existing(p *Plan, tag name.Tag, opts []remote.Option) (v1.Hash, bool, error
 	}
 	return desc.Digest, true, nil
 }
+
+// tagHoldsHash reports whether tag has p's spec hash in it.
+func tagHoldsHash(p *Plan, tag name.Tag) bool { return strings.Contains(tag.TagStr(), p.Hash) }
 
 // Exists asks the registry whether the plan's tag holds the plan's image: a
 // HEAD on the manifest when the tag has the spec hash in it, else a look at

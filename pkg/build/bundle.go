@@ -19,6 +19,9 @@ func WriteBundle(ctx context.Context, p *Plan, o Options, dir string) error {
 	if p.Lock == nil {
 		return errors.New("kiln bundle carries what kiln.lock pins: run kiln lock first")
 	}
+	if len(p.Platforms) > 0 {
+		return fmt.Errorf("kiln bundle carries one platform's parent and pins, and the spec builds %s: bundle each platform from a spec (or --platform) that names one", p.Spec.Platform)
+	}
 	remoteOpts, err := o.remoteOptions(ctx)
 	if err != nil {
 		return err

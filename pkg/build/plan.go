@@ -47,6 +47,11 @@ type Plan struct {
 	// the requirements files name ("" when there are none): a wheel
 	// rebuilt under the same name changes the tag and the python step key.
 	LocalWheels string
+	// Platforms, for a spec of several platforms, are the plans of each
+	// platform in the spec's order (nil for one platform): the same code,
+	// hash and reference, each spec built for one platform, each lock the
+	// pins of its platform.
+	Platforms []*Plan
 
 	// reqs and platform are the requirements file and the platform,
 	// parsed once (see requirements and targetPlatform).
@@ -138,7 +143,30 @@ func NewPlan(ctx context.Context, s *spec.Spec, po PlanOptions) (*Plan, error) {
 		return nil, err
 	}
 	p.Ref = ref
+	if err := p.split(); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// split fills in p.Platforms when the spec builds several platforms.
+func (p *Plan) split() error {
+	plats, err := p.Spec.Platforms()
+	if err != nil || len(plats) < 2 {
+		return err
+	}
+	for _, plat := range plats {
+		sub := *p
+		sub.Spec = p.Spec.ForPlatform(plat)
+		sub.platform, sub.Platforms = nil, nil
+		if p.Lock != nil {
+			if sub.Lock, err = p.Lock.ForPlatform(sub.Spec.Platform); err != nil {
+				return err
+			}
+		}
+		p.Platforms = append(p.Platforms, &sub)
+	}
+	return nil
 }
 
 // Display returns the reference as the user would write it: without the

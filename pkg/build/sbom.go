@@ -22,6 +22,7 @@ import (
 	"github.com/kiln-build/kiln/pkg/push"
 	"github.com/kiln-build/kiln/pkg/resolve/aptrepo"
 	"github.com/kiln-build/kiln/pkg/sbom"
+	"github.com/kiln-build/kiln/pkg/spec"
 )
 
 // sbomDocument describes img from what the build knows: the parent (and
@@ -146,8 +147,10 @@ var ErrNoSBOM = errors.New("no SBOM attached")
 
 // FetchSBOM returns the SBOM in format f attached to the image the plan
 // names (kiln sbom): the referrer of that type, found through the
-// registry's referrers API or its referrers tag.
-func FetchSBOM(ctx context.Context, p *Plan, a auth.Options, f sbom.Format) ([]byte, error) {
+// registry's referrers API or its referrers tag. For a plan of several
+// platforms the image is the index's image for platform (os/arch[/variant]),
+// "" meaning the spec's first platform.
+func FetchSBOM(ctx context.Context, p *Plan, a auth.Options, f sbom.Format, platform string) ([]byte, error) {
 	tag, ok := p.Ref.(name.Tag)
 	if !ok {
 		return nil, fmt.Errorf("sbom of %s: the image reference must be a tag", p.Ref)
@@ -162,6 +165,13 @@ func FetchSBOM(ctx context.Context, p *Plan, a auth.Options, f sbom.Format) ([]b
 		return nil, fmt.Errorf("sbom of %s: %w", tag, err)
 	}
 	subject := tag.Context().Digest(desc.Digest.String())
+	if desc.MediaType.IsIndex() {
+		if subject, err = indexImageFor(ctx, p, subject, platform, opts); err != nil {
+			return nil, err
+		}
+	} else if platform != "" && len(p.Platforms) > 0 {
+		return nil, fmt.Errorf("sbom of %s: it is one image, not an index of %s", tag, p.Spec.Platform)
+	}
 	idx, err := remote.Referrers(subject, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("sbom of %s: list its referrers: %w", subject, err)
@@ -205,3 +215,36 @@ func FetchSBOM(ctx context.Context, p *Plan, a auth.Options, f sbom.Format) ([]b
 
 // maxSBOM bounds the SBOM kiln sbom reads back.
 const maxSBOM = 64 << 20
+
+// indexImageFor returns the image the index ref lists for platform ("":
+// the plan's first platform).
+func indexImageFor(ctx context.Context, p *Plan, ref name.Digest, platform string, opts []remote.Option) (name.Digest, error) {
+	if platform == "" {
+		platform = strings.Split(p.Spec.Platform, ",")[0]
+	}
+	s := *p.Spec
+	s.Platform = platform
+	plats, err := s.Platforms()
+	if err != nil || len(plats) != 1 {
+		return name.Digest{}, fmt.Errorf("sbom of %s: platform %q: write one os/arch[/variant], e.g. linux/arm64", ref, platform)
+	}
+	idx, err := remote.Index(ref, opts...)
+	if err != nil {
+		return name.Digest{}, fmt.Errorf("sbom of %s: %w", ref, err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return name.Digest{}, fmt.Errorf("sbom of %s: %w", ref, err)
+	}
+	var have []string
+	for _, m := range im.Manifests {
+		if m.Platform == nil {
+			continue
+		}
+		if samePlatform(*m.Platform, plats[0]) {
+			return ref.Context().Digest(m.Digest.String()), nil
+		}
+		have = append(have, spec.PlatformString(*m.Platform))
+	}
+	return name.Digest{}, fmt.Errorf("sbom of %s: the index has no %s image (it has %s); name one with --image-platform", ref, platform, strings.Join(have, ", "))
+}

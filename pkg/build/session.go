@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -147,6 +148,18 @@ func (b *session) lock() *lock.Lock {
 // layer is built or compressed; no image is assembled or pushed. With o.LockLayers every
 // step is also built from the pinned inputs and its layers recorded.
 func Lock(ctx context.Context, p *Plan, o Options) (*lock.Lock, error) {
+	if len(p.Platforms) > 0 {
+		l := &lock.Lock{Version: lock.Version, Platform: p.Spec.Platform}
+		for _, sub := range p.Platforms {
+			o.logf("platform %s:", sub.Spec.Platform)
+			sl, err := Lock(ctx, sub, o)
+			if err != nil {
+				return nil, fmt.Errorf("platform %s: %w", sub.Spec.Platform, err)
+			}
+			l.Platforms = append(l.Platforms, sl)
+		}
+		return l, nil
+	}
 	remoteOpts, err := o.remoteOptions(ctx)
 	if err != nil {
 		return nil, err

@@ -30,7 +30,7 @@ const Version = 1
 type Lock struct {
 	Version  int    `json:"version"`
 	Platform string `json:"platform"`
-	Parent   Parent `json:"parent"`
+	Parent   Parent `json:"parent,omitzero"`
 	// AptPackages and Packages are what the spec asked for when the lock
 	// was made; a spec that asks for something else makes the lock stale.
 	AptPackages []string `json:"apt_packages,omitempty"`
@@ -49,6 +49,28 @@ type Lock struct {
 	// requirements, ...) and their key: a --locked build whose spec gives
 	// another key is refused as stale, naming the input that changed.
 	Resolved []Resolution `json:"resolved,omitempty"`
+	// Platforms, in a lock for several platforms, holds one lock per
+	// platform, in the spec's order; such a lock pins nothing itself
+	// (Parent and the lists above are empty) and Platform lists them all.
+	Platforms []*Lock `json:"platforms,omitempty"`
+}
+
+// ForPlatform returns the pins of platform (os/arch[/variant], as the spec
+// writes it): l itself when l is for that one platform, else the entry of
+// l.Platforms for it. A lock without the platform's pins is stale.
+func (l *Lock) ForPlatform(platform string) (*Lock, error) {
+	if len(l.Platforms) == 0 {
+		if l.Platform == platform {
+			return l, nil
+		}
+		return nil, fmt.Errorf("kiln.lock is stale: it pins platform %s, but the spec builds %s; run kiln lock again", l.Platform, platform)
+	}
+	for _, p := range l.Platforms {
+		if p.Platform == platform {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("kiln.lock is stale: it pins platforms %s, but not %s; run kiln lock again", l.Platform, platform)
 }
 
 // Resolution is what one step's resolution was made from.
@@ -168,33 +190,60 @@ func parse(path string, data []byte) (*Lock, error) {
 	if l.Version != Version {
 		return nil, fmt.Errorf("read lock %s: version %d, this kiln reads version %d; regenerate it with kiln lock", path, l.Version, Version)
 	}
-	if l.Parent.Digest == "" {
-		return nil, fmt.Errorf("read lock %s: no parent digest; regenerate it with kiln lock", path)
+	if len(l.Platforms) == 0 {
+		if err := check(path, &l); err != nil {
+			return nil, err
+		}
+		return &l, nil
 	}
-	if err := checkPins(path, &l); err != nil {
-		return nil, err
+	if l.Parent != (Parent{}) || len(l.Debs)+len(l.Wheels)+len(l.Steps)+len(l.Resolved) > 0 {
+		return nil, fmt.Errorf("read lock %s: a lock for several platforms pins each in platforms, and nothing beside; regenerate it with kiln lock", path)
+	}
+	var names []string
+	for i, p := range l.Platforms {
+		if p == nil || p.Platform == "" || strings.Contains(p.Platform, ",") || len(p.Platforms) > 0 {
+			return nil, fmt.Errorf("read lock %s: platforms[%d] is not the lock of one platform; regenerate it with kiln lock", path, i)
+		}
+		if err := check(path+" ("+p.Platform+")", p); err != nil {
+			return nil, err
+		}
+		names = append(names, p.Platform)
+	}
+	if strings.Join(names, ",") != l.Platform {
+		return nil, fmt.Errorf("read lock %s: platform %q, but platforms holds %s; regenerate it with kiln lock", path, l.Platform, strings.Join(names, ","))
+	}
+	return &l, nil
+}
+
+// check checks the lock of one platform, read from path.
+func check(path string, l *Lock) error {
+	if l.Parent.Digest == "" {
+		return fmt.Errorf("read lock %s: no parent digest; regenerate it with kiln lock", path)
+	}
+	if err := checkPins(path, l); err != nil {
+		return err
 	}
 	for _, d := range l.Debs {
 		if d.Name == "" || len(d.SHA256) != 64 || d.URL == "" {
-			return nil, fmt.Errorf("read lock %s: package %q lacks a name, sha256 or url; regenerate it with kiln lock", path, d.Name)
+			return fmt.Errorf("read lock %s: package %q lacks a name, sha256 or url; regenerate it with kiln lock", path, d.Name)
 		}
 	}
 	for _, w := range l.Wheels {
 		if w.Name == "" || len(w.SHA256) != 64 || w.URL == "" || w.Filename == "" {
-			return nil, fmt.Errorf("read lock %s: wheel %q lacks a name, filename, sha256 or url; regenerate it with kiln lock", path, w.Name)
+			return fmt.Errorf("read lock %s: wheel %q lacks a name, filename, sha256 or url; regenerate it with kiln lock", path, w.Name)
 		}
 	}
 	for _, st := range l.Steps {
 		if st.Name == "" || !validSHA256(st.Key) {
-			return nil, fmt.Errorf("read lock %s: step %q lacks a name or a key; regenerate it with kiln lock --with-layers", path, st.Name)
+			return fmt.Errorf("read lock %s: step %q lacks a name or a key; regenerate it with kiln lock --with-layers", path, st.Name)
 		}
 		for _, d := range st.Layers {
 			if hexPart, ok := strings.CutPrefix(d, "sha256:"); !ok || !validSHA256(hexPart) {
-				return nil, fmt.Errorf("read lock %s: step %q: layer %q is not a sha256 digest; regenerate it with kiln lock --with-layers", path, st.Name, d)
+				return fmt.Errorf("read lock %s: step %q: layer %q is not a sha256 digest; regenerate it with kiln lock --with-layers", path, st.Name, d)
 			}
 		}
 	}
-	return &l, nil
+	return nil
 }
 
 // Write writes l to path through a temporary file renamed into place.

@@ -76,3 +76,50 @@ func TestStepsRoundTripAndErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSeveralPlatforms: a lock for several platforms holds one lock per
+// platform; ForPlatform finds each, and a platform it lacks is stale.
+func TestSeveralPlatforms(t *testing.T) {
+	one := func(plat, hexd string) string {
+		return `{"version":1,"platform":"` + plat + `","parent":{"ref":"r/p:1","digest":"sha256:` + strings.Repeat(hexd, 64) + `"}}`
+	}
+	good := `{"version":1,"platform":"linux/amd64,linux/arm64","parent":{"ref":"","digest":""},"platforms":[` + one("linux/amd64", "a") + `,` + one("linux/arm64", "b") + `]}`
+	l, err := Parse([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for plat, want := range map[string]string{"linux/amd64": "a", "linux/arm64": "b"} {
+		sub, err := l.ForPlatform(plat)
+		if err != nil {
+			t.Fatalf("ForPlatform(%s): %v", plat, err)
+		}
+		if sub.Parent.Digest != "sha256:"+strings.Repeat(want, 64) {
+			t.Errorf("ForPlatform(%s) parent %s", plat, sub.Parent.Digest)
+		}
+	}
+	if _, err := l.ForPlatform("linux/riscv64"); err == nil || !strings.Contains(err.Error(), "linux/riscv64") || !strings.Contains(err.Error(), "kiln lock") {
+		t.Errorf("ForPlatform(linux/riscv64) = %v, want a stale-lock error naming it", err)
+	}
+	single, err := Parse([]byte(one("linux/amd64", "c")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub, err := single.ForPlatform("linux/amd64"); err != nil || sub != single {
+		t.Errorf("ForPlatform of a one-platform lock = %v, %v; want the lock itself", sub, err)
+	}
+	if _, err := single.ForPlatform("linux/arm64"); err == nil {
+		t.Error("a linux/amd64 lock gave pins for linux/arm64")
+	}
+	for _, tc := range []struct{ name, body, want string }{
+		{"pins beside platforms", `{"version":1,"platform":"linux/amd64,linux/arm64","parent":{"ref":"x","digest":"sha256:` + strings.Repeat("a", 64) + `"},"platforms":[` + one("linux/amd64", "a") + `,` + one("linux/arm64", "b") + `]}`, "nothing beside"},
+		{"list disagrees", `{"version":1,"platform":"linux/amd64","platforms":[` + one("linux/amd64", "a") + `,` + one("linux/arm64", "b") + `]}`, "platforms holds linux/amd64,linux/arm64"},
+		{"bad inner digest", `{"version":1,"platform":"linux/amd64,linux/arm64","platforms":[` + one("linux/amd64", "a") + `,` + one("linux/arm64", "z") + `]}`, "(linux/arm64)"},
+		{"nested", `{"version":1,"platform":"linux/amd64","platforms":[{"version":1,"platform":"linux/amd64,linux/arm64","platforms":[]}]}`, "not the lock of one platform"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Parse([]byte(tc.body)); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Parse = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -64,6 +64,27 @@ func (r *Registry) Publish(ctx context.Context, img v1.Image, tag name.Tag) (nam
 	return tag.Context().Digest(d.String()), nil
 }
 
+// PublishIndex implements IndexPublisher: every platform's image, then the
+// index. A blob that two images share (a platform-independent layer) is
+// uploaded once.
+func (r *Registry) PublishIndex(ctx context.Context, idx v1.ImageIndex, tag name.Tag) (name.Digest, error) {
+	d, err := idx.Digest()
+	if err != nil {
+		return name.Digest{}, fmt.Errorf("push %s: %w", tag, err)
+	}
+	var extra []remote.Option
+	if r.progress != nil {
+		extra = append(extra, remote.WithProgress(r.progress))
+	}
+	err = r.retry(ctx, tag, func(opts []remote.Option) error {
+		return remote.WriteIndex(tag, idx, opts...)
+	}, extra...)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	return tag.Context().Digest(d.String()), nil
+}
+
 // Attach implements Attacher: the artifact is pushed by digest to the
 // subject's repository; on a registry without the referrers API (such as
 // the CNCF distribution registry 2.8) the referrers tag (sha256-<digest>)
@@ -81,11 +102,19 @@ func (r *Registry) Attach(ctx context.Context, artifact v1.Image, subject name.D
 
 // write pushes img to ref, starting again after temporary errors.
 func (r *Registry) write(ctx context.Context, tag name.Reference, img v1.Image, extra ...remote.Option) error {
+	return r.retry(ctx, tag, func(opts []remote.Option) error {
+		return remote.Write(tag, img, opts...)
+	}, extra...)
+}
+
+// retry runs push with the registry's options (and extra) until it
+// succeeds, fails for good, or the retry policy gives up.
+func (r *Registry) retry(ctx context.Context, tag name.Reference, push func([]remote.Option) error, extra ...remote.Option) error {
 	opts := append(append([]remote.Option{remote.WithContext(ctx)}, r.opts...), extra...)
 	start := time.Now()
 	deadline := r.policy.Deadline(start)
 	for attempt := 1; ; attempt++ {
-		err := remote.Write(tag, img, opts...)
+		err := push(opts)
 		if err == nil {
 			return nil
 		}

@@ -32,6 +32,19 @@ type Layout struct {
 // Publish implements Interface. The image is annotated with its tag
 // (org.opencontainers.image.ref.name) in the layout's index.
 func (l *Layout) Publish(ctx context.Context, img v1.Image, tag name.Tag) (name.Digest, error) {
+	return l.write(ctx, img, tag, func(p layout.Path, opt layout.Option) error { return p.AppendImage(img, opt) })
+}
+
+// PublishIndex implements IndexPublisher: the layout's index.json lists
+// the image index (annotated with its tag), which lists each platform's
+// image.
+func (l *Layout) PublishIndex(ctx context.Context, idx v1.ImageIndex, tag name.Tag) (name.Digest, error) {
+	return l.write(ctx, idx, tag, func(p layout.Path, opt layout.Option) error { return p.AppendIndex(idx, opt) })
+}
+
+// write writes a new layout holding what add appends (v, under tag) beside
+// Dir, then renames it over Dir.
+func (l *Layout) write(ctx context.Context, v interface{ Digest() (v1.Hash, error) }, tag name.Tag, add func(layout.Path, layout.Option) error) (name.Digest, error) {
 	dir := filepath.Clean(l.Dir)
 	if err := CheckLayoutDir(dir); err != nil {
 		return name.Digest{}, err
@@ -54,7 +67,7 @@ func (l *Layout) Publish(ctx context.Context, img v1.Image, tag name.Tag) (name.
 	if err := ctx.Err(); err != nil {
 		return name.Digest{}, err
 	}
-	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{
+	if err := add(p, layout.WithAnnotations(map[string]string{
 		specsv1.AnnotationRefName: tag.TagStr(),
 	})); err != nil {
 		return name.Digest{}, fmt.Errorf("write OCI layout %s: %w", dir, err)
@@ -62,7 +75,7 @@ func (l *Layout) Publish(ctx context.Context, img v1.Image, tag name.Tag) (name.
 	if err := replaceDir(tmp, dir); err != nil {
 		return name.Digest{}, fmt.Errorf("write OCI layout %s: %w", dir, err)
 	}
-	d, err := img.Digest()
+	d, err := v.Digest()
 	if err != nil {
 		return name.Digest{}, err
 	}

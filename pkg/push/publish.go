@@ -22,3 +22,10 @@ type Interface interface {
 type Attacher interface {
 	Attach(ctx context.Context, artifact v1.Image, subject name.Digest) error
 }
+
+// IndexPublisher is a destination that can also publish an image index
+// (one image per platform) under a tag. A docker archive cannot hold one,
+// so Tarball is not an IndexPublisher.
+type IndexPublisher interface {
+	PublishIndex(ctx context.Context, idx v1.ImageIndex, tag name.Tag) (name.Digest, error)
+}

@@ -51,6 +51,9 @@ type field struct {
 	// path marks keys whose values are host paths, resolved against the
 	// spec's directory.
 	path bool
+	// joinList marks string keys that also take a YAML list, stored
+	// comma-separated (platform: [linux/amd64, linux/arm64]).
+	joinList bool
 	// doc is a one-line description, with its ImageSpec/DockerConfig
 	// counterpart, used for flag help.
 	doc string
@@ -116,7 +119,7 @@ var fields = []field{
 	{key: "tag_format", content: notContent, kind: kindString, doc: `tag template; {spec_hash} is the content hash (ImageSpec tag_format)`, str: func(s *Spec) *string { return &s.TagFormat }},
 	{key: "image", content: notContent, kind: kindString, doc: "full image reference, overrides registry/name/tag (DockerConfig image)", str: func(s *Spec) *string { return &s.Image }},
 	{key: "base_image", content: contentValue, kind: kindString, doc: "parent image reference, or scratch (ImageSpec base_image, DockerConfig parent_image)", str: func(s *Spec) *string { return &s.BaseImage }},
-	{key: "platform", content: contentPlatform, kind: kindString, doc: "target platform, default linux/amd64 (ImageSpec platform)", str: func(s *Spec) *string { return &s.Platform }},
+	{key: "platform", content: contentPlatform, kind: kindString, joinList: true, doc: "target platform, or several (a list or comma-separated: linux/amd64,linux/arm64 gives an image index); default linux/amd64 (ImageSpec platform)", str: func(s *Spec) *string { return &s.Platform }},
 	{key: "env", content: contentValue, kind: kindMap, doc: "environment variables K=V (ImageSpec env)", kv: func(s *Spec) *[]KV { return &s.Env }},
 	{key: "source_root", content: contentPresence, kind: kindString, path: true, doc: "directory shipped to /root (ImageSpec source_root)", str: func(s *Spec) *string { return &s.SourceRoot }},
 	{key: "copy", content: contentCopyDests, kind: kindCopy, doc: "extra files SRC:DEST (ImageSpec copy)", copy: func(s *Spec) *[]Copy { return &s.Copy }},
@@ -356,6 +359,22 @@ func (s *Spec) decode(r *resolver, f *field, key string, v *yaml.Node, pos Pos) 
 	}
 	switch f.kind {
 	case kindString:
+		if f.joinList && v.Kind == yaml.SequenceNode {
+			var items []string
+			for _, item := range v.Content {
+				item, err := r.deref(item)
+				if err != nil {
+					return err
+				}
+				str, ok := scalar(item)
+				if !ok {
+					return &Error{Pos: Pos{File: pos.File, Line: item.Line}, Key: key, Msg: fmt.Sprintf("must be a string or a list of strings, not a list holding %s", describe(item)), Hint: fmt.Sprintf("write %s: [linux/amd64, linux/arm64]", f.key)}
+				}
+				items = append(items, str)
+			}
+			*f.str(s) = strings.Join(items, ",")
+			return nil
+		}
 		str, ok := scalar(v)
 		if !ok {
 			return wrong(v)

@@ -124,7 +124,9 @@ func TestValidate(t *testing.T) {
 		{"bad name", "base_image: a\nname: Bad_Name!\n", []string{"kiln.yaml:2", "name", "not a valid image name"}},
 		{"bad platform", "base_image: a\nplatform: amd64\n", []string{"kiln.yaml:2", "platform", "os/arch"}},
 		{"non-linux platform", "base_image: a\nplatform: windows/amd64\n", []string{"platform", "only linux"}},
-		{"several platforms", "base_image: a\nplatform: linux/amd64,linux/arm64\n", []string{"platform", "not supported yet"}},
+		{"platform listed twice", "base_image: a\nplatform: [linux/amd64, linux/arm64, linux/amd64]\n", []string{"kiln.yaml:2", "platform", "linux/amd64 is listed twice"}},
+		{"empty platform entry", "base_image: a\nplatform: linux/amd64,,linux/arm64\n", []string{"platform", "empty entry"}},
+		{"bad platform in a list", "base_image: a\nplatform: [linux/amd64, arm64]\n", []string{"platform", `"arm64" is not a platform`}},
 		{"missing source_root", "base_image: a\nsource_root: nope\n", []string{"kiln.yaml:2", "source_root", "does not exist"}},
 		{"source_root is a file", "base_image: a\nsource_root: file.txt\n", []string{"source_root", "not a directory"}},
 		{"copy to relative dest", "base_image: a\ncopy: {file.txt: etc/x}\n", []string{"copy", "not absolute"}},
@@ -262,5 +264,59 @@ func TestDefaultName(t *testing.T) {
 		if got := defaultName(in); got != want {
 			t.Errorf("defaultName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestPlatforms: the platform key takes one platform, a comma-separated
+// string or a YAML list; each spelling of one set gives the same key value
+// (and so the same tag), in the order written.
+func TestPlatforms(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, want string
+		n                int
+	}{
+		{"default", "base_image: a\n", "linux/amd64", 1},
+		{"one", "base_image: a\nplatform: linux/arm64/v8\n", "linux/arm64/v8", 1},
+		{"comma-separated", "base_image: a\nplatform: linux/amd64,linux/arm64\n", "linux/amd64,linux/arm64", 2},
+		{"comma and spaces", "base_image: a\nplatform: 'linux/amd64, linux/arm64'\n", "linux/amd64,linux/arm64", 2},
+		{"list", "base_image: a\nplatform: [linux/amd64, linux/arm64]\n", "linux/amd64,linux/arm64", 2},
+		{"block list", "base_image: a\nplatform:\n  - linux/arm64\n  - linux/amd64\n", "linux/arm64,linux/amd64", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Parse("kiln.yaml", t.TempDir(), []byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if s.Platform != tc.want {
+				t.Errorf("platform = %q, want %q", s.Platform, tc.want)
+			}
+			ps, err := s.Platforms()
+			if err != nil || len(ps) != tc.n {
+				t.Fatalf("Platforms() = %v, %v; want %d", ps, err, tc.n)
+			}
+			one := s.ForPlatform(ps[len(ps)-1])
+			if _, err := one.TargetPlatform(); err != nil {
+				t.Errorf("ForPlatform(%v).TargetPlatform: %v", ps[len(ps)-1], err)
+			}
+			if s.Platform != tc.want {
+				t.Errorf("ForPlatform changed the spec: %q", s.Platform)
+			}
+			if tc.n > 1 {
+				if _, err := s.TargetPlatform(); err == nil {
+					t.Error("TargetPlatform of a spec for several platforms succeeded")
+				}
+			}
+		})
+	}
+}
+
+// TestPlatformListOfMaps: a platform list must hold strings.
+func TestPlatformListOfMaps(t *testing.T) {
+	_, err := Parse("kiln.yaml", t.TempDir(), []byte("base_image: a\nplatform: [{os: linux}]\n"))
+	if err == nil || !strings.Contains(err.Error(), "kiln.yaml:2") || !strings.Contains(err.Error(), "a string or a list of strings") {
+		t.Errorf("Parse: %v, want an error at kiln.yaml:2 asking for strings", err)
 	}
 }

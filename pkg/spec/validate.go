@@ -56,9 +56,17 @@ func (s *Spec) Validate() error {
 	if s.Platform == "" {
 		s.Platform = DefaultPlatform
 	}
-	if _, err := s.TargetPlatform(); err != nil {
+	ps, err := s.Platforms()
+	if err != nil {
 		return err
 	}
+	// One spelling per set of platforms, so that the tag does not depend
+	// on how the list was written.
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = PlatformString(p)
+	}
+	s.Platform = strings.Join(names, ",")
 	if v := s.PythonVersion; v != "" && !pythonVersion.MatchString(v) {
 		return s.errorf("python_version", `write the major, major.minor or full version, e.g. "3.11"`, "%q is not a Python version", v)
 	}
@@ -195,24 +203,64 @@ func (s *Spec) Validate() error {
 	return nil
 }
 
-// TargetPlatform parses the platform key.
+// TargetPlatform parses the platform key of a spec for one platform; a
+// spec for several is split with ForPlatform first.
 func (s *Spec) TargetPlatform() (*v1.Platform, error) {
-	p := firstNonEmpty(s.Platform, DefaultPlatform)
-	if strings.Contains(p, ",") {
-		return nil, s.errorf("platform", "build one platform per run for now", "several platforms (%s) are not supported yet", p)
+	ps, err := s.Platforms()
+	if err != nil {
+		return nil, err
 	}
-	parts := strings.Split(p, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return nil, s.errorf("platform", "write os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8", "%q is not a platform", p)
+	if len(ps) > 1 {
+		return nil, s.errorf("platform", "split the spec with ForPlatform", "several platforms (%s) where one is needed", s.Platform)
 	}
-	if parts[0] != "linux" {
-		return nil, s.errorf("platform", "kiln builds linux images; write linux/amd64 or linux/arm64", "%q: only linux is supported", p)
+	return &ps[0], nil
+}
+
+// Platforms parses the platform key: one platform, or several separated
+// by commas (a YAML list is stored so), in the order given.
+func (s *Spec) Platforms() ([]v1.Platform, error) {
+	var out []v1.Platform
+	seen := map[string]bool{}
+	for _, p := range strings.Split(firstNonEmpty(s.Platform, DefaultPlatform), ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			return nil, s.errorf("platform", "write os/arch[/variant] entries separated by commas, e.g. linux/amd64,linux/arm64", "%q has an empty entry", s.Platform)
+		}
+		parts := strings.Split(p, "/")
+		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" || (len(parts) == 3 && parts[2] == "") {
+			return nil, s.errorf("platform", "write os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8", "%q is not a platform", p)
+		}
+		if parts[0] != "linux" {
+			return nil, s.errorf("platform", "kiln builds linux images; write linux/amd64 or linux/arm64", "%q: only linux is supported", p)
+		}
+		plat := v1.Platform{OS: parts[0], Architecture: parts[1]}
+		if len(parts) == 3 {
+			plat.Variant = parts[2]
+		}
+		if seen[PlatformString(plat)] {
+			return nil, s.errorf("platform", "list each platform once", "%s is listed twice", p)
+		}
+		seen[PlatformString(plat)] = true
+		out = append(out, plat)
 	}
-	plat := &v1.Platform{OS: parts[0], Architecture: parts[1]}
-	if len(parts) == 3 {
-		plat.Variant = parts[2]
+	return out, nil
+}
+
+// PlatformString writes p as the platform key does: os/arch[/variant].
+func PlatformString(p v1.Platform) string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
 	}
-	return plat, nil
+	return s
+}
+
+// ForPlatform returns a copy of s that builds only p, one of s's
+// platforms: a build for several platforms is one build per platform.
+func (s *Spec) ForPlatform(p v1.Platform) *Spec {
+	c := *s
+	c.Platform = PlatformString(p)
+	return &c
 }
 
 func (s *Spec) isSet(f *field) bool {

@@ -52,6 +52,7 @@ func (fx *effects) interpret(p *pkgState, src string, args ...string) (*interpRe
 	if err != nil {
 		return nil, false
 	}
+	guardLoops(file)
 	arch := p.archName
 	if arch == "all" {
 		arch = fx.arch
@@ -101,6 +102,36 @@ func (fx *effects) interpret(p *pkgState, src string, args ...string) (*interpRe
 	return res, true
 }
 
+// memCheck is the command guardLoops puts at the top of every loop: it
+// does nothing, but as a command it passes through scriptShell.call, which
+// checks the script's memory.
+const memCheck = "kiln-memory-check"
+
+// guardLoops makes every loop of file run memCheck first in its condition
+// and its body, so that a loop that only assigns (while a=$a$a; do b=1;
+// done runs no command) is stopped by the memory bound too. A condition's
+// status is its last command's, so the check changes no loop's course.
+func guardLoops(file *syntax.File) {
+	check := func() *syntax.Stmt {
+		return &syntax.Stmt{Cmd: &syntax.CallExpr{Args: []*syntax.Word{{Parts: []syntax.WordPart{&syntax.Lit{Value: memCheck}}}}}}
+	}
+	syntax.Walk(file, func(n syntax.Node) bool {
+		switch n := n.(type) {
+		case *syntax.WhileClause:
+			n.Cond = append([]*syntax.Stmt{check()}, n.Cond...)
+			n.Do = append([]*syntax.Stmt{check()}, n.Do...)
+		case *syntax.ForClause:
+			n.Do = append([]*syntax.Stmt{check()}, n.Do...)
+		case *syntax.FuncDecl:
+			// A recursive function that only assigns is a loop too.
+			if b, ok := n.Body.Cmd.(*syntax.Block); ok {
+				b.Stmts = append([]*syntax.Stmt{check()}, b.Stmts...)
+			}
+		}
+		return true
+	})
+}
+
 // scriptShell answers a maintainer script's programs, files and tests.
 type scriptShell struct {
 	fx              *effects
@@ -143,6 +174,8 @@ func (sh *scriptShell) exec(ctx context.Context, args []string) error {
 	fail := interp.NewExitStatus(1)
 	name := path.Base(args[0])
 	switch name {
+	case memCheck:
+		return nil
 	case "update-alternatives":
 		for _, a := range args[1:] {
 			switch a {

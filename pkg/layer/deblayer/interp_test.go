@@ -127,6 +127,11 @@ func TestInterpretedAlternatives(t *testing.T) {
 func TestInterpretBounded(t *testing.T) {
 	for name, script := range map[string]string{
 		"memory": "#!/bin/sh\na=x\nwhile :; do a=$a$a; done\n",
+		// No command runs in these loops: only assignments.
+		"assignments":       "#!/bin/sh\na=x\nwhile a=$a$a; do b=1; done\n",
+		"until assignments": "#!/bin/sh\na=x\nuntil ! a=$a$a; do :; done\n",
+		"for assignments":   "#!/bin/sh\na=x\nfor i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35; do a=$a$a; done\n",
+		"recursion":         "#!/bin/sh\na=x\nf() { a=$a$a; f; }\nf\n",
 		"time":   "#!/bin/sh\nwhile :; do update-alternatives --install /usr/bin/x x /usr/bin/y 1; done\n",
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -139,8 +144,15 @@ func TestInterpretBounded(t *testing.T) {
 			if alt, ok := l.byName["var/lib/dpkg/alternatives/x"]; name == "time" && (!ok || strings.Count(alt.body, "/usr/bin/y\n") != 1) {
 				t.Errorf("a script that ran out of time: alternatives/x is %q, want the one call read without following the loop", alt.body)
 			}
-			if len(rep.Packages[0].Warnings) == 0 || !strings.Contains(strings.Join(rep.Packages[0].Warnings, "\n"), "kiln followed it") {
+			warnings := strings.Join(rep.Packages[0].Warnings, "\n")
+			if len(rep.Packages[0].Warnings) == 0 || !strings.Contains(warnings, "kiln followed it") {
 				t.Errorf("no warning: %q", rep.Packages[0].Warnings)
+			}
+			// A script that grows its variables is stopped by the memory
+			// bound, not by running out of time (by then it would hold
+			// gigabytes).
+			if name != "time" && !strings.Contains(warnings, "hold more than") {
+				t.Errorf("a script growing its variables was not stopped by the memory bound: %q", warnings)
 			}
 		})
 	}

@@ -68,6 +68,11 @@ func TestHostAptLists(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if !bytes.Contains(data, []byte("\nOrigin: Debian\n")) {
+				// Lists of other vendors' repositories (left by an apt
+				// source the machine once had) are not signed by Debian.
+				t.Skipf("%s is not a Debian archive's", filepath.Base(p))
+			}
 			srv := newServer(t, map[string][]byte{"/debian/dists/" + suite + "/InRelease": data})
 			rel, err := FetchRelease(context.Background(), srv.fetcher(), srv.source(), suite, kr, ReleaseOptions{AllowExpired: true})
 			if err != nil {
