@@ -25,8 +25,19 @@
 // dependencies), where decoding .debs and compressing dominate; kiln's CPU
 // utilisation (CPU time / wall time) shows how many cores it kept busy.
 //
+// Case 6 is a cold build of the workload of cases 1-4 (pure-Python wheels
+// instead of flask and requests) for linux/amd64 and linux/arm64 from a
+// two-platform parent: kiln with platform: linux/amd64,linux/arm64, an
+// OCI index in one build with nothing run; buildah build --platform
+// linux/amd64,linux/arm64 --manifest, whose arm64 RUN steps run under
+// qemu-user-static through the host's binfmt_misc handler (which the bench
+// registers, see testenv.RequireQemuBinfmt), then buildah manifest push
+// --all.
+//
 // Environment: KILN_BENCH_RUNS (3), KILN_BENCH_TOOLS ("kiln,buildah"),
 // KILN_BENCH_WIDE (1; 0 skips case 5, "only" runs nothing else),
+// KILN_BENCH_MULTI (1; 0 skips case 6, "only" runs nothing else; with
+// KILN_BENCH_WIDE=only too, cases 5 and 6),
 // KILN_BENCH_BIG_MB (1024; 0 skips the big layer), KILN_BENCH_VERIFY (1:
 // run both final images with podman to check they work; 0 skips),
 // KILN_BENCH_BUILDAH_DRIVER (overlay; vfs also works), KILN_BENCH_PROFILE
@@ -36,6 +47,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -61,6 +73,7 @@ var cases = []struct{ id, title string }{
 	{"3", "one-line code change, warm (local cache kept)"},
 	{"4", "nothing changed, fresh runner"},
 	{"5", "wide apt set, cold (" + fmt.Sprint(len(widePackages)) + " packages with their dependencies, no Python)"},
+	{"6", "two platforms, cold (linux/amd64 + linux/arm64; buildah runs the arm64 steps under QEMU)"},
 }
 
 type sample struct {
@@ -84,10 +97,12 @@ type bench struct {
 	proxy    *byteProxy
 	reg      *testenv.Registry
 	base     string
+	multi    string // the two-platform parent, through the proxy (case 6)
 	index    string
 	driver   string
 	results  map[string]map[string][]sample // tool -> case -> samples
 	lastRefs map[string]string              // tool -> last image built
+	multiRef map[string]string              // tool -> case 6's last index
 	notes    []string
 	profiles int // CPU profiles written (KILN_BENCH_PROFILE)
 }
@@ -117,6 +132,16 @@ func run() (code int) {
 	if wide != "0" && wide != "1" && wide != "only" {
 		t.Fatalf("KILN_BENCH_WIDE=%q: want 1, 0 or only", wide)
 	}
+	multi := envOr("KILN_BENCH_MULTI", "1")
+	if multi != "0" && multi != "1" && multi != "only" {
+		t.Fatalf("KILN_BENCH_MULTI=%q: want 1, 0 or only", multi)
+	}
+	// "only" on either knob skips cases 1-4 and the other knob's case unless
+	// it says "only" too.
+	only := wide == "only" || multi == "only"
+	runMain := !only
+	runWide := wide == "only" || wide == "1" && !only
+	runMulti := multi == "only" || multi == "1" && !only
 	tools := strings.Split(envOr("KILN_BENCH_TOOLS", "kiln,buildah"), ",")
 	started := time.Now()
 
@@ -126,6 +151,7 @@ func run() (code int) {
 		driver:   envOr("KILN_BENCH_BUILDAH_DRIVER", "overlay"),
 		results:  map[string]map[string][]sample{},
 		lastRefs: map[string]string{},
+		multiRef: map[string]string{},
 	}
 	if err := os.MkdirAll(systemBlobInfoCache, 0o700); err != nil {
 		t.Fatal(err)
@@ -137,24 +163,36 @@ func run() (code int) {
 	testenv.ParentImage(t, b.reg)
 	b.proxy = startByteProxy(t, b.reg.URL())
 	b.base = b.proxy.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentTag
+	if runMulti {
+		progress("registering qemu-aarch64-static with binfmt_misc and pushing the two-platform parent (the arm64 debootstrap, on first use, takes minutes under QEMU)")
+		testenv.RequireQemuBinfmt(t, "arm64")
+		testenv.MultiArchParent(t, b.reg)
+		b.multi = b.proxy.Host + "/" + testenv.ParentRepository + ":" + testenv.ParentBothTag
+	}
 	b.index = htmlIndex(t, testenv.WheelIndex(t, filepath.Join(testenv.RepoRoot(t), "..", "shared", "fixtures", "wheels", "pypi")))
 
 	for r := 1; r <= runs; r++ {
 		for _, tool := range tools {
 			switch tool {
 			case "kiln":
-				if wide != "only" {
+				if runMain {
 					b.kilnRun(r)
 				}
-				if wide != "0" {
+				if runWide {
 					b.kilnWide(r)
 				}
+				if runMulti {
+					b.kilnMulti(r)
+				}
 			case "buildah":
-				if wide != "only" {
+				if runMain {
 					b.buildahRun(r)
 				}
-				if wide != "0" {
+				if runWide {
 					b.buildahWide(r)
+				}
+				if runMulti {
+					b.buildahMulti(r)
 				}
 			default:
 				t.Fatalf("KILN_BENCH_TOOLS: unknown tool %q (kiln, buildah)", tool)
@@ -162,11 +200,11 @@ func run() (code int) {
 		}
 	}
 	var big *sample
-	if bigMB > 0 && slices.Contains(tools, "kiln") && wide != "only" {
+	if bigMB > 0 && slices.Contains(tools, "kiln") && runMain {
 		s := b.bigLayer(bigMB)
 		big = &s
 	}
-	if envOr("KILN_BENCH_VERIFY", "1") != "0" && wide != "only" {
+	if envOr("KILN_BENCH_VERIFY", "1") != "0" {
 		b.verify()
 	}
 	b.report(runs, bigMB, big, time.Since(started))
@@ -200,13 +238,14 @@ func envInt(t *tb, k string, def int) int {
 // it is missing: buildah, GNU time, and what internal/testenv uses.
 func ensureTools(t *tb) {
 	need := map[string]string{ // executable -> package
-		"buildah":         "buildah",
-		"/usr/bin/time":   "time",
-		"docker-registry": "docker-registry",
-		"debootstrap":     "debootstrap",
-		"setpriv":         "util-linux",
-		"podman":          "podman",
-		"runc":            "runc",
+		"buildah":                      "buildah",
+		"/usr/bin/time":                "time",
+		"docker-registry":              "docker-registry",
+		"debootstrap":                  "debootstrap",
+		"setpriv":                      "util-linux",
+		"podman":                       "podman",
+		"runc":                         "runc",
+		"/usr/bin/qemu-aarch64-static": "qemu-user-static",
 	}
 	var missing []string
 	for exe, pkg := range need {
@@ -469,6 +508,64 @@ func (b *bench) buildahWide(r int) {
 	b.dropStore(st)
 }
 
+// ---- case 6: two platforms ----
+
+// multiDir writes case 6's app, kiln.yaml and Containerfile into a fresh
+// directory kiln (as nobody) can read.
+func (b *bench) multiDir(name string) string {
+	dir := testenv.UserDir(b.t)
+	if err := writeMultiApp(dir, 1); err != nil {
+		b.t.Fatalf("writing the app: %v", err)
+	}
+	files := map[string]string{
+		"kiln.yaml":     multiKilnSpec(name, b.proxy.Host, b.multi, b.index),
+		"Containerfile": multiContainerfile(b.multi, b.index),
+	}
+	for f, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(data), 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func (b *bench) kilnMulti(r int) {
+	name := fmt.Sprintf("bench-kiln-multi-%d", r)
+	progress("run %d: kiln, two platforms (%s)", r, name)
+	cache := testenv.UserDir(b.t)
+	s, ref, res := b.kilnBuild(b.multiDir(name), cache, "--force")
+	b.record("kiln", "6", s)
+	if r == 1 {
+		var keep []string
+		for _, l := range strings.Split(res.Stderr, "\n") {
+			if strings.HasPrefix(l, "platform") || strings.HasPrefix(l, "layer") || strings.HasPrefix(l, "layers:") || strings.HasPrefix(l, "uploaded") || strings.HasPrefix(l, "index") {
+				keep = append(keep, mirrorURL.ReplaceAllString(l, "<mirror>"))
+			}
+		}
+		b.notes = append(b.notes, "kiln's own account of case 6 (first run), its stderr's platform, layer and upload lines:\n\n```\n"+strings.Join(keep, "\n")+"\n```")
+	}
+	_ = os.RemoveAll(cache)
+	b.multiRef["kiln"] = ref
+}
+
+func (b *bench) buildahMulti(r int) {
+	repo := fmt.Sprintf("%s/bench-buildah-multi-%d", b.proxy.Host, r)
+	progress("run %d: buildah, two platforms under QEMU (%s)", r, repo)
+	st := b.newStore()
+	dir := b.multiDir("")
+	// One manifest list in local storage, one image per platform, then
+	// the list and both images pushed. No --cache-to: a cold build, like
+	// case 1's, but nothing here reads the cache back.
+	list := fmt.Sprintf("bench-buildah-multi-%d", r)
+	before := b.proxy.snapshot()
+	w1, rss1, cpu1 := b.buildah(st, dir, "build", "--isolation", "chroot", "--layers", "--tls-verify=false",
+		"--platform", strings.Join(multiPlatforms, ","), "--manifest", list, "-f", "Containerfile", ".")
+	w2, rss2, cpu2 := b.buildah(st, dir, "manifest", "push", "--all", "--tls-verify=false", list, "docker://"+repo+":v1")
+	b.record("buildah", "6", sample{wall: w1 + w2, rssKB: max(rss1, rss2), cpu: cpu1 + cpu2, traffic: b.proxy.snapshot().sub(before)})
+	b.dropStore(st)
+	b.multiRef["buildah"] = repo + ":v1"
+}
+
 // mirrorURL matches an apt source's URI in kiln's log lines.
 var mirrorURL = regexp.MustCompile(`https?://[^ ]+`)
 
@@ -537,11 +634,12 @@ func unescapeMount(s string) string {
 // verify runs both final images with podman: each must print the app's
 // version line, so that the two tools are known to build working images.
 func (b *bench) verify() {
-	if len(b.lastRefs) == 0 {
+	if len(b.lastRefs) == 0 && len(b.multiRef) == 0 {
 		return
 	}
 	progress("verifying the images with podman")
 	p := testenv.NewPodman(b.t)
+	b.verifyMulti(p)
 	for _, tool := range []string{"kiln", "buildah"} {
 		ref, ok := b.lastRefs[tool]
 		if !ok {
@@ -558,6 +656,45 @@ func (b *bench) verify() {
 		}
 		progress("  %s: %s", tool, strings.TrimSpace(out))
 		b.notes = append(b.notes, fmt.Sprintf("`podman run` of %s's last image printed `%s`; %s", tool, strings.TrimSpace(out), b.layerSizes(ref)))
+	}
+}
+
+// verifyMulti runs case 6's last images for both platforms with podman:
+// each must print the app's version line with its machine.
+func (b *bench) verifyMulti(p *testenv.Podman) {
+	for _, tool := range []string{"kiln", "buildah"} {
+		ref, ok := b.multiRef[tool]
+		if !ok {
+			continue
+		}
+		ref = b.reg.Host + strings.TrimPrefix(ref, b.proxy.Host)
+		raw, err := testenv.Skopeo(b.t, "inspect", "--raw", "--tls-verify=false", "docker://"+ref)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		var index struct {
+			MediaType string `json:"mediaType"`
+			Manifests []struct {
+				Platform v1.Platform `json:"platform"`
+			} `json:"manifests"`
+		}
+		if err := json.Unmarshal([]byte(raw), &index); err != nil || len(index.Manifests) != len(multiPlatforms) {
+			b.t.Fatalf("%s's %s is not an index of %d platforms (%v):\n%s", tool, ref, len(multiPlatforms), err, raw)
+		}
+		mediaType := index.MediaType
+		var outs []string
+		for _, pl := range []struct{ platform, machine string }{{"linux/amd64", "x86_64"}, {"linux/arm64", "aarch64"}} {
+			out, err := p.RunPlatform(pl.platform, ref)
+			if err != nil {
+				b.t.Fatalf("%s's %s image of %s does not run: %v", tool, pl.platform, ref, err)
+			}
+			if !strings.HasPrefix(out, "benchapp 1 "+pl.machine+" ") {
+				b.t.Fatalf("%s's %s image of %s printed %q, want \"benchapp 1 %s ...\"", tool, pl.platform, ref, out, pl.machine)
+			}
+			progress("  %s %s: %s", tool, pl.platform, strings.TrimSpace(out))
+			outs = append(outs, "`"+strings.TrimSpace(out)+"`")
+		}
+		b.notes = append(b.notes, fmt.Sprintf("case 6: %s pushed a `%s`; `podman run --platform` of its two images printed %s.", tool, mediaType, strings.Join(outs, " and ")))
 	}
 }
 
@@ -701,6 +838,8 @@ func (b *bench) report(runs, bigMB int, big *sample, elapsed time.Duration) {
 		commandLine("dpkg-query", "-W", "-f=docker-registry ${Version}", "docker-registry"), commandLine("dpkg-query", "-W", "-f=GNU time ${Version}", "time"))
 	fmt.Fprintf(w, "- workload (cases 1-4): bookworm + python3 parent in a loopback registry; python3-numpy from the Debian mirror; flask and requests from a loopback wheel index; a 4 MiB code directory (%d Python modules + %d seeded random data files) in /root\n", pyModules, dataFiles)
 	fmt.Fprintf(w, "- workload (case 5): the same parent; apt packages %s with their dependencies (no recommends), nothing else\n", strings.Join(widePackages, ", "))
+	fmt.Fprintf(w, "- workload (case 6): a two-platform (linux/amd64, linux/arm64/v8) bookworm + python3 parent; python3-numpy; %s from the wheel index; the same code directory; kiln `platform: %s`, buildah `build --platform %s --manifest` (arm64 RUN steps under qemu-user-static) + `manifest push --all`\n",
+		strings.Join(multiPackages, ", "), strings.Join(multiPlatforms, ","), strings.Join(multiPlatforms, ","))
 	fmt.Fprintf(w, "- kiln CPU / wall: user + system time of kiln and its children (xz) over wall time; 2.00 is both cores of this machine busy the whole time\n")
 	fmt.Fprintf(w, "- median of %d runs per case per tool; wall time is the whole job (buildah: bud + push); kiln runs as nobody\n", runs)
 	fmt.Fprintf(w, "- uploaded / downloaded: request / response body bytes through a counting proxy in front of the registry (Debian mirror and wheel index traffic not included)\n")

@@ -174,3 +174,61 @@ func wideContainerfile(base string) string {
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends %s && rm -rf /var/lib/apt/lists/*
 `, base, strings.Join(widePackages, " "))
 }
+
+// multiPlatforms are case 6's platforms.
+var multiPlatforms = []string{"linux/amd64", "linux/arm64"}
+
+// multiPackages are case 6's wheels: pure-Python projects of the fixture
+// index (flask and requests need MarkupSafe and charset_normalizer, of
+// which the index has x86_64 wheels only).
+var multiPackages = []string{"python-dateutil", "six", "attrs", "click", "urllib3"}
+
+// writeMultiApp writes the app of writeApp with a main.py that imports
+// case 6's packages and prints the machine it runs on.
+func writeMultiApp(dir string, version int) error {
+	if err := writeApp(dir, version); err != nil {
+		return err
+	}
+	main := fmt.Sprintf(`import platform
+import numpy
+import attrs
+import click
+import dateutil
+import urllib3
+import benchapp
+
+VERSION = %d
+
+if __name__ == "__main__":
+    print("benchapp", VERSION, platform.machine(), numpy.__version__, dateutil.__version__, urllib3.__version__, len(benchapp.MODULES))
+`, version)
+	return os.WriteFile(filepath.Join(dir, "app", "main.py"), []byte(main), 0o644)
+}
+
+// multiKilnSpec is case 6's kiln.yaml: the workload of cases 1-4 with the
+// pure-Python packages, for both platforms (a comma-separated platform).
+func multiKilnSpec(name, registry, base, index string) string {
+	return fmt.Sprintf(`name: %s
+registry: %s
+base_image: %s
+platform: %s
+apt_packages: [python3-numpy]
+packages: [%s]
+pip_index: %s
+source_root: app
+entrypoint: [python3, /root/main.py]
+`, name, registry, base, strings.Join(multiPlatforms, ","), strings.Join(multiPackages, ", "), index)
+}
+
+// multiContainerfile is the buildah equivalent of multiKilnSpec, built with
+// --platform for each platform (the arm64 RUN steps under QEMU).
+func multiContainerfile(base, index string) string {
+	return fmt.Sprintf(`FROM %s
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-numpy python3-venv && rm -rf /var/lib/apt/lists/*
+RUN python3 -m venv --system-site-packages /opt/venv && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --index-url %s %s
+ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PYTHONPATH=/root
+WORKDIR /root
+COPY app /root
+ENTRYPOINT ["python3", "/root/main.py"]
+`, base, index, strings.Join(multiPackages, " "))
+}

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what kiln's tests and demo use on a Debian bookworm machine, as
 # root: the CNCF distribution registry, podman (with runc), skopeo, umoci,
-# debootstrap, the Debian tools the apt tests use, and python3 with pip and
-# venv for the differential tests against pip, and qemu-user-static for the
-# foreign-platform tests. Idempotent.
+# debootstrap, qemu-user-static (the arm64 parent's debootstrap and arm64
+# containers run under QEMU; the tests register its binfmt_misc handler
+# themselves), the Debian tools the apt tests use, and python3 with pip and
+# venv for the differential tests against pip. Idempotent.
 set -euo pipefail
 
-packages=(podman runc skopeo umoci docker-registry debootstrap uidmap fakeroot
+packages=(podman runc skopeo umoci docker-registry debootstrap qemu-user-static uidmap fakeroot
           dpkg-dev apt-utils gnupg util-linux make git ca-certificates xz-utils
-          python3 python3-pip python3-venv qemu-user-static)
+          python3 python3-pip python3-venv)
 
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: run as root (sudo make deps)" >&2

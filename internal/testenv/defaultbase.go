@@ -7,5 +7,5 @@ import "testing"
 // served from the loopback registry, and returns its reference by digest.
 func PushParentAs(t testing.TB, reg *Registry, repoTag string) string {
 	t.Helper()
-	return pushImage(t, reg, repoTag, parentImage(t))
+	return pushImage(t, reg, repoTag, parentImage(t, "amd64"))
 }

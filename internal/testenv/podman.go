@@ -190,6 +190,14 @@ func (p *Podman) Run(ref string, args ...string) (string, error) {
 	return p.Exec(append([]string{"run", "--rm", "--network", "none", "--pull", "missing", ref}, args...)...)
 }
 
+// RunPlatform runs args like Run in a container of the platform's
+// ("linux/arm64") image of ref, which may be an image index. A foreign
+// platform's programs run under qemu-user-static, which needs the host's
+// binfmt_misc handler (RequireQemuBinfmt).
+func (p *Podman) RunPlatform(platform, ref string, args ...string) (string, error) {
+	return p.Exec(append([]string{"run", "--rm", "--network", "none", "--pull", "missing", "--platform", platform, ref}, args...)...)
+}
+
 // RunOCI runs args in a container of the image tagged tag in the OCI image
 // layout at dir (as "oci:DIR:TAG"; with an empty tag the layout must hold a
 // single image).
