@@ -28,6 +28,7 @@
 // Environment: KILN_BENCH_RUNS (3), KILN_BENCH_TOOLS ("kiln,buildah"),
 // KILN_BENCH_WIDE (1; 0 skips case 5, "only" runs nothing else),
 // KILN_BENCH_CASES ("1-4"; "1" runs the cold build alone of cases 1-4),
+// KILN_BENCH_KILN (a kiln binary nobody can run, instead of building one),
 // KILN_BENCH_BIG_MB (1024; 0 skips the big layer), KILN_BENCH_VERIFY (1:
 // run both final images with podman to check they work; 0 skips),
 // KILN_BENCH_BUILDAH_DRIVER (overlay; vfs also works), KILN_BENCH_PROFILE
@@ -139,7 +140,10 @@ func run() (code int) {
 		t.Fatal(err)
 	}
 	progress("building kiln")
-	b.kiln = testenv.KilnBinary(t)
+	b.kiln = os.Getenv("KILN_BENCH_KILN") // another build of kiln, to compare
+	if b.kiln == "" {
+		b.kiln = testenv.KilnBinary(t)
+	}
 	progress("starting the registry and pushing the bookworm + python3 parent (debootstrap on first use, cached in .cache/testenv)")
 	b.reg = testenv.StartRegistry(t, testenv.RegistryOptions{})
 	testenv.ParentImage(t, b.reg)
