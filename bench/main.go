@@ -38,10 +38,13 @@
 // KILN_BENCH_WIDE (1; 0 skips case 5, "only" runs nothing else),
 // KILN_BENCH_MULTI (1; 0 skips case 6, "only" runs nothing else; with
 // KILN_BENCH_WIDE=only too, cases 5 and 6),
+// KILN_BENCH_CASES ("1-4"; "1" runs the cold build alone of cases 1-4),
+// KILN_BENCH_KILN (a kiln binary nobody can run, instead of building one),
 // KILN_BENCH_BIG_MB (1024; 0 skips the big layer), KILN_BENCH_VERIFY (1:
 // run both final images with podman to check they work; 0 skips),
 // KILN_BENCH_BUILDAH_DRIVER (overlay; vfs also works), KILN_BENCH_PROFILE
-// (a directory nobody can write: a CPU profile of every kiln build there).
+// (a directory nobody can write: a CPU profile, an execution trace and the
+// time-stamped stderr of every kiln build there).
 package main
 
 import (
@@ -104,7 +107,8 @@ type bench struct {
 	lastRefs map[string]string              // tool -> last image built
 	multiRef map[string]string              // tool -> case 6's last index
 	notes    []string
-	profiles int // CPU profiles written (KILN_BENCH_PROFILE)
+	profiles int  // CPU profiles written (KILN_BENCH_PROFILE)
+	coldOnly bool // KILN_BENCH_CASES=1: case 1 alone of cases 1-4
 }
 
 func main() { os.Exit(run()) }
@@ -143,6 +147,10 @@ func run() (code int) {
 	runWide := wide == "only" || wide == "1" && !only
 	runMulti := multi == "only" || multi == "1" && !only
 	tools := strings.Split(envOr("KILN_BENCH_TOOLS", "kiln,buildah"), ",")
+	casesEnv := envOr("KILN_BENCH_CASES", "1-4")
+	if casesEnv != "1-4" && casesEnv != "1" {
+		t.Fatalf("KILN_BENCH_CASES=%q: want 1-4 or 1 (the cold build alone)", casesEnv)
+	}
 	started := time.Now()
 
 	ensureTools(t)
@@ -152,12 +160,16 @@ func run() (code int) {
 		results:  map[string]map[string][]sample{},
 		lastRefs: map[string]string{},
 		multiRef: map[string]string{},
+		coldOnly: casesEnv == "1",
 	}
 	if err := os.MkdirAll(systemBlobInfoCache, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	progress("building kiln")
-	b.kiln = testenv.KilnBinary(t)
+	b.kiln = os.Getenv("KILN_BENCH_KILN") // another build of kiln, to compare
+	if b.kiln == "" {
+		b.kiln = testenv.KilnBinary(t)
+	}
 	progress("starting the registry and pushing the bookworm + python3 parent (debootstrap on first use, cached in .cache/testenv)")
 	b.reg = testenv.StartRegistry(t, testenv.RegistryOptions{})
 	testenv.ParentImage(t, b.reg)
@@ -204,7 +216,7 @@ func run() (code int) {
 		s := b.bigLayer(bigMB)
 		big = &s
 	}
-	if envOr("KILN_BENCH_VERIFY", "1") != "0" {
+	if envOr("KILN_BENCH_VERIFY", "1") != "0" && !b.coldOnly {
 		b.verify()
 	}
 	b.report(runs, bigMB, big, time.Since(started))
@@ -319,12 +331,19 @@ func (b *bench) kilnBuild(dir, cacheDir string, args ...string) (sample, string,
 		// For kiln's performance work: a CPU profile per build in d (which
 		// nobody must be able to write).
 		b.profiles++
-		env = append(env, fmt.Sprintf("KILN_CPUPROFILE=%s/kiln-%d.cpu", d, b.profiles))
+		env = append(env, fmt.Sprintf("KILN_CPUPROFILE=%s/kiln-%d.cpu", d, b.profiles),
+			fmt.Sprintf("KILN_TRACE=%s/kiln-%d.trace", d, b.profiles), "KILN_LOGTIME=1")
 	}
 	res := testenv.RunAsNobody(b.t, testenv.RunOptions{Dir: dir, Home: timeDir, Timeout: 20 * time.Minute, Env: env}, argv...)
 	wall := time.Since(start)
 	if res.Code != 0 {
 		b.t.Fatalf("kiln build in %s failed:\n%s", dir, res)
+	}
+	if d := os.Getenv("KILN_BENCH_PROFILE"); d != "" {
+		// Its stderr, each line with the seconds since the start.
+		if err := os.WriteFile(fmt.Sprintf("%s/kiln-%d.log", d, b.profiles), []byte(res.Stderr), 0o644); err != nil {
+			b.t.Fatal(err)
+		}
 	}
 	rss, cpu := readTime(b.t, timeFile)
 	s := sample{wall: wall, rssKB: rss, cpu: cpu, traffic: b.proxy.snapshot().sub(before)}
@@ -339,6 +358,9 @@ func (b *bench) kilnRun(r int) {
 	s, _, _ := b.kilnBuild(b.caseDir(name, 1), cacheA, "--force")
 	b.record("kiln", "1", s)
 	_ = os.RemoveAll(cacheA)
+	if b.coldOnly {
+		return
+	}
 
 	cacheB := testenv.UserDir(b.t)
 	s, _, res := b.kilnBuild(b.caseDir(name, 2), cacheB, "--force")
@@ -451,6 +473,9 @@ func (b *bench) buildahRun(r int) {
 	stA := b.newStore()
 	b.record("buildah", "1", b.buildahBuildPush(stA, b.caseDir("", 1), repo+":v1", cacheRepo, false))
 	b.dropStore(stA)
+	if b.coldOnly {
+		return
+	}
 
 	stB := b.newStore()
 	b.record("buildah", "2", b.buildahBuildPush(stB, b.caseDir("", 2), repo+":v2", cacheRepo, true))

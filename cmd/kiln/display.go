@@ -79,6 +79,7 @@ type display struct {
 	w        io.Writer
 	live     bool
 	verbose  bool
+	stamp    bool
 	width    int
 	now      func() time.Time
 	meter    byteMeter
@@ -110,10 +111,13 @@ type display struct {
 // displayOptions configure newDisplay.
 type displayOptions struct {
 	live, verbose bool
-	width         int              // columns of the terminal; 0 means 80
-	now           func() time.Time // nil means time.Now
-	meter         byteMeter        // nil means nothing is counted
-	uploaded      func() int64     // bytes uploaded so far; nil means none
+	// stamp prefixes every plain line with the seconds since the display
+	// started (KILN_LOGTIME, for performance work).
+	stamp    bool
+	width    int              // columns of the terminal; 0 means 80
+	now      func() time.Time // nil means time.Now
+	meter    byteMeter        // nil means nothing is counted
+	uploaded func() int64     // bytes uploaded so far; nil means none
 }
 
 // byteMeter is what the display reads of a build's progress (build.Meter).
@@ -125,7 +129,7 @@ type byteMeter interface {
 // newDisplay writes progress to w. Call Start to redraw on a timer, and
 // Finish once the build is over.
 func newDisplay(w io.Writer, o displayOptions) *display {
-	d := &display{w: w, live: o.live, verbose: o.verbose, width: o.width, now: o.now, meter: o.meter, uploaded: o.uploaded,
+	d := &display{w: w, live: o.live, verbose: o.verbose, stamp: o.stamp, width: o.width, now: o.now, meter: o.meter, uploaded: o.uploaded,
 		steps: map[string]time.Time{}}
 	if d.width <= 0 {
 		d.width = 80
@@ -210,8 +214,11 @@ func (d *display) lineLocked(line string) {
 		return
 	}
 	if !d.live {
-		fmt.Fprintln(d.w, line)
 		d.lastOut = d.now()
+		if d.stamp {
+			line = fmt.Sprintf("[%6.2fs] %s", d.lastOut.Sub(d.start).Seconds(), line)
+		}
+		fmt.Fprintln(d.w, line)
 		return
 	}
 	d.kept = append(d.kept, line)

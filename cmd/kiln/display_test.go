@@ -299,3 +299,26 @@ func TestDisplayPlainHeartbeat(t *testing.T) {
 		t.Errorf("plain progress wrote an escape sequence:\n%q", out.String())
 	}
 }
+
+// TestDisplayStamp: with stamp (KILN_LOGTIME) every plain line starts
+// with the seconds since the display started; without it none does.
+func TestDisplayStamp(t *testing.T) {
+	for _, tc := range []struct {
+		stamp bool
+		want  string
+	}{
+		{false, "parent a resolved to b\nlayer code: x (built)\n"},
+		{true, "[  0.00s] parent a resolved to b\n[  2.50s] layer code: x (built)\n"},
+	} {
+		clk := &fakeClock{t: time.Unix(1000, 0)}
+		var out syncBuilder
+		d := newDisplay(&out, displayOptions{now: clk.Now, stamp: tc.stamp})
+		d.Write([]byte("parent a resolved to b\n"))
+		clk.Advance(2500 * time.Millisecond)
+		d.Write([]byte("layer code: x (built)\n"))
+		d.Finish()
+		if got := out.String(); got != tc.want {
+			t.Errorf("stamp %v: printed %q, want %q", tc.stamp, got, tc.want)
+		}
+	}
+}

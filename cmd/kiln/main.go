@@ -491,7 +491,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var disp *display
 	if !quiet {
 		disp = newDisplay(stderr, displayOptions{
-			live: mode == progressTTY, verbose: bf.verbose || bf.explain, width: terminalWidth(stderr), meter: meter,
+			live: mode == progressTTY, verbose: bf.verbose || bf.explain, stamp: os.Getenv("KILN_LOGTIME") != "", width: terminalWidth(stderr), meter: meter,
 			uploaded: uploads.bytes.Load,
 		})
 		disp.Start()

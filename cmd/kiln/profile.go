@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 )
 
 // memoryLimit is the soft heap limit kiln sets when GOMEMLIMIT is unset:
@@ -17,7 +18,8 @@ const memoryLimit = 128 << 20
 
 // startProfiling applies the memory limit and, for kiln's own performance
 // work, writes a CPU profile to $KILN_CPUPROFILE and a heap profile to
-// $KILN_MEMPROFILE. It returns the function that finishes the profiles.
+// $KILN_MEMPROFILE, and an execution trace (go tool trace) to $KILN_TRACE.
+// It returns the function that finishes the profiles.
 func startProfiling(stderr io.Writer) func() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
@@ -29,6 +31,14 @@ func startProfiling(stderr io.Writer) func() {
 			stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
 		} else {
 			fmt.Fprintln(stderr, "kiln: cannot write a CPU profile to", p)
+		}
+	}
+	if p := os.Getenv("KILN_TRACE"); p != "" {
+		f, err := os.Create(p)
+		if err == nil && trace.Start(f) == nil {
+			stops = append(stops, func() { trace.Stop(); f.Close() })
+		} else {
+			fmt.Fprintln(stderr, "kiln: cannot write an execution trace to", p)
 		}
 	}
 	if p := os.Getenv("KILN_MEMPROFILE"); p != "" {

@@ -44,6 +44,7 @@ func resolveDebs(ctx context.Context, p *Plan, o Options, parent fs.FS, arch str
 		AllowExpired:      s.AptAllowExpired,
 		Fetcher:           &aptrepo.HTTPFetcher{Client: client, UserAgent: "kiln"},
 		Log:               o.logf,
+		XZ:                xzProgram(),
 	})
 	if err != nil {
 		return nil, err
@@ -98,11 +99,16 @@ func debLayer(ctx context.Context, o Options, parent *resolve.Parent, fsys fs.FS
 			dp.Files[n] = data
 		}
 	}
-	// xz(1), where the machine has it, decodes data.tar.xz about twice as
-	// fast as the built-in decoder, which is used without it: the bytes
-	// are the same either way.
+	return &layer.Debs{ParentDigest: parent.Digest.DigestStr(), Parent: dp, Packages: files, Epoch: p.Epoch, XZ: xzProgram()}, nil
+}
+
+// xzProgram is the path of xz(1), "" when the machine has none: it decodes
+// Packages.xz indices and data.tar.xz members about twice as fast as the
+// built-in decoder, which is used without it. The bytes are the same
+// either way.
+func xzProgram() string {
 	xz, _ := exec.LookPath("xz")
-	return &layer.Debs{ParentDigest: parent.Digest.DigestStr(), Parent: dp, Packages: files, Epoch: p.Epoch, XZ: xz}, nil
+	return xz
 }
 
 // topLevelSymlinks returns the symlinks directly under the root of fsys by

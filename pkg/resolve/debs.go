@@ -48,6 +48,9 @@ type DebRequest struct {
 	Now func() time.Time
 	// Log receives progress lines; nil discards them.
 	Log func(format string, args ...any)
+	// XZ is the path of the xz(1) program, which decodes Packages.xz
+	// indices faster than the built-in decoder; "" means the built-in one.
+	XZ string
 }
 
 // DebianArch maps an OCI architecture to Debian's name.
@@ -128,7 +131,7 @@ func ResolveDebs(ctx context.Context, req DebRequest) ([]lock.Deb, []string, err
 					if arch == "all" && (rel.NoSupportForArchitectureAll == "Packages" || !contains(rel.Architectures, "all")) {
 						continue // arch: all packages are in the native index
 					}
-					idx, err := aptrepo.FetchPackages(gctx, req.Fetcher, rel, comp, arch)
+					idx, err := aptrepo.FetchIndex(gctx, req.Fetcher, rel, comp, arch, aptrepo.IndexOptions{XZ: req.XZ})
 					if err != nil {
 						if arch == "all" && errors.Is(err, aptrepo.ErrNotFound) {
 							continue

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"strconv"
 	"strings"
 
@@ -208,6 +209,22 @@ func IndexDir(rel *Release, component, arch string) string {
 // mirror lacks the by-hash file). component and arch are ignored for flat
 // repositories.
 func FetchPackages(ctx context.Context, f Fetcher, rel *Release, component, arch string) (*Index, error) {
+	return FetchIndex(ctx, f, rel, component, arch, IndexOptions{})
+}
+
+// IndexOptions configure FetchIndex.
+type IndexOptions struct {
+	// XZ is the path of the xz(1) program, which decodes Packages.xz
+	// (about 50 MB for Debian's main) in less than half the time of the
+	// built-in decoder; "" means the built-in decoder. The parsed index is
+	// the same either way.
+	XZ string
+}
+
+// FetchIndex is FetchPackages with options. The index is decompressed
+// in a goroutine (or by xz(1)) while it is parsed, so that a build uses
+// two cores for it.
+func FetchIndex(ctx context.Context, f Fetcher, rel *Release, component, arch string, opts IndexOptions) (*Index, error) {
 	dir := IndexDir(rel, component, arch)
 	var fh FileHash
 	found := false
@@ -250,25 +267,108 @@ func FetchPackages(ctx context.Context, f Fetcher, rel *Release, component, arch
 	if got := hex.EncodeToString(sum[:]); got != fh.SHA256 {
 		return nil, fmt.Errorf("%s: got SHA256 %s, want %s (from %s); the mirror is inconsistent or mid-update, retry later", url, got, fh.SHA256, rel.URL)
 	}
-	var r io.Reader = bytes.NewReader(data)
-	switch {
-	case strings.HasSuffix(fh.Path, ".xz"):
-		xr, err := xz.NewReader(r)
-		if err != nil {
-			return nil, fmt.Errorf("decompress %s: %w", url, err)
-		}
-		r = xr
-	case strings.HasSuffix(fh.Path, ".gz"):
-		gr, err := gzip.NewReader(r)
-		if err != nil {
-			return nil, fmt.Errorf("decompress %s: %w", url, err)
-		}
-		defer gr.Close()
-		r = gr
-	}
-	pkgs, err := ParsePackages(r, rel.ArchiveRoot)
+	pkgs, err := decodeAndParse(ctx, data, fh.Path, url, rel.ArchiveRoot, opts)
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", url, err)
+		return nil, err
 	}
 	return &Index{URL: url, Path: fh.Path, SHA256: fh.SHA256, Component: component, Arch: arch, Packages: pkgs}, nil
+}
+
+// xzMemLimit bounds the memory xz(1) may use to decode an index (mostly
+// the dictionary the stream asks for; Debian's indices use 8 MiB).
+const xzMemLimit = 256 << 20
+
+// errParsed is what a decompression writing to a closed pipe gets.
+var errParsed = errors.New("the parser stopped reading")
+
+// decodeAndParse decompresses data (fetched from url) as name's extension
+// says (.xz, .gz or none) and parses it. The decompression runs
+// concurrently with the parse: in xz(1) when opts.XZ names it, else in a
+// goroutine.
+func decodeAndParse(ctx context.Context, data []byte, name, url, archiveRoot string, opts IndexOptions) ([]Package, error) {
+	var decode func(w io.Writer) error
+	switch {
+	case strings.HasSuffix(name, ".xz") && opts.XZ != "":
+		return parseXZ(ctx, data, url, archiveRoot, opts.XZ)
+	case strings.HasSuffix(name, ".xz"):
+		decode = func(w io.Writer) error {
+			xr, err := xz.NewReader(bytes.NewReader(data))
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(w, xr)
+			return err
+		}
+	case strings.HasSuffix(name, ".gz"):
+		decode = func(w io.Writer) error {
+			gr, err := gzip.NewReader(bytes.NewReader(data))
+			if err != nil {
+				return err
+			}
+			defer gr.Close()
+			_, err = io.Copy(w, gr)
+			return err
+		}
+	default:
+		pkgs, err := ParsePackages(bytes.NewReader(data), archiveRoot)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", url, err)
+		}
+		return pkgs, nil
+	}
+	pr, pw := io.Pipe()
+	decoded := make(chan error, 1)
+	go func() {
+		err := decode(pw)
+		pw.CloseWithError(err) // nil: the parser sees EOF
+		decoded <- err
+	}()
+	pkgs, parseErr := ParsePackages(pr, archiveRoot)
+	if parseErr != nil {
+		// Let the decoder finish: a corrupt stream is reported as such,
+		// not as the parse error its garbled output gives.
+		_, _ = io.Copy(io.Discard, pr)
+	}
+	pr.CloseWithError(errParsed)
+	decodeErr := <-decoded
+	switch {
+	case decodeErr != nil && !errors.Is(decodeErr, errParsed):
+		return nil, fmt.Errorf("decompress %s: %w", url, decodeErr)
+	case parseErr != nil:
+		return nil, fmt.Errorf("parse %s: %w", url, parseErr)
+	}
+	return pkgs, nil
+}
+
+// parseXZ parses the xz-compressed index data (fetched from url) as xz(1)
+// at xzPath decompresses it.
+func parseXZ(ctx context.Context, data []byte, url, archiveRoot, xzPath string) ([]Package, error) {
+	cmd := exec.CommandContext(ctx, xzPath, "--decompress", "--stdout", "--quiet", "--no-warn", "--memlimit-decompress="+strconv.Itoa(xzMemLimit))
+	cmd.Stdin = bytes.NewReader(data)
+	cmd.Env = []string{"LC_ALL=C"}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", xzPath, err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("run %s: %w", xzPath, err)
+	}
+	pkgs, parseErr := ParsePackages(out, archiveRoot)
+	if parseErr != nil {
+		// Let xz finish: a corrupt stream is reported as xz's error, not as
+		// the parse error its truncated output gives.
+		_, _ = io.Copy(io.Discard, out)
+	}
+	waitErr := cmd.Wait()
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case waitErr != nil:
+		return nil, fmt.Errorf("decompress %s: xz: %s (%v)", url, strings.TrimSpace(stderr.String()), waitErr)
+	case parseErr != nil:
+		return nil, fmt.Errorf("parse %s: %w", url, parseErr)
+	}
+	return pkgs, nil
 }

@@ -81,12 +81,13 @@ func build(ctx context.Context, root *node, srcs []source, sel Select) (*FS, err
 		sel = DefaultSelect
 	}
 	f := &FS{root: root}
+	ahead := map[srcRef][]byte{}
 	for i, s := range srcs {
-		if err := f.apply(ctx, i, s, sel); err != nil {
+		if err := f.apply(ctx, i, s, sel, ahead); err != nil {
 			return nil, err
 		}
 	}
-	if err := f.fill(ctx, srcs, sel); err != nil {
+	if err := f.fill(ctx, srcs, sel, ahead); err != nil {
 		return nil, err
 	}
 	f.eachNode(func(n *node) { n.src = srcRef{layer: -1} })
@@ -109,8 +110,10 @@ type item struct {
 
 // apply reads layer i and merges it into the tree: first its whiteouts and
 // opaque directories hide lower content, then its entries are added in
-// order.
-func (f *FS) apply(ctx context.Context, i int, s source, sel Select) error {
+// order. Into ahead it also reads the content of the layer's files that a
+// symlink read earlier in the stream makes selected (etc/alternatives/awk
+// -> /usr/bin/mawk), which fill would otherwise read in a second pass.
+func (f *FS) apply(ctx context.Context, i int, s source, sel Select, ahead map[srcRef][]byte) error {
 	rc, err := s.open()
 	if err != nil {
 		return fmt.Errorf("open %s: %w", s.name, err)
@@ -123,6 +126,7 @@ func (f *FS) apply(ctx context.Context, i int, s source, sel Select) error {
 	)
 	tr := tar.NewReader(rc)
 	prev := "" // the last member read, to place a read error
+	links := linksAhead{f: f, links: map[string]string{}, wanted: map[string][]string{}}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -152,11 +156,24 @@ func (f *FS) apply(ctx context.Context, i int, s source, sel Select) error {
 			continue
 		}
 		it := item{name: name, hdr: hdr}
+		if hdr.Typeflag == tar.TypeSymlink {
+			links.add(name, hdr.Linkname, sel)
+		}
 		if isReg(hdr) && hdr.Size > 0 {
-			if n := min(sel(name, hdr.Size), hdr.Size); n > 0 {
-				it.data, err = io.ReadAll(io.LimitReader(tr, n))
+			key := srcRef{layer: i, name: name}
+			delete(ahead, key) // a later member of the same name replaces it
+			n := min(sel(name, hdr.Size), hdr.Size)
+			want := min(links.limit(name, hdr.Size, sel), hdr.Size)
+			if m := max(n, want); m > 0 {
+				data, err := io.ReadAll(io.LimitReader(tr, m))
 				if err != nil {
 					return fmt.Errorf("read %s: %s: %w", s.name, name, err)
+				}
+				if n > 0 {
+					it.data = data[:min(n, int64(len(data)))]
+				}
+				if want > n {
+					ahead[key] = data
 				}
 			}
 		}
@@ -301,7 +318,7 @@ func (f *FS) eachNode(fn func(*node)) {
 // of files that sel selects under another path than their member name:
 // through a symlink (etc/os-release -> ../usr/lib/os-release, a symlinked
 // directory) or a hard link.
-func (f *FS) fill(ctx context.Context, srcs []source, sel Select) error {
+func (f *FS) fill(ctx context.Context, srcs []source, sel Select, ahead map[srcRef][]byte) error {
 	// links maps a canonical path to the symlinks that resolve to it.
 	links := map[string][]string{}
 	f.eachNode(func(n *node) {
@@ -341,6 +358,26 @@ func (f *FS) fill(ctx context.Context, srcs []source, sel Select) error {
 		w.limit = max(w.limit, limit)
 		w.nodes = append(w.nodes, n)
 	})
+	// What apply read ahead is the same prefix of the same member as a
+	// second pass would read.
+	for i, m := range need {
+		for name, w := range m {
+			data, ok := ahead[srcRef{layer: i, name: name}]
+			if !ok || int64(len(data)) < w.limit && !fullLength(data, w.nodes) {
+				continue
+			}
+			data = data[:min(w.limit, int64(len(data)))]
+			for _, n := range w.nodes {
+				if int64(len(data)) <= n.e.Size {
+					n.data = data
+				}
+			}
+			delete(m, name)
+		}
+		if len(m) == 0 {
+			delete(need, i)
+		}
+	}
 	layers := make([]int, 0, len(need))
 	for i := range need {
 		layers = append(layers, i)
@@ -415,4 +452,98 @@ func aliases(p string, links map[string][]string) []string {
 		}
 	}
 	return out
+}
+
+// fullLength reports whether data is the whole content of the file the
+// nodes (which share one member) are.
+func fullLength(data []byte, nodes []*node) bool {
+	return len(nodes) > 0 && int64(len(data)) == nodes[0].e.Size
+}
+
+// linksAhead tracks, while a layer is streamed, the symlinks read so far
+// and the paths they lead to, so that apply can keep the content of a
+// file that a selected symlink read before it points to.
+type linksAhead struct {
+	f *FS
+	// links maps this layer's symlinks read so far to their targets.
+	links map[string]string
+	// wanted maps a path that selected symlinks lead to to those symlinks.
+	wanted map[string][]string
+}
+
+// add records the symlink name -> target; when sel selects name, the
+// path it leads to is wanted.
+func (l *linksAhead) add(name, target string, sel Select) {
+	l.links[name] = target
+	// A symlinked directory read after the symlinks that lead through it
+	// (lib -> usr/lib after etc/systemd/.../x.timer -> /lib/systemd/...)
+	// moves the paths they want.
+	for p, aliases := range l.wanted {
+		if p == name || strings.HasPrefix(p, name+"/") {
+			delete(l.wanted, p)
+			if q, ok := l.resolve(p); ok {
+				l.wanted[q] = append(l.wanted[q], aliases...)
+			}
+		}
+	}
+	if sel(name, 1) <= 0 {
+		return
+	}
+	p := target
+	if !strings.HasPrefix(target, "/") {
+		p = path.Dir(name) + "/" + target // not cleaned: ".." is resolved physically
+	}
+	if p, ok := l.resolve(p); ok {
+		l.wanted[p] = append(l.wanted[p], name)
+	}
+}
+
+// limit is how much of the file name (size bytes) the selected symlinks
+// that lead to it ask for.
+func (l *linksAhead) limit(name string, size int64, sel Select) int64 {
+	var n int64
+	for _, a := range l.wanted[name] {
+		n = max(n, sel(a, size))
+	}
+	return n
+}
+
+// resolve follows the symlinks known so far (this layer's, then the lower
+// layers') in every component of the root-relative path p. It gives up
+// (false) past maxLinks.
+func (l *linksAhead) resolve(p string) (string, bool) {
+	todo := splitPath(p)
+	var done []string
+	for hops := 0; len(todo) > 0; {
+		c := todo[0]
+		todo = todo[1:]
+		switch c {
+		case ".":
+			continue
+		case "..":
+			if len(done) > 0 {
+				done = done[:len(done)-1]
+			}
+			continue
+		}
+		cur := strings.Join(append(done, c), "/")
+		target, ok := l.links[cur]
+		if !ok {
+			if n, err := l.f.lookup("", cur, false); err == nil && n.e.IsSymlink() {
+				target, ok = n.e.Linkname, true
+			}
+		}
+		if !ok {
+			done = append(done, c)
+			continue
+		}
+		if hops++; hops > maxLinks {
+			return "", false
+		}
+		if strings.HasPrefix(target, "/") {
+			done = nil
+		}
+		todo = append(splitPath(target), todo...)
+	}
+	return strings.Join(done, "/"), true
 }

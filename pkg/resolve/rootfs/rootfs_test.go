@@ -487,3 +487,74 @@ func TestReadRealParent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestReadAhead checks that the files selected symlinks lead to are kept
+// in the first pass over a layer when the symlink comes first in the
+// stream (the layer is opened once), also through a symlinked directory
+// read after the symlink, and that a target read before its symlink still
+// gets its content from the second pass.
+func TestReadAhead(t *testing.T) {
+	awk := "#!mawk\n"
+	timer := "[Timer]\n"
+	for _, tc := range []struct {
+		name  string
+		ents  []ent
+		opens int
+		want  map[string]string // path -> content
+	}{
+		{
+			name:  "symlink first",
+			ents:  []ent{symlink("etc/alternatives/awk", "/usr/bin/mawk"), file("usr/bin/mawk", awk)},
+			opens: 1,
+			want:  map[string]string{"etc/alternatives/awk": awk, "usr/bin/mawk": awk},
+		},
+		{
+			name: "through a symlinked directory read later",
+			ents: []ent{
+				symlink("etc/systemd/system/timers.target.wants/x.timer", "/lib/systemd/system/x.timer"),
+				symlink("lib", "usr/lib"), file("usr/lib/systemd/system/x.timer", timer),
+			},
+			opens: 1,
+			want:  map[string]string{"etc/systemd/system/timers.target.wants/x.timer": timer},
+		},
+		{
+			name:  "relative, through ..",
+			ents:  []ent{symlink("etc/alternatives/pager", "../../bin/more"), symlink("bin", "usr/bin"), file("usr/bin/more", "more")},
+			opens: 1,
+			want:  map[string]string{"etc/alternatives/pager": "more"},
+		},
+		{
+			name:  "target first",
+			ents:  []ent{file("usr/bin/mawk", awk), symlink("etc/alternatives/awk", "/usr/bin/mawk")},
+			opens: 2,
+			want:  map[string]string{"etc/alternatives/awk": awk},
+		},
+		{
+			name:  "a later member of the same name wins",
+			ents:  []ent{symlink("etc/alternatives/awk", "/usr/bin/mawk"), file("usr/bin/mawk", "old"), file("usr/bin/mawk", awk)},
+			opens: 1,
+			want:  map[string]string{"etc/alternatives/awk": awk},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tarBytes(t, tc.ents...)
+			opens := 0
+			f, err := ReadTars(context.Background(), nil, func() (io.ReadCloser, error) {
+				opens++
+				return io.NopCloser(bytes.NewReader(b)), nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if opens != tc.opens {
+				t.Errorf("the layer was opened %d times, want %d", opens, tc.opens)
+			}
+			for p, want := range tc.want {
+				got, err := fs.ReadFile(f, p)
+				if err != nil || string(got) != want {
+					t.Errorf("%s: %q, %v; want %q", p, got, err, want)
+				}
+			}
+		})
+	}
+}
