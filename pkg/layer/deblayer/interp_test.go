@@ -132,7 +132,7 @@ func TestInterpretBounded(t *testing.T) {
 		"until assignments": "#!/bin/sh\na=x\nuntil ! a=$a$a; do :; done\n",
 		"for assignments":   "#!/bin/sh\na=x\nfor i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35; do a=$a$a; done\n",
 		"recursion":         "#!/bin/sh\na=x\nf() { a=$a$a; f; }\nf\n",
-		"time":   "#!/bin/sh\nwhile :; do update-alternatives --install /usr/bin/x x /usr/bin/y 1; done\n",
+		"time":              "#!/bin/sh\nwhile :; do update-alternatives --install /usr/bin/x x /usr/bin/y 1; done\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			pkg := testPkg{
