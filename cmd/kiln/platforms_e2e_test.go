@@ -197,6 +197,7 @@ func TestE2EPlatformUnsatisfiable(t *testing.T) {
 	// The fixtures have PyYAML only as an x86_64 wheel.
 	dir := writeSpec(t, "name: nowheel\nregistry: "+reg.Host+"\nbase_image: "+base+"\nplatform: linux/amd64,linux/arm64\nonly_binary: true\npackages: [pyyaml]\npip_index: "+e2eWheelIndex(t)+"\n", nil)
 	r := testenv.RunKiln(t, testenv.RunOptions{Dir: dir}, "build")
+	show(t, "$ kiln build   (packages: [pyyaml] for linux/amd64 and linux/arm64)", r.Stderr)
 	if r.Code != 1 || !strings.Contains(r.Stderr, "platform linux/arm64") || !strings.Contains(strings.ToLower(r.Stderr), "pyyaml") {
 		t.Errorf("kiln build of pyyaml for arm64: %s\nwant exit 1 naming platform linux/arm64 and pyyaml", r)
 	}
