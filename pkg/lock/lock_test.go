@@ -29,11 +29,13 @@ func TestRoundTripAndErrors(t *testing.T) {
 		t.Error("a changed pin kept the digest")
 	}
 	for name, content := range map[string]string{
-		"unknown field": `{"version":1,"parent":{"digest":"x"},"extra":1}`,
-		"old version":   `{"version":0,"parent":{"digest":"x"}}`,
-		"no parent":     `{"version":1}`,
-		"bad deb":       `{"version":1,"parent":{"digest":"x"},"debs":[{"name":"git"}]}`,
-		"not json":      `debs: [git]`,
+		"unknown field":         `{"version":1,"parent":{"digest":"x"},"extra":1}`,
+		"old version":           `{"version":0,"parent":{"digest":"x"}}`,
+		"no parent":             `{"version":1}`,
+		"bad deb":               `{"version":1,"parent":{"digest":"x"},"debs":[{"name":"git"}]}`,
+		"not json":              `debs: [git]`,
+		"bad built_from":        `{"version":1,"parent":{"digest":"x"},"wheels":[{"name":"s","filename":"s-1-py3-none-any.whl","url":"file:///c/s","sha256":"` + strings.Repeat("c", 64) + `","built_from":{"filename":"s-1.tar.gz"}}]}`,
+		"bad build requirement": `{"version":1,"parent":{"digest":"x"},"wheels":[{"name":"s","filename":"s-1-py3-none-any.whl","url":"file:///c/s","sha256":"` + strings.Repeat("c", 64) + `","built_from":{"filename":"s-1.tar.gz","url":"http://i/s-1.tar.gz","requires":[{"name":"setuptools","filename":"setuptools-1-py3-none-any.whl","url":"http://i/setuptools-1-py3-none-any.whl","sha256":"short"}]}}]}`,
 	} {
 		os.WriteFile(p, []byte(content), 0o644)
 		if _, err := Read(p); err == nil || !strings.Contains(err.Error(), "kiln lock") {
