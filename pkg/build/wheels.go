@@ -22,7 +22,9 @@ import (
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/layer/wheelinstall"
 	"github.com/kiln-build/kiln/pkg/lock"
+	"github.com/kiln-build/kiln/pkg/pep440"
 	"github.com/kiln-build/kiln/pkg/pep508"
+	"github.com/kiln-build/kiln/pkg/pep723"
 	"github.com/kiln-build/kiln/pkg/resolve/pylock"
 	"github.com/kiln-build/kiln/pkg/resolve/pypi"
 	"github.com/kiln-build/kiln/pkg/resolve/pytarget"
@@ -45,7 +47,7 @@ const maxWheelLayers = 24
 
 // wantsPython reports whether the spec installs wheels.
 func wantsPython(s *spec.Spec) bool {
-	return len(s.Packages) > 0 || s.Requirements != ""
+	return len(s.Packages) > 0 || s.Requirements != "" || s.Script != ""
 }
 
 // needsPython reports whether the build must find the target interpreter:
@@ -64,6 +66,9 @@ type requirements struct {
 	// lock when it is one (its packages are installed as pinned).
 	kind pylock.Kind
 	lock *pylock.Lock
+	// script is the script key's PEP 723 block, when it has one; its
+	// dependencies are among lines.
+	script *pep723.Metadata
 }
 
 // requirements returns the plan's parsed requirements file (read on first
@@ -81,21 +86,65 @@ func (p *Plan) requirements() (*requirements, error) {
 			}
 		}
 	}
+	var r *requirements
 	if s.Requirements != "" && kind != pylock.KindRequirements {
-		r, err := projectRequirements(s, kind)
+		var err error
+		if r, err = projectRequirements(s, kind); err != nil {
+			return nil, err
+		}
+	} else {
+		lines, opts, err := requirementsLines(s)
 		if err != nil {
 			return nil, err
 		}
-		p.reqs = r
-		return r, nil
+		r = &requirements{lines: lines, opts: opts, digest: requirementsDigest(s, lines, opts), kind: kind}
 	}
-	lines, opts, err := requirementsLines(s)
-	if err != nil {
+	if err := r.addScript(s); err != nil {
 		return nil, err
 	}
-	r := &requirements{lines: lines, opts: opts, digest: requirementsDigest(s, lines, opts), kind: kind}
 	p.reqs = r
 	return r, nil
+}
+
+// addScript adds the dependencies of the script key's PEP 723 block to the
+// requirements (validation refused a script beside a lock) and its block
+// to the digest.
+func (r *requirements) addScript(s *spec.Spec) error {
+	m, err := s.ScriptMetadata()
+	if err != nil || m == nil {
+		return err
+	}
+	r.script = m
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00script\x00requires-python=%s\x00", r.digest, m.RequiresPython)
+	source := "script " + filepath.Base(s.Script)
+	for i, d := range m.Dependencies {
+		req, err := pypi.ParseRequirement(d, filepath.Dir(s.Script))
+		if err != nil {
+			return &spec.Error{Pos: s.Position("script"), Key: "script", Msg: fmt.Sprintf("%s:%d: dependencies[%d] %q: %v", s.Script, m.Line, i, d, err)}
+		}
+		r.lines = append(r.lines, pypi.Line{Requirement: pypi.Requirement{Requirement: req, Source: source}, File: s.Script, Line: m.Line})
+		fmt.Fprintf(h, "%s\x00", req.String())
+	}
+	r.digest = hex.EncodeToString(h.Sum(nil))
+	return nil
+}
+
+// checkScriptPython checks the script's requires-python against the
+// target interpreter.
+func checkScriptPython(s *spec.Spec, r *requirements, t *pytarget.Target) error {
+	if r.script == nil || r.script.RequiresPython.Len() == 0 {
+		return nil
+	}
+	v, err := pep440.Parse(t.Version)
+	if err != nil {
+		return fmt.Errorf("the target python %q: %w", t.Version, err)
+	}
+	if !r.script.RequiresPython.Contains(v, true) {
+		return &spec.Error{Pos: s.Position("script"), Key: "script", Msg: fmt.Sprintf("%s:%d: requires-python %q, but the target Python is %s (%s)", s.Script, r.script.Line, r.script.RequiresPythonText, t.Version, t.Interpreter),
+			Hint: "choose a base_image (or python_version) whose Python the script accepts, or widen requires-python"}
+	}
+	return nil
 }
 
 // targetPlatform returns the spec's platform, parsed once per plan.
@@ -264,6 +313,9 @@ func (b *session) pinWheels(ctx context.Context) error {
 	}
 	reqs, err := b.p.requirements()
 	if err != nil {
+		return err
+	}
+	if err := checkScriptPython(s, reqs, t); err != nil {
 		return err
 	}
 	digest := reqs.digest

@@ -47,7 +47,7 @@ print("no script block")
 func TestScriptBlock(t *testing.T) {
 	for _, tc := range []struct {
 		name, script, want string
-		start             int
+		start              int
 	}{
 		{"pep example", pepExample, "requires-python = \">=3.11\"\ndependencies = [\n  \"requests<3\",\n  \"rich\",\n]\n", 0},
 		{"pep embedded", pepEmbedded, "embedded-csharp = \"\"\"\n/// <summary>\n/// text\n///\n/// </summary>\npublic class MyClass { }\n\"\"\"\n", 0},
