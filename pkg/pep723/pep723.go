@@ -74,7 +74,11 @@ func Parse(file string, data []byte) (*Metadata, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, atLine(pe.Position.Line, "the script block is not valid TOML: %s", pe.Message)
+			msg := pe.Message
+			if lines := strings.Split(content, "\n"); pe.Position.Line >= 1 && pe.Position.Line <= len(lines) && strings.HasPrefix(lines[pe.Position.Line-1], "///") {
+				msg += "; this `# ///` line is inside the block, which runs to the last `# ///` line before a line that is not a comment: end the block there, and keep other blocks apart with a blank line"
+			}
+			return nil, atLine(pe.Position.Line, "the script block is not valid TOML: %s", msg)
 		}
 		return nil, fail(start, "the script block is not valid TOML: %v", err)
 	}

@@ -113,6 +113,7 @@ func TestParseErrors(t *testing.T) {
 		want         string
 	}{
 		{"two script blocks", "# /// script\n# dependencies = []\n# ///\n\n# /// script\n# dependencies = [\"six\"]\n# ///\n", 5, "a second `# /// script` block (the first is on line 1)"},
+		{"adjacent blocks are one", "# /// script\n# dependencies = []\n# ///\n# /// script\n# dependencies = []\n# ///\n", 3, "this `# ///` line is inside the block"},
 		{"unclosed", "import os\n# /// script\n# dependencies = [\"six\"]\nprint(1)\n", 2, "does not close"},
 		{"a line without the space", "# /// script\n#dependencies = [\"six\"]\n# ///\n", 1, "does not close"},
 		{"bad toml", "# /// script\n# dependencies = [\n#   \"six\"\n#   \"rich\",\n# ]\n# ///\n", 4, "not valid TOML"},
