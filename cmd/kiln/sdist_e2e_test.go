@@ -141,14 +141,17 @@ func TestE2ESdistBuild(t *testing.T) {
 	bundleDir := filepath.Join(dir, "bundle")
 	bres := testenv.RunKiln(t, testenv.RunOptions{Dir: dir, Home: home5}, "bundle", "-o", bundleDir)
 	show(t, "$ kiln bundle -o bundle", bres.Stderr)
-	if bres.Code != 0 || !strings.Contains(bres.Stderr, "source distributions and build requirements of the wheels kiln built") {
+	if bres.Code != 0 || !strings.Contains(bres.Stderr, "3 wheels, 6 files the wheels kiln built were built from (sdists and build requirements)") {
 		t.Errorf("kiln bundle: %s; want the sdists in it", bres)
 	}
 	if bres.Code == 0 {
-		ref6, res6 := buildRef(t, testenv.RunOptions{Dir: dir, Home: testenv.UserDir(t)}, "--locked", "--from-bundle", bundleDir)
-		show(t, "$ kiln build --locked --from-bundle bundle   (a fresh HOME)", res6.Stderr)
+		ref6, res6 := buildRef(t, testenv.RunOptions{Dir: dir, Home: testenv.UserDir(t)}, "--locked", "--refresh", "--from-bundle", bundleDir)
+		show(t, "$ kiln build --locked --refresh --from-bundle bundle   (a fresh HOME, no cached layers)", res6.Stderr)
 		if ref6 != ref5 {
 			t.Errorf("the build from the bundle gave %s, the --locked build %s", ref6, ref5)
+		}
+		if !strings.Contains(res6.Stderr, "python: 3 wheels: 0 downloaded (0 B), 3 from the local cache") || !strings.Contains(res6.Stderr, "with 3 wheels") || strings.Contains(res6.Stderr, "in the sandbox") {
+			t.Errorf("the build from the bundle did not install the bundle's built wheels (without the sandbox):\n%s", res6.Stderr)
 		}
 	}
 

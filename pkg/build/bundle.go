@@ -93,7 +93,7 @@ func WriteBundle(ctx context.Context, p *Plan, o Options, dir string) error {
 	}
 	built := ""
 	if n := len(builtFromFiles(p.Lock)); n > 0 {
-		built = fmt.Sprintf(", %d source distributions and build requirements of the wheels kiln built", n)
+		built = fmt.Sprintf(", %d files the wheels kiln built were built from (sdists and build requirements)", n)
 	}
 	b.o.logf("bundle: wrote %s: the parent, %d Debian packages, %d wheels%s and kiln.lock", dir, len(debs), len(p.Lock.Wheels), built)
 	return nil
@@ -123,10 +123,19 @@ func (b *session) seedFromBundle(ctx context.Context) error {
 // built by kiln, and their build requirements' wheels.
 func builtFromFiles(l *lock.Lock) []lock.Wheel {
 	var out []lock.Wheel
+	seen := map[string]bool{}
+	add := func(w lock.Wheel) {
+		if !seen[w.SHA256] {
+			seen[w.SHA256] = true
+			out = append(out, w)
+		}
+	}
 	for _, w := range l.Wheels {
 		if sd := w.BuiltFrom; sd != nil && sd.SHA256 != "" {
-			out = append(out, lock.Wheel{Name: w.Name, Filename: sd.Filename, URL: sd.URL, SHA256: sd.SHA256})
-			out = append(out, sd.Requires...)
+			add(lock.Wheel{Name: w.Name, Filename: sd.Filename, URL: sd.URL, SHA256: sd.SHA256})
+			for _, r := range sd.Requires {
+				add(r)
+			}
 		}
 	}
 	return out

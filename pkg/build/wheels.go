@@ -381,7 +381,7 @@ func (b *session) pinWheels(ctx context.Context) error {
 	for _, d := range res.Distributions {
 		w := lockWheel(d)
 		w.Requested = d.Requested
-		if d.BuiltFrom != nil {
+		if d.BuiltFrom != nil && sb != nil {
 			w.BuiltFrom = &lock.Sdist{Filename: d.BuiltFrom.Filename, URL: d.BuiltFrom.URL, SHA256: d.BuiltFrom.SHA256}
 			// What it was built with, so that a --locked build on a
 			// machine without the wheel builds it again from the same
