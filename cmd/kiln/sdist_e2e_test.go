@@ -3,12 +3,14 @@ package main
 import (
 	"archive/tar"
 	"compress/gzip"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kiln-build/kiln/internal/testenv"
+	"github.com/kiln-build/kiln/pkg/lock"
 )
 
 // sdistIndex serves pip's test sdists with the wheels their builds need:
@@ -44,7 +46,10 @@ func sdistIndex(t *testing.T) string {
 // distributions: kiln builds their wheels in the sandbox (PEP 517, the
 // build requirements as wheels, network off) as an unprivileged user; the
 // next build reuses the built wheels without the sandbox; only_binary
-// refuses; a failing build shows the backend's output.
+// refuses; a failing build shows the backend's output. kiln lock pins the
+// built wheels with their sdists and build requirements, so that --locked
+// with an empty cache builds them again (and checks them), and kiln bundle
+// carries them.
 func TestE2ESdistBuild(t *testing.T) {
 	reg, base := e2eParent(t, "podman")
 	index := sdistIndex(t)
@@ -102,10 +107,78 @@ func TestE2ESdistBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{`"filename": "simple-2.0-py3-none-any.whl"`, `"built_from": {`, `"filename": "simple-2.0.tar.gz"`} {
+	for _, w := range []string{`"filename": "simple-2.0-py3-none-any.whl"`, `"built_from": {`, `"filename": "simple-2.0.tar.gz"`, `"requires": [`, `"filename": "simplewheel-2.0-py2.py3-none-any.whl"`} {
 		if !strings.Contains(string(data), w) {
 			t.Errorf("kiln.lock lacks %s:\n%s", w, data)
 		}
+	}
+
+	// --locked on another machine (an empty cache): the wheels built from
+	// sdists are built again from the pinned sdists and build
+	// requirements, resolving nothing, and are the wheels the lock pins.
+	home5 := testenv.UserDir(t)
+	ref5, res5 := buildRef(t, testenv.RunOptions{Dir: dir, Home: home5}, "--locked")
+	show(t, "$ kiln build --locked   (a fresh HOME: an empty cache)", res5.Stderr)
+	for _, w := range []string{
+		"python: pep518 3.0: kiln.lock pins wheel pep518-3.0-py3-none-any.whl built from pep518-3.0.tar.gz, which the local cache lacks: building it from the pinned sdist and build requirements",
+		"python: building pep518 3.0 from pep518-3.0.tar.gz in the sandbox (network off; build requirements setuptools, simplewheel, wheel)",
+		"python: building simple 2.0 from simple-2.0.tar.gz in the sandbox",
+	} {
+		if !strings.Contains(res5.Stderr, w) {
+			t.Errorf("the --locked build's log lacks %q:\n%s", w, res5.Stderr)
+		}
+	}
+	if strings.Contains(res5.Stderr, "python: resolved") {
+		t.Errorf("the --locked build resolved:\n%s", res5.Stderr)
+	}
+	if out, err := podman.Exec("run", "--rm", "--network", "none", ref5, "python3", "-c", "import require_simple, simple, pep518; print('ok')"); err != nil || !strings.Contains(out, "ok") {
+		t.Errorf("the --locked image: %v, printed %q, want the packages imported", err, out)
+	}
+
+	// kiln bundle carries the sdists and build requirements too; a build
+	// from it in a fresh HOME gets the same image, the bundle serving
+	// every file.
+	bundleDir := filepath.Join(dir, "bundle")
+	bres := testenv.RunKiln(t, testenv.RunOptions{Dir: dir, Home: home5}, "bundle", "-o", bundleDir)
+	show(t, "$ kiln bundle -o bundle", bres.Stderr)
+	if bres.Code != 0 || !strings.Contains(bres.Stderr, "3 wheels, 6 files the wheels kiln built were built from (sdists and build requirements)") {
+		t.Errorf("kiln bundle: %s; want the sdists in it", bres)
+	}
+	if bres.Code == 0 {
+		ref6, res6 := buildRef(t, testenv.RunOptions{Dir: dir, Home: testenv.UserDir(t)}, "--locked", "--refresh", "--from-bundle", bundleDir)
+		show(t, "$ kiln build --locked --refresh --from-bundle bundle   (a fresh HOME, no cached layers)", res6.Stderr)
+		if ref6 != ref5 {
+			t.Errorf("the build from the bundle gave %s, the --locked build %s", ref6, ref5)
+		}
+		if !strings.Contains(res6.Stderr, "python: 3 wheels: 0 downloaded (0 B), 3 from the local cache") || !strings.Contains(res6.Stderr, "with 3 wheels") || strings.Contains(res6.Stderr, "in the sandbox") {
+			t.Errorf("the build from the bundle did not install the bundle's built wheels (without the sandbox):\n%s", res6.Stderr)
+		}
+	}
+
+	// A lock whose built wheel the sdist does not build again: the
+	// mismatch names the package, both digests and the cause.
+	var l lock.Lock
+	if err := json.Unmarshal(data, &l); err != nil {
+		t.Fatal(err)
+	}
+	var pinned string
+	for i := range l.Wheels {
+		if l.Wheels[i].Name == "simple" {
+			pinned = l.Wheels[i].SHA256
+			l.Wheels[i].SHA256 = strings.Repeat("0", 64)
+		}
+	}
+	tampered, err := l.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kiln.lock"), tampered, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r7 := testenv.RunKiln(t, testenv.RunOptions{Dir: dir, Home: home5}, "build", "--locked")
+	show(t, "$ kiln build --locked   (kiln.lock pins another wheel for simple)", r7.Stderr)
+	if want := "package simple 2.0: the wheel built from simple-2.0.tar.gz has sha256:" + pinned + ", but kiln.lock pins sha256:" + strings.Repeat("0", 64) + ": the sdist's build is not reproducible"; r7.Code == 0 || !strings.Contains(r7.Stderr, want) {
+		t.Errorf("a lock pinning another built wheel: exit %d, stderr lacks %q:\n%s", r7.Code, want, r7.Stderr)
 	}
 
 	// A build that fails shows the backend's last lines.

@@ -10,6 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/pkg/bundle"
+	"github.com/kiln-build/kiln/pkg/lock"
 )
 
 // WriteBundle writes to dir the bundle of the plan's lock (kiln bundle):
@@ -55,6 +56,23 @@ func WriteBundle(ctx context.Context, p *Plan, o Options, dir string) error {
 		for _, f := range files {
 			paths[f.SHA256] = f.Path
 		}
+		// The source distributions and build requirements of the wheels
+		// kiln built, so that the bundle can build them again.
+		reqs, err := p.requirements()
+		if err != nil {
+			return err
+		}
+		idx, err := b.indexes(reqs.opts)
+		if err != nil {
+			return err
+		}
+		for _, f := range builtFromFiles(p.Lock) {
+			path, _, err := b.fetchPinned(ctx, idx, client, f)
+			if err != nil {
+				return fmt.Errorf("download %s: %w", f.Filename, err)
+			}
+			paths[f.SHA256] = path
+		}
 	}
 	for _, d := range debs {
 		if path, ok := b.o.Cache.Has(d.SHA256, d.Size); ok {
@@ -76,7 +94,11 @@ func WriteBundle(ctx context.Context, p *Plan, o Options, dir string) error {
 	if err != nil {
 		return err
 	}
-	b.o.logf("bundle: wrote %s: the parent, %d Debian packages, %d wheels and kiln.lock", dir, len(debs), len(p.Lock.Wheels))
+	built := ""
+	if n := len(builtFromFiles(p.Lock)); n > 0 {
+		built = fmt.Sprintf(", %d files the wheels kiln built were built from (sdists and build requirements)", n)
+	}
+	b.o.logf("bundle: wrote %s: the parent, %d Debian packages, %d wheels%s and kiln.lock", dir, len(debs), len(p.Lock.Wheels), built)
 	return nil
 }
 
@@ -92,10 +114,32 @@ func (b *session) seedFromBundle(ctx context.Context) error {
 			return fmt.Errorf("from the bundle: %w", err)
 		}
 	}
-	for _, w := range l.Wheels {
+	for _, w := range append(append([]lock.Wheel{}, l.Wheels...), builtFromFiles(l)...) {
 		if _, _, err := b.o.Cache.Fetch(ctx, w.Filename, w.SHA256, w.Size, open(w.SHA256)); err != nil {
 			return fmt.Errorf("from the bundle: %w", err)
 		}
 	}
 	return nil
+}
+
+// builtFromFiles lists the source distributions of the wheels l pins as
+// built by kiln, and their build requirements' wheels.
+func builtFromFiles(l *lock.Lock) []lock.Wheel {
+	var out []lock.Wheel
+	seen := map[string]bool{}
+	add := func(w lock.Wheel) {
+		if !seen[w.SHA256] {
+			seen[w.SHA256] = true
+			out = append(out, w)
+		}
+	}
+	for _, w := range l.Wheels {
+		if sd := w.BuiltFrom; sd != nil && sd.SHA256 != "" {
+			add(lock.Wheel{Name: w.Name, Filename: sd.Filename, URL: sd.URL, SHA256: sd.SHA256})
+			for _, r := range sd.Requires {
+				add(r)
+			}
+		}
+	}
+	return out
 }

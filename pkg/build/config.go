@@ -93,6 +93,10 @@ func assemble(parent *resolve.Parent, layers []builtLayer, deltas []*cache.Confi
 	if s.Workdir != "" {
 		c.WorkingDir = s.Workdir
 	}
+	if s.Script != "" && s.Entrypoint == nil && s.Cmd == nil {
+		// The script is the default program.
+		c.Entrypoint, c.Cmd = []string{"python3", s.ScriptPath()}, nil
+	}
 	if s.Entrypoint != nil {
 		c.Entrypoint = nilIfEmpty(s.Entrypoint)
 		if s.Cmd == nil {

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -59,4 +61,53 @@ func TestLockedDownloadMismatchNamesTheLock(t *testing.T) {
 			t.Errorf("locked wheel download = %v, want an error naming kiln.lock as the source of the hash", err)
 		}
 	})
+}
+
+// TestLockedBuiltWheelNeedsItsInputs: a --locked build whose cache lacks a
+// wheel kiln.lock pins as built from an sdist builds it again only from
+// what the lock pins; a lock without the sdist's sha256 or its build
+// requirements (made by an older kiln) is refused before any build,
+// naming the package and the fix.
+func TestLockedBuiltWheelNeedsItsInputs(t *testing.T) {
+	sdist, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "fixtures", "sdists", "pep518-3.0.tar.gz"))
+	must(t, err)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(sdist)
+	}))
+	t.Cleanup(srv.Close)
+	sum := sha256.Sum256(sdist)
+	sdistSum := hex.EncodeToString(sum[:])
+	wheel := func(sd *lock.Sdist) lock.Wheel {
+		return lock.Wheel{Name: "pep518", Version: "3.0", Filename: "pep518-3.0-py3-none-any.whl", URL: "file:///elsewhere/cache/blobs/sha256/x", SHA256: strings.Repeat("e", 64), Size: 10, BuiltFrom: sd}
+	}
+	for _, tc := range []struct {
+		name string
+		sd   *lock.Sdist
+		want string
+	}{
+		{"no sdist sha256", &lock.Sdist{Filename: "pep518-3.0.tar.gz", URL: srv.URL + "/files/pep518-3.0.tar.gz"},
+			"kiln.lock pins pep518 3.0 as built from pep518-3.0.tar.gz but not the sdist's sha256"},
+		{"no build requirements", &lock.Sdist{Filename: "pep518-3.0.tar.gz", URL: srv.URL + "/files/pep518-3.0.tar.gz", SHA256: sdistSum},
+			"kiln.lock pins pep518 3.0 as built from pep518-3.0.tar.gz but not its build requirements (simplewheel==2.0, setuptools, wheel)"},
+		{"another sdist", &lock.Sdist{Filename: "pep518-3.0.tar.gz", URL: srv.URL + "/files/pep518-3.0.tar.gz", SHA256: strings.Repeat("d", 64)},
+			"does not match the sha256 kiln.lock pins"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := cache.Open(t.TempDir())
+			must(t, err)
+			wheels := []lock.Wheel{wheel(tc.sd)}
+			b := &session{
+				p:  &Plan{Spec: &spec.Spec{PipIndex: srv.URL + "/simple"}, Lock: &lock.Lock{Wheels: wheels}},
+				o:  Options{Cache: c},
+				in: inputs{wheels: wheels},
+			}
+			_, err = b.downloadWheels(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("downloadWheels = %v, want an error with %q", err, tc.want)
+			}
+			if err != nil && tc.sd.SHA256 == sdistSum && !strings.Contains(err.Error(), "regenerate the lock with kiln lock") {
+				t.Errorf("downloadWheels = %v, want the fix (kiln lock)", err)
+			}
+		})
+	}
 }

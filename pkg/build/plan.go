@@ -94,6 +94,9 @@ func NewPlan(ctx context.Context, s *spec.Spec, po PlanOptions) (*Plan, error) {
 	for _, c := range s.Copy {
 		mappings = append(mappings, layer.Mapping{Src: c.Src, Dest: c.Dest})
 	}
+	if src, ok := s.ScriptCopy(); ok {
+		mappings = append(mappings, layer.Mapping{Src: src, Dest: s.ScriptPath()})
+	}
 	p := &Plan{Spec: s, Epoch: epoch, Lock: po.Lock}
 	if len(mappings) > 0 {
 		files, err := layer.Collect(ctx, mappings)

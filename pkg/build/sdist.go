@@ -59,8 +59,9 @@ type sdistBuilder struct {
 	what string
 
 	mu     sync.Mutex
-	built  map[string]pypi.Built // by sdist sha256
-	warned bool                  // the id map warning was given
+	built  map[string]pypi.Built  // by sdist sha256
+	inputs map[string]builtInputs // by built wheel sha256
+	warned bool                   // the id map warning was given
 }
 
 // newSdistBuilder returns a builder for the session's target interpreter
@@ -74,7 +75,7 @@ func (b *session) newSdistBuilder(ctx context.Context, what string, idx pypi.Ind
 	if err != nil {
 		return nil, fmt.Errorf("the target python %q: %w", t.Version, err)
 	}
-	return &sdistBuilder{b: b, t: t, env: env, target: wheelTarget(t), idx: idx, what: what, built: map[string]pypi.Built{}}, nil
+	return &sdistBuilder{b: b, t: t, env: env, target: wheelTarget(t), idx: idx, what: what, built: map[string]pypi.Built{}, inputs: map[string]builtInputs{}}, nil
 }
 
 // builtRecord is what the cache keeps of a built wheel.
@@ -86,7 +87,6 @@ type builtRecord struct {
 
 // BuildWheel implements pypi.Builder.
 func (sb *sdistBuilder) BuildWheel(ctx context.Context, ix *pypi.Index, name, version string, sdist pypi.File) (pypi.Built, error) {
-	o := sb.b.o
 	path, err := ix.Download(ctx, sdist)
 	if err != nil {
 		return pypi.Built{}, err
@@ -119,49 +119,83 @@ func (sb *sdistBuilder) BuildWheel(ctx context.Context, ix *pypi.Index, name, ve
 	if err != nil {
 		return pypi.Built{}, fmt.Errorf("resolving the build requirements of %s (%s): %w", sdist.Filename, strings.Join(bs.requires, ", "), err)
 	}
+	fetch := func(ctx context.Context, d pypi.Distribution) (string, error) {
+		return sb.idx[indexFor(sb.idx, d.URL)].Download(ctx, pypi.File{Filename: d.Filename, URL: d.URL, SHA256: d.SHA256, Size: d.Size})
+	}
+	got, err := sb.build(ctx, name, version, sdist.Filename, path, sum, bs, res.Distributions, true, fetch)
+	if err != nil {
+		return pypi.Built{}, err
+	}
+	sb.remember(sum, got)
+	sb.mu.Lock()
+	sb.inputs[got.SHA256] = builtInputs{sdistSHA256: sum, requires: res.Distributions}
+	sb.mu.Unlock()
+	return got, nil
+}
+
+// builtInputs are what a wheel was built from: the source distribution's
+// sha256 and the build requirements' wheels.
+type builtInputs struct {
+	sdistSHA256 string
+	requires    []pypi.Distribution
+}
+
+// inputsOf returns what the wheel with the given sha256 was built from in
+// this session.
+func (sb *sdistBuilder) inputsOf(sha256 string) (builtInputs, bool) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	in, ok := sb.inputs[sha256]
+	return in, ok
+}
+
+// build builds the wheel of name at version from the source distribution
+// sdistName at path (whose sha256 is sum) with the build requirements'
+// wheels dists, got with fetch. The built wheel is cached by (sdist, target,
+// build requirements); with reuse, a wheel cached under that key is
+// returned without building.
+func (sb *sdistBuilder) build(ctx context.Context, name, version, sdistName, path, sum string, bs buildSystem, dists []pypi.Distribution, reuse bool, fetch func(context.Context, pypi.Distribution) (string, error)) (pypi.Built, error) {
+	o := sb.b.o
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00sdist=%s\x00target=%s\x00python=%s\x00backend=%s\x00epoch=%d\x00", sdistBuilderVersion, sum, sb.target, sb.t.Version, bs.backend, sb.b.p.Epoch.Unix())
 	wheelNames := []string{}
-	for _, d := range res.Distributions {
+	for _, d := range dists {
 		fmt.Fprintf(h, "%s\x00%s\x00", d.Filename, d.SHA256)
 		wheelNames = append(wheelNames, d.Name)
 	}
 	key := hex.EncodeToString(h.Sum(nil))
 	recPath := filepath.Join(o.Cache.Dir(), "sdist-builds", key+".json")
-	if data, err := os.ReadFile(recPath); err == nil {
+	if data, err := os.ReadFile(recPath); err == nil && reuse {
 		var rec builtRecord
 		if json.Unmarshal(data, &rec) == nil {
 			if p, ok := o.Cache.Has(rec.SHA256, rec.Size); ok {
-				o.logf("python: %s %s: wheel %s built from %s reused from the local cache", name, version, rec.Filename, sdist.Filename)
-				got := pypi.Built{Path: p, Filename: rec.Filename, SHA256: rec.SHA256, Size: rec.Size}
-				sb.remember(sum, got)
-				return got, nil
+				o.logf("python: %s %s: wheel %s built from %s reused from the local cache", name, version, rec.Filename, sdistName)
+				return pypi.Built{Path: p, Filename: rec.Filename, SHA256: rec.SHA256, Size: rec.Size}, nil
 			}
 		}
 	}
 	// Download the build requirements' wheels.
 	var wheels []string
-	for _, d := range res.Distributions {
-		p, err := sb.idx[indexFor(sb.idx, d.URL)].Download(ctx, pypi.File{Filename: d.Filename, URL: d.URL, SHA256: d.SHA256, Size: d.Size})
+	for _, d := range dists {
+		p, err := fetch(ctx, d)
 		if err != nil {
 			return pypi.Built{}, fmt.Errorf("downloading build requirement %s: %w", d.Filename, err)
 		}
 		wheels = append(wheels, p)
 	}
 	stage := func(root string) (string, error) {
-		return "/kiln-build/" + sdist.Filename, copyFile(path, filepath.Join(root, sdist.Filename))
+		return "/kiln-build/" + sdistName, copyFile(path, filepath.Join(root, sdistName))
 	}
-	got, err := sb.run(ctx, name, version, sdist.Filename, stage, bs.backend, res.Distributions, wheels, wheelNames)
+	got, err := sb.run(ctx, name, version, sdistName, stage, bs.backend, dists, wheels, wheelNames)
 	if err != nil {
 		return pypi.Built{}, err
 	}
 	if err := os.MkdirAll(filepath.Dir(recPath), 0o755); err == nil {
 		data, _ := json.Marshal(builtRecord{Filename: got.Filename, SHA256: got.SHA256, Size: got.Size})
 		if err := atomicfile.Write(recPath, atomicfile.Options{}, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
-			o.logf("python: warning: could not record the wheel built from %s in the cache: %v", sdist.Filename, err)
+			o.logf("python: warning: could not record the wheel built from %s in the cache: %v", sdistName, err)
 		}
 	}
-	sb.remember(sum, got)
 	return got, nil
 }
 

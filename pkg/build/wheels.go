@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,7 +22,9 @@ import (
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/layer/wheelinstall"
 	"github.com/kiln-build/kiln/pkg/lock"
+	"github.com/kiln-build/kiln/pkg/pep440"
 	"github.com/kiln-build/kiln/pkg/pep508"
+	"github.com/kiln-build/kiln/pkg/pep723"
 	"github.com/kiln-build/kiln/pkg/resolve/pylock"
 	"github.com/kiln-build/kiln/pkg/resolve/pypi"
 	"github.com/kiln-build/kiln/pkg/resolve/pytarget"
@@ -44,7 +47,7 @@ const maxWheelLayers = 24
 
 // wantsPython reports whether the spec installs wheels.
 func wantsPython(s *spec.Spec) bool {
-	return len(s.Packages) > 0 || s.Requirements != ""
+	return len(s.Packages) > 0 || s.Requirements != "" || s.Script != ""
 }
 
 // needsPython reports whether the build must find the target interpreter:
@@ -63,6 +66,9 @@ type requirements struct {
 	// lock when it is one (its packages are installed as pinned).
 	kind pylock.Kind
 	lock *pylock.Lock
+	// script is the script key's PEP 723 block, when it has one; its
+	// dependencies are among lines.
+	script *pep723.Metadata
 }
 
 // requirements returns the plan's parsed requirements file (read on first
@@ -80,21 +86,65 @@ func (p *Plan) requirements() (*requirements, error) {
 			}
 		}
 	}
+	var r *requirements
 	if s.Requirements != "" && kind != pylock.KindRequirements {
-		r, err := projectRequirements(s, kind)
+		var err error
+		if r, err = projectRequirements(s, kind); err != nil {
+			return nil, err
+		}
+	} else {
+		lines, opts, err := requirementsLines(s)
 		if err != nil {
 			return nil, err
 		}
-		p.reqs = r
-		return r, nil
+		r = &requirements{lines: lines, opts: opts, digest: requirementsDigest(s, lines, opts), kind: kind}
 	}
-	lines, opts, err := requirementsLines(s)
-	if err != nil {
+	if err := r.addScript(s); err != nil {
 		return nil, err
 	}
-	r := &requirements{lines: lines, opts: opts, digest: requirementsDigest(s, lines, opts), kind: kind}
 	p.reqs = r
 	return r, nil
+}
+
+// addScript adds the dependencies of the script key's PEP 723 block to the
+// requirements (validation refused a script beside a lock) and its block
+// to the digest.
+func (r *requirements) addScript(s *spec.Spec) error {
+	m, err := s.ScriptMetadata()
+	if err != nil || m == nil {
+		return err
+	}
+	r.script = m
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00script\x00requires-python=%s\x00", r.digest, m.RequiresPython)
+	source := "script " + filepath.Base(s.Script)
+	for i, d := range m.Dependencies {
+		req, err := pypi.ParseRequirement(d, filepath.Dir(s.Script))
+		if err != nil {
+			return &spec.Error{Pos: s.Position("script"), Key: "script", Msg: fmt.Sprintf("%s:%d: dependencies[%d] %q: %v", s.Script, m.Line, i, d, err)}
+		}
+		r.lines = append(r.lines, pypi.Line{Requirement: pypi.Requirement{Requirement: req, Source: source}, File: s.Script, Line: m.Line})
+		fmt.Fprintf(h, "%s\x00", req.String())
+	}
+	r.digest = hex.EncodeToString(h.Sum(nil))
+	return nil
+}
+
+// checkScriptPython checks the script's requires-python against the
+// target interpreter.
+func checkScriptPython(s *spec.Spec, r *requirements, t *pytarget.Target) error {
+	if r.script == nil || r.script.RequiresPython.Len() == 0 {
+		return nil
+	}
+	v, err := pep440.Parse(t.Version)
+	if err != nil {
+		return fmt.Errorf("the target python %q: %w", t.Version, err)
+	}
+	if !r.script.RequiresPython.Contains(v, true) {
+		return &spec.Error{Pos: s.Position("script"), Key: "script", Msg: fmt.Sprintf("%s:%d: requires-python %q, but the target Python is %s (%s)", s.Script, r.script.Line, r.script.RequiresPythonText, t.Version, t.Interpreter),
+			Hint: "choose a base_image (or python_version) whose Python the script accepts, or widen requires-python"}
+	}
+	return nil
 }
 
 // targetPlatform returns the spec's platform, parsed once per plan.
@@ -265,6 +315,9 @@ func (b *session) pinWheels(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkScriptPython(s, reqs, t); err != nil {
+		return err
+	}
 	digest := reqs.digest
 	b.in.requirements = digest
 	if b.p.Lock != nil {
@@ -315,8 +368,10 @@ func (b *session) pinWheels(ctx context.Context) error {
 		Prereleases:   pre,
 		RequireHashes: opts.RequireHashes,
 	}
+	var sb *sdistBuilder
 	if !s.OnlyBinary {
-		req.Builder = &sdistBuilder{b: b, t: t, env: env, target: tt, idx: idx, what: "python", built: map[string]pypi.Built{}}
+		sb = &sdistBuilder{b: b, t: t, env: env, target: tt, idx: idx, what: "python", built: map[string]pypi.Built{}, inputs: map[string]builtInputs{}}
+		req.Builder = sb
 	}
 	res, err := pypi.Resolve(ctx, req)
 	if err != nil {
@@ -324,18 +379,32 @@ func (b *session) pinWheels(ctx context.Context) error {
 	}
 	b.in.wheels = []lock.Wheel{}
 	for _, d := range res.Distributions {
-		w := lock.Wheel{
-			Name: d.Name, Version: d.Version, Filename: d.Filename, URL: d.URL,
-			SHA256: d.SHA256, Size: d.Size, Requested: d.Requested,
-		}
-		if d.BuiltFrom != nil {
+		w := lockWheel(d)
+		w.Requested = d.Requested
+		if d.BuiltFrom != nil && sb != nil {
 			w.BuiltFrom = &lock.Sdist{Filename: d.BuiltFrom.Filename, URL: d.BuiltFrom.URL, SHA256: d.BuiltFrom.SHA256}
+			// What it was built with, so that a --locked build on a
+			// machine without the wheel builds it again from the same
+			// inputs.
+			if in, ok := sb.inputsOf(d.SHA256); ok {
+				if w.BuiltFrom.SHA256 == "" {
+					w.BuiltFrom.SHA256 = in.sdistSHA256
+				}
+				for _, r := range in.requires {
+					w.BuiltFrom.Requires = append(w.BuiltFrom.Requires, lockWheel(r))
+				}
+			}
 		}
 		b.in.wheels = append(b.in.wheels, w)
 	}
 	sort.Slice(b.in.wheels, func(i, j int) bool { return b.in.wheels[i].Name < b.in.wheels[j].Name })
 	b.o.logf("python: resolved %d distributions", len(b.in.wheels))
 	return nil
+}
+
+// lockWheel is how kiln.lock pins the wheel d.
+func lockWheel(d pypi.Distribution) lock.Wheel {
+	return lock.Wheel{Name: d.Name, Version: d.Version, Filename: d.Filename, URL: d.URL, SHA256: d.SHA256, Size: d.Size}
 }
 
 // wheeltagSet returns the tags of wt.
@@ -425,27 +494,25 @@ func (b *session) downloadWheels(ctx context.Context) ([]layer.WheelFile, error)
 		return nil, err
 	}
 	client := fetchClient(b.o)
+	if b.p.Lock != nil {
+		// Wheels kiln.lock pins as built from source distributions, which
+		// this machine's cache lacks: build them again, one at a time.
+		for _, w := range b.in.wheels {
+			if w.BuiltFrom == nil {
+				continue
+			}
+			if _, ok := b.o.Cache.Has(w.SHA256, w.Size); ok {
+				continue
+			}
+			if err := b.buildPinned(ctx, idx, client, w); err != nil {
+				return nil, err
+			}
+		}
+	}
 	files := make([]layer.WheelFile, len(b.in.wheels))
 	got, err := fetchParallel(ctx, len(b.in.wheels), func(ctx context.Context, i int) (bool, string, error) {
 		w := b.in.wheels[i]
-		var path string
-		var hit bool
-		var err error
-		if strings.HasPrefix(w.URL, "file:") || len(idx) == 0 {
-			path, hit, err = b.o.Cache.Fetch(ctx, w.Filename, w.SHA256, w.Size, func(ctx context.Context) (io.ReadCloser, error) {
-				if p, ok := strings.CutPrefix(w.URL, "file://"); ok {
-					return os.Open(filepath.FromSlash(p))
-				}
-				return httpGet(ctx, client, w.URL)
-			})
-		} else if path, hit = b.o.Cache.Has(w.SHA256, w.Size); !hit {
-			// Through an index, so that its credentials (URL or netrc) are
-			// used for its host.
-			path, err = idx[indexFor(idx, w.URL)].Download(ctx, pypi.File{Filename: w.Filename, URL: w.URL, SHA256: w.SHA256, Size: w.Size})
-		}
-		if err != nil && b.p.Lock != nil {
-			err = lockPinned(err)
-		}
+		path, hit, err := b.fetchPinned(ctx, idx, client, w)
 		if err != nil {
 			return false, "", fmt.Errorf("download %s: %w", w.Filename, err)
 		}
@@ -457,6 +524,81 @@ func (b *session) downloadWheels(ctx context.Context) ([]layer.WheelFile, error)
 	}
 	b.o.logf("python: %d wheels: %s", len(files), got)
 	return files, nil
+}
+
+// fetchPinned gets the pinned file w (a wheel or a source distribution)
+// into the cache, checked against its sha256, and reports whether the
+// cache had it.
+func (b *session) fetchPinned(ctx context.Context, idx pypi.Indexes, client *http.Client, w lock.Wheel) (string, bool, error) {
+	var path string
+	var hit bool
+	var err error
+	if w.BuiltFrom != nil {
+		// Built here: its URL names the cache it was built into.
+		if path, hit = b.o.Cache.Has(w.SHA256, w.Size); hit {
+			return path, true, nil
+		}
+	}
+	if strings.HasPrefix(w.URL, "file:") || len(idx) == 0 {
+		path, hit, err = b.o.Cache.Fetch(ctx, w.Filename, w.SHA256, w.Size, func(ctx context.Context) (io.ReadCloser, error) {
+			if p, ok := strings.CutPrefix(w.URL, "file://"); ok {
+				return os.Open(filepath.FromSlash(p))
+			}
+			return httpGet(ctx, client, w.URL)
+		})
+	} else if path, hit = b.o.Cache.Has(w.SHA256, w.Size); !hit {
+		// Through an index, so that its credentials (URL or netrc) are
+		// used for its host.
+		path, err = idx[indexFor(idx, w.URL)].Download(ctx, pypi.File{Filename: w.Filename, URL: w.URL, SHA256: w.SHA256, Size: w.Size})
+	}
+	if err != nil && b.p.Lock != nil {
+		err = lockPinned(err)
+	}
+	return path, hit, err
+}
+
+// buildPinned builds again the wheel w that kiln.lock pins as built from a
+// source distribution, as an unlocked build did: the pinned sdist and
+// build requirements (downloaded and checked against their sha256s, no
+// resolution), in the sandbox. The built wheel must be the one the lock
+// pins.
+func (b *session) buildPinned(ctx context.Context, idx pypi.Indexes, client *http.Client, w lock.Wheel) error {
+	sd := w.BuiltFrom
+	if sd.SHA256 == "" {
+		return fmt.Errorf("kiln.lock pins %s %s as built from %s but not the sdist's sha256, and this machine's cache lacks the wheel; regenerate the lock with kiln lock", w.Name, w.Version, sd.Filename)
+	}
+	sdPath, _, err := b.fetchPinned(ctx, idx, client, lock.Wheel{Filename: sd.Filename, URL: sd.URL, SHA256: sd.SHA256})
+	if err != nil {
+		return fmt.Errorf("download %s (the source distribution of %s): %w", sd.Filename, w.Name, err)
+	}
+	bs, err := readBuildSystem(sdPath, sd.Filename)
+	if err != nil {
+		return err
+	}
+	if len(bs.requires) > 0 && len(sd.Requires) == 0 {
+		return fmt.Errorf("kiln.lock pins %s %s as built from %s but not its build requirements (%s), and this machine's cache lacks the wheel; regenerate the lock with kiln lock", w.Name, w.Version, sd.Filename, strings.Join(bs.requires, ", "))
+	}
+	sb, err := b.newSdistBuilder(ctx, "python", idx)
+	if err != nil {
+		return err
+	}
+	var dists []pypi.Distribution
+	for _, r := range sd.Requires {
+		dists = append(dists, pypi.Distribution{Name: r.Name, Version: r.Version, Filename: r.Filename, URL: r.URL, SHA256: r.SHA256, Size: r.Size})
+	}
+	fetch := func(ctx context.Context, d pypi.Distribution) (string, error) {
+		p, _, err := b.fetchPinned(ctx, idx, client, lockWheel(d))
+		return p, err
+	}
+	b.o.logf("python: %s %s: kiln.lock pins wheel %s built from %s, which the local cache lacks: building it from the pinned sdist and build requirements", w.Name, w.Version, w.Filename, sd.Filename)
+	got, err := sb.build(ctx, w.Name, w.Version, sd.Filename, sdPath, sd.SHA256, bs, dists, false, fetch)
+	if err != nil {
+		return fmt.Errorf("building %s %s from %s: %w", w.Name, w.Version, sd.Filename, err)
+	}
+	if got.SHA256 != w.SHA256 {
+		return fmt.Errorf("package %s %s: the wheel built from %s has sha256:%s, but kiln.lock pins sha256:%s: the sdist's build is not reproducible (the same sdist and build requirements gave another wheel); build it unlocked and run kiln lock on this machine, or ship the built wheel in a bundle (kiln bundle)", w.Name, w.Version, sd.Filename, got.SHA256, w.SHA256)
+	}
+	return nil
 }
 
 // indexFor picks the index serving url's host, else the first.

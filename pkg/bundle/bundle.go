@@ -1,7 +1,8 @@
 // Package bundle carries a locked build across an air gap. A bundle is an
 // OCI image layout holding the parent image with all its layers, every
 // .deb and wheel that kiln.lock pins (each a blob named by the sha256 the
-// lock records) and the lock itself, so that `kiln build --locked
+// lock records; for a wheel kiln built, also its source distribution and
+// build requirements) and the lock itself, so that `kiln build --locked
 // --from-bundle DIR` on a machine that reaches nothing but its target
 // registry builds the digest the connected machine would.
 //
@@ -48,6 +49,8 @@ const (
 	DebMediaType = "application/vnd.debian.binary-package"
 	// WheelMediaType is a wheel's layer.
 	WheelMediaType = "application/vnd.kiln.python-wheel+zip"
+	// SdistMediaType is a Python source distribution's layer.
+	SdistMediaType = "application/vnd.kiln.python-sdist"
 	// KindAnnotation says what an index entry is: "parent" or "packages".
 	KindAnnotation = "dev.kiln.bundle"
 	// URLAnnotation records, on a package layer, the URL kiln.lock names.
@@ -145,7 +148,8 @@ type pinned struct {
 	size                   int64
 }
 
-// pinnedFiles lists the .debs and wheels l pins, each once.
+// pinnedFiles lists the .debs and wheels l pins, each once, with the
+// source distributions and build requirements of the wheels kiln built.
 func pinnedFiles(l *lock.Lock) []pinned {
 	var out []pinned
 	seen := map[string]bool{}
@@ -160,6 +164,14 @@ func pinnedFiles(l *lock.Lock) []pinned {
 	}
 	for _, w := range l.Wheels {
 		add(pinned{w.URL, w.SHA256, WheelMediaType, w.Size})
+	}
+	for _, w := range l.Wheels {
+		if sd := w.BuiltFrom; sd != nil && sd.SHA256 != "" {
+			add(pinned{sd.URL, sd.SHA256, SdistMediaType, 0})
+			for _, r := range sd.Requires {
+				add(pinned{r.URL, r.SHA256, WheelMediaType, r.Size})
+			}
+		}
 	}
 	return out
 }

@@ -103,3 +103,60 @@ func TestWriteRefusesWrongFile(t *testing.T) {
 		t.Errorf("a failed Write left %v", entries)
 	}
 }
+
+// TestWriteCarriesSdists: for a wheel kiln built, the bundle also holds its
+// source distribution and build requirements, each once, served by URL.
+func TestWriteCarriesSdists(t *testing.T) {
+	files := map[string]string{"deb": "a deb", "whl": "a wheel"}
+	byURL := map[string]string{
+		"http://deb.example/pool/hello_1_amd64.deb":              files["deb"],
+		"http://pypi.example/six-1.17.0-py2.py3-none-any.whl":    files["whl"],
+		"file:///cache/blobs/sha256/built":                       "a built wheel",
+		"http://pypi.example/simple-2.0.tar.gz":                  "an sdist",
+		"http://pypi.example/setuptools-68.1.2-py3-none-any.whl": "setuptools",
+		"http://pypi.example/wheel-0.42.0-py3-none-any.whl":      "wheel",
+		"http://pypi.example/require_simple-1.0.tar.gz":          "another sdist",
+	}
+	l := testLock(files)
+	reqs := []lock.Wheel{
+		{Name: "setuptools", Version: "68.1.2", Filename: "setuptools-68.1.2-py3-none-any.whl", URL: "http://pypi.example/setuptools-68.1.2-py3-none-any.whl", SHA256: sum("setuptools")},
+		{Name: "wheel", Version: "0.42.0", Filename: "wheel-0.42.0-py3-none-any.whl", URL: "http://pypi.example/wheel-0.42.0-py3-none-any.whl", SHA256: sum("wheel")},
+	}
+	l.Wheels = append(l.Wheels,
+		lock.Wheel{Name: "simple", Version: "2.0", Filename: "simple-2.0-py3-none-any.whl", URL: "file:///cache/blobs/sha256/built", SHA256: sum("a built wheel"),
+			BuiltFrom: &lock.Sdist{Filename: "simple-2.0.tar.gz", URL: "http://pypi.example/simple-2.0.tar.gz", SHA256: sum("an sdist"), Requires: reqs}},
+		lock.Wheel{Name: "require-simple", Version: "1.0", Filename: "require_simple-1.0-py3-none-any.whl", URL: "file:///cache/blobs/sha256/built2", SHA256: sum("another built wheel"),
+			BuiltFrom: &lock.Sdist{Filename: "require_simple-1.0.tar.gz", URL: "http://pypi.example/require_simple-1.0.tar.gz", SHA256: sum("another sdist"), Requires: reqs}})
+	byURL["file:///cache/blobs/sha256/built2"] = "another built wheel"
+	var fetched []string
+	fetch := func(_ context.Context, url, _ string) (io.ReadCloser, error) {
+		fetched = append(fetched, url)
+		return io.NopCloser(strings.NewReader(byURL[url])), nil
+	}
+	dir := filepath.Join(t.TempDir(), "bundle")
+	if err := Write(context.Background(), dir, nil, "", l, fetch); err != nil {
+		t.Fatal(err)
+	}
+	if len(fetched) != len(byURL) {
+		t.Errorf("Write fetched %d files (%v), want each of the %d once", len(fetched), fetched, len(byURL))
+	}
+	b, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: b.Transport()}
+	for url, want := range byURL {
+		if strings.HasPrefix(url, "file:") {
+			continue
+		}
+		resp, err := client.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(got) != want {
+			t.Errorf("GET %s = %q, want %q", url, got, want)
+		}
+	}
+}

@@ -133,7 +133,10 @@ type Wheel struct {
 	Size      int64  `json:"size,omitempty"`
 	Requested bool   `json:"requested,omitempty"`
 	// BuiltFrom, for a wheel kiln built from a source distribution, is
-	// that distribution; the wheel itself is in the local cache.
+	// that distribution. URL then names the wheel in the local cache of
+	// the machine that built it: a --locked build on a machine whose
+	// cache lacks the wheel builds it again from BuiltFrom and checks it
+	// against SHA256.
 	BuiltFrom *Sdist `json:"built_from,omitempty"`
 }
 
@@ -142,6 +145,9 @@ type Sdist struct {
 	Filename string `json:"filename"`
 	URL      string `json:"url"`
 	SHA256   string `json:"sha256,omitempty"`
+	// Requires are the wheels of its build-system.requires that the wheel
+	// was built with, so that building it again resolves nothing.
+	Requires []Wheel `json:"requires,omitempty"`
 }
 
 // Marshal encodes l canonically (indented JSON, a trailing newline).
@@ -231,6 +237,16 @@ func check(path string, l *Lock) error {
 	for _, w := range l.Wheels {
 		if w.Name == "" || len(w.SHA256) != 64 || w.URL == "" || w.Filename == "" {
 			return fmt.Errorf("read lock %s: wheel %q lacks a name, filename, sha256 or url; regenerate it with kiln lock", path, w.Name)
+		}
+		if sd := w.BuiltFrom; sd != nil {
+			if sd.Filename == "" || sd.URL == "" || (sd.SHA256 != "" && !validSHA256(sd.SHA256)) {
+				return fmt.Errorf("read lock %s: wheel %q: built_from lacks a filename or url, or has a malformed sha256; regenerate it with kiln lock", path, w.Name)
+			}
+			for _, r := range sd.Requires {
+				if r.Name == "" || !validSHA256(r.SHA256) || r.URL == "" || r.Filename == "" || r.BuiltFrom != nil {
+					return fmt.Errorf("read lock %s: wheel %q: build requirement %q lacks a name, filename, sha256 or url, or is itself built; regenerate it with kiln lock", path, w.Name, r.Name)
+				}
+			}
 		}
 	}
 	for _, st := range l.Steps {

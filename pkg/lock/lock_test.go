@@ -29,11 +29,13 @@ func TestRoundTripAndErrors(t *testing.T) {
 		t.Error("a changed pin kept the digest")
 	}
 	for name, content := range map[string]string{
-		"unknown field": `{"version":1,"parent":{"digest":"x"},"extra":1}`,
-		"old version":   `{"version":0,"parent":{"digest":"x"}}`,
-		"no parent":     `{"version":1}`,
-		"bad deb":       `{"version":1,"parent":{"digest":"x"},"debs":[{"name":"git"}]}`,
-		"not json":      `debs: [git]`,
+		"unknown field":         `{"version":1,"parent":{"digest":"x"},"extra":1}`,
+		"old version":           `{"version":0,"parent":{"digest":"x"}}`,
+		"no parent":             `{"version":1}`,
+		"bad deb":               `{"version":1,"parent":{"digest":"x"},"debs":[{"name":"git"}]}`,
+		"not json":              `debs: [git]`,
+		"bad built_from":        `{"version":1,"parent":{"digest":"x"},"wheels":[{"name":"s","filename":"s-1-py3-none-any.whl","url":"file:///c/s","sha256":"` + strings.Repeat("c", 64) + `","built_from":{"filename":"s-1.tar.gz"}}]}`,
+		"bad build requirement": `{"version":1,"parent":{"digest":"x"},"wheels":[{"name":"s","filename":"s-1-py3-none-any.whl","url":"file:///c/s","sha256":"` + strings.Repeat("c", 64) + `","built_from":{"filename":"s-1.tar.gz","url":"http://i/s-1.tar.gz","requires":[{"name":"setuptools","filename":"setuptools-1-py3-none-any.whl","url":"http://i/setuptools-1-py3-none-any.whl","sha256":"short"}]}}]}`,
 	} {
 		os.WriteFile(p, []byte(content), 0o644)
 		if _, err := Read(p); err == nil || !strings.Contains(err.Error(), "kiln lock") {
@@ -121,5 +123,26 @@ func TestSeveralPlatforms(t *testing.T) {
 				t.Errorf("Parse = %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestBuiltFromRoundTrip: a wheel kiln built keeps its sdist and build
+// requirements through a write and a read.
+func TestBuiltFromRoundTrip(t *testing.T) {
+	p := filepath.Join(t.TempDir(), FileName)
+	req := Wheel{Name: "setuptools", Version: "66.1.1", Filename: "setuptools-66.1.1-py3-none-any.whl", URL: "http://i/setuptools-66.1.1-py3-none-any.whl", SHA256: strings.Repeat("d", 64), Size: 9}
+	l := &Lock{Parent: Parent{Ref: "r/p:1", Digest: "sha256:" + strings.Repeat("a", 64)}, Wheels: []Wheel{{
+		Name: "simple", Version: "2.0", Filename: "simple-2.0-py3-none-any.whl", URL: "file:///c/blobs/sha256/x", SHA256: strings.Repeat("c", 64), Size: 3,
+		BuiltFrom: &Sdist{Filename: "simple-2.0.tar.gz", URL: "http://i/simple-2.0.tar.gz", SHA256: strings.Repeat("e", 64), Requires: []Wheel{req}},
+	}}}
+	if err := Write(p, l); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sd := got.Wheels[0].BuiltFrom; sd == nil || len(sd.Requires) != 1 || sd.Requires[0] != req || sd.SHA256 != strings.Repeat("e", 64) {
+		t.Errorf("round trip lost the build inputs: %+v", got.Wheels[0].BuiltFrom)
 	}
 }

@@ -84,6 +84,9 @@ func (f *field) contentValue(s *Spec) (any, bool) {
 	case contentCopyMode:
 		none := sourceCopyModes[normalMode(s.SourceCopyMode)] == SourceCopyNone
 		return SourceCopyNone, none
+	case contentPresenceIfSet:
+		str, _ := v.(string)
+		return true, str != ""
 	case contentBoolIfSet:
 		on, _ := v.(bool)
 		return v, on

@@ -105,6 +105,10 @@ const (
 	contentListIfSet
 	// contentBoolIfSet is a flag that enters only when it is on.
 	contentBoolIfSet
+	// contentPresenceIfSet is a host path that enters only when set, and
+	// then only as set (the file it names is hashed by content), so that
+	// it changes no tag of a spec without it.
+	contentPresenceIfSet
 )
 
 // aliases maps alternative key names to their canonical key.
@@ -137,6 +141,7 @@ var fields = []field{
 	{key: "groups", content: contentListIfSet, kind: kindList, doc: "dependency groups to install, from a pyproject.toml or lock named by requirements", list: func(s *Spec) *[]string { return &s.Groups }},
 	{key: "install_project", content: contentBoolIfSet, kind: kindBool, doc: "build the project in source_root (its pyproject.toml) into a wheel and install it in a layer of its own", flag: func(s *Spec) *bool { return &s.InstallProject }},
 	{key: "only_binary", content: contentBoolIfSet, kind: kindBool, doc: "install wheels only: never build a source distribution", flag: func(s *Spec) *bool { return &s.OnlyBinary }},
+	{key: "script", content: contentPresenceIfSet, kind: kindString, path: true, doc: "a Python script with PEP 723 inline metadata (# /// script): its dependencies are installed like packages, it is shipped to /root and is the default entrypoint", str: func(s *Spec) *string { return &s.Script }},
 	{key: "pip_index", content: contentURLs, kind: kindString, doc: "Python package index URL (ImageSpec pip_index)", str: func(s *Spec) *string { return &s.PipIndex }},
 	{key: "pip_extra_index_url", content: contentURLs, kind: kindList, doc: "extra Python package index URLs (ImageSpec pip_extra_index_url)", list: func(s *Spec) *[]string { return &s.PipExtraIndexURL }},
 	{key: "apt_packages", content: contentValue, kind: kindList, doc: "Debian packages (ImageSpec apt_packages)", list: func(s *Spec) *[]string { return &s.AptPackages }},

@@ -71,7 +71,11 @@ type Spec struct {
 	InstallProject bool
 	// OnlyBinary refuses source distributions (kiln builds them by
 	// default when no wheel fits).
-	OnlyBinary       bool
+	OnlyBinary bool
+	// Script is a Python script whose PEP 723 metadata block names
+	// dependencies to install; it is shipped (ScriptPath) and run by
+	// default.
+	Script           string
 	PipIndex         string
 	PipExtraIndexURL []string
 	AptPackages      []string

@@ -200,6 +200,9 @@ func (s *Spec) Validate() error {
 			return err
 		}
 	}
+	if err := s.validateScript(); err != nil {
+		return err
+	}
 	return nil
 }
 
