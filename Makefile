@@ -82,7 +82,7 @@ apt-diff:
 demo: build
 	KILN_DEMO=1 $(GO) test -count=1 -timeout 30m -v -run 'TestE2EBuildPushRun' ./cmd/kiln
 
-## bench: kiln vs buildah on the same workloads (as root, ~20 min); Markdown table on stdout
+## bench: kiln vs buildah on the same workloads (as root, ~30 min); Markdown table on stdout
 bench:
 	$(GO) run ./bench
 

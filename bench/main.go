@@ -692,7 +692,7 @@ func (b *bench) verifyMulti(p *testenv.Podman) {
 		if !ok {
 			continue
 		}
-		ref = b.reg.Host + strings.TrimPrefix(ref, b.proxy.Host)
+		ref = digestOnly(b.reg.Host + strings.TrimPrefix(ref, b.proxy.Host))
 		raw, err := testenv.Skopeo(b.t, "inspect", "--raw", "--tls-verify=false", "docker://"+ref)
 		if err != nil {
 			b.t.Fatal(err)
@@ -721,6 +721,19 @@ func (b *bench) verifyMulti(p *testenv.Podman) {
 		}
 		b.notes = append(b.notes, fmt.Sprintf("case 6: %s pushed a `%s`; `podman run --platform` of its two images printed %s.", tool, mediaType, strings.Join(outs, " and ")))
 	}
+}
+
+// digestOnly drops the tag of a "repo:tag@sha256:..." reference (kiln
+// prints those), which skopeo refuses.
+func digestOnly(ref string) string {
+	repo, digest, ok := strings.Cut(ref, "@")
+	if !ok {
+		return ref
+	}
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+	return repo + "@" + digest
 }
 
 // layerSizes describes the layers ref has on top of the parent, as stored in
