@@ -304,7 +304,8 @@ func (r *resolver) known(s *state, c *candidate) *ResolutionError {
 			}
 		}
 		if match {
-			e := &ResolutionError{cause: ng.cause, culprits: map[string]bool{}, tops: maps(ng.tops)}
+			// tops is shared: no failure's tops change once made.
+			e := &ResolutionError{cause: ng.cause, culprits: make(map[string]bool, len(ng.pins)+1), tops: ng.tops}
 			for n := range ng.pins {
 				e.blame(n)
 			}
@@ -441,7 +442,8 @@ func (r *resolver) solve(s *state) (*state, error) {
 	// version of best can help, and the search jumps back at once; when
 	// every candidate fails, the failure depends on what each candidate's
 	// failure depended on and on whoever required best.
-	culprits, tops := map[string]bool{}, map[int]bool{}
+	culprits := map[string]bool{}
+	var tops map[int]bool
 	var vers []pep440.Version
 	var subs []*cause
 	for _, c := range bestCands {
@@ -482,6 +484,9 @@ func (r *resolver) solve(s *state) (*state, error) {
 			}
 		}
 		for t := range rerr.tops {
+			if tops == nil {
+				tops = map[int]bool{}
+			}
 			tops[t] = true
 		}
 		vers = append(vers, c.version)
@@ -736,11 +741,12 @@ func (r *resolver) explainEmpty(s *state, n string) error {
 	err := r.whyEmpty(s, n)
 	var rerr *ResolutionError
 	if errors.As(err, &rerr) {
-		rerr.blameEdges(r.allEdges(s, n)...)
+		edges := r.allEdges(s, n)
+		rerr.blameEdges(edges...)
 		if rerr.culprits == nil {
 			rerr.culprits = map[string]bool{}
 		}
-		rerr.cause.name, rerr.cause.edges = n, r.allEdges(s, n)
+		rerr.cause.name, rerr.cause.edges = n, edges
 	}
 	return err
 }
