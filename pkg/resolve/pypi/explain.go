@@ -22,8 +22,9 @@ type cause struct {
 	edges []edge
 	// clash is, for a leaf, a requirement that the chosen version pinned
 	// of name does not meet.
-	clash  *edge
-	pinned pep440.Version
+	clash     *edge
+	pinned    pep440.Version
+	chosenFor string
 	// vers are a node's versions of name, newest first, and subs why each
 	// failed.
 	vers []pep440.Version
@@ -143,7 +144,7 @@ func (r *resolver) groupFail(name string, vers []pep440.Version, subs []*cause) 
 		for _, s := range subs {
 			specs = appendNew(specs, s.clash.req.Specifier.String())
 		}
-		return fmt.Sprintf("%s need %s %s, but %s %s was chosen", who, first.name, orList(specs), first.name, first.pinned)
+		return fmt.Sprintf("%s need %s %s, but %s %s was chosen for %s", who, first.name, orList(specs), first.name, first.pinned, first.chosenFor)
 	case first.edges != nil:
 		// What these versions ask of first.name, and what the others do.
 		var own, others []string

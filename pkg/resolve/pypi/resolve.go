@@ -605,7 +605,7 @@ func (r *resolver) addEdge(s *state, e edge) error {
 			others = append(others, o.String())
 		}
 		f := conflict("%s requires %s, but %s was chosen for %s", e.from, e.req, p.cand, strings.Join(others, ", ")).blame(e.parent, n)
-		f.cause.name, f.cause.clash, f.cause.pinned = n, &e, p.cand.version
+		f.cause.name, f.cause.clash, f.cause.pinned, f.cause.chosenFor = n, &e, p.cand.version, strings.Join(others, ", ")
 		return f
 	}
 	var add []string
