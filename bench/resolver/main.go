@@ -324,6 +324,8 @@ func run() int {
 	pipWheel := flag.String("pip", "", "pip wheel to run (default: /usr/share/python-wheels/pip-*.whl)")
 	python := flag.String("python", "python3", "the Python that runs pip")
 	timeout := flag.Duration("timeout", 3*time.Minute, "time limit for one pip run")
+	kilnOnly := flag.Bool("kiln-only", false, "run kiln's resolver only, not pip")
+	only := flag.String("scenario", "", "run this scenario only (A-J)")
 	flag.Parse()
 	if *pipWheel == "" && len(pipDefault) > 0 {
 		*pipWheel = pipDefault[len(pipDefault)-1]
@@ -357,6 +359,9 @@ func run() int {
 	fmt.Println("| scenario | requirements | kiln | kiln time | kiln solution holds | pip | pip time |")
 	fmt.Println("| --- | --- | --- | ---: | --- | --- | ---: |")
 	for _, sc := range scenarios {
+		if *only != "" && sc.name != *only {
+			continue
+		}
 		g := generate(sc)
 		dir, err := os.MkdirTemp("", "kiln-bench-index-")
 		if err != nil {
@@ -378,14 +383,22 @@ func run() int {
 		index := "http://" + ln.Addr().String() + "/simple/"
 		fmt.Fprintf(os.Stderr, "scenario %s: kiln...\n", sc.name)
 		k := runKiln(ctx, index, sc, g)
-		fmt.Fprintf(os.Stderr, "scenario %s: pip...\n", sc.name)
-		p := runPip(ctx, *python, *pipWheel, index, sc, *timeout)
+		var p outcome
+		if *kilnOnly {
+			p.note = "not run"
+		} else {
+			fmt.Fprintf(os.Stderr, "scenario %s: pip...\n", sc.name)
+			p = runPip(ctx, *python, *pipWheel, index, sc, *timeout)
+		}
 		srv.Close()
 		valid := k.valid
 		if valid == "" {
 			valid = "-"
 		}
 		fmt.Printf("| %s | `%s` | %s | %.2f s | %s | %s | %.2f s |\n", sc.name, strings.Join(sc.top, " "), k.cell(), k.elapsed.Seconds(), valid, p.cell(), p.elapsed.Seconds())
+		if *kilnOnly && k.explanation != "" {
+			fmt.Fprintf(os.Stderr, "scenario %s, kiln's explanation:\n%s\n", sc.name, k.explanation)
+		}
 		if len(explained) == 0 && k.explanation != "" && p.explanation != "" {
 			explained = []string{sc.name, k.explanation, p.explanation}
 		}

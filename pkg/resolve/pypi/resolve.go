@@ -119,28 +119,45 @@ type Result struct {
 }
 
 // ResolutionError reports requirements that no set of wheels satisfies.
-// Its message names the conflicting requirements and who required them.
+// Its message says which top-level requirements cannot be installed
+// together and derives why from the conflict the resolver learnt, naming
+// the versions and who required them.
 type ResolutionError struct {
-	// Conflicts are the distinct reasons found, most relevant first.
+	// Requirements are the top-level requirements the conflict derives
+	// from, as "p27>=18.0 (from packages)".
+	Requirements []string
+	// Conflicts are the lines of the explanation after the headline,
+	// root cause first.
 	Conflicts []string
+	// cause is the derivation of the failure.
+	cause *cause
 	// culprits are the pinned projects whose choices the failure depends
 	// on (its conflict set): trying other versions of any other project
 	// cannot help, so the resolver jumps back over them.
 	culprits map[string]bool
+	// tops are the top-level requirements (edge.top) it depends on.
+	tops map[int]bool
 }
 
 // Error implements error.
 func (e *ResolutionError) Error() string {
-	if len(e.Conflicts) == 1 {
-		return "cannot resolve the Python requirements: " + e.Conflicts[0]
+	head := "cannot resolve the Python requirements"
+	switch len(e.Requirements) {
+	case 0:
+	case 1:
+		head += ": " + e.Requirements[0] + " cannot be installed"
+	default:
+		head += ": " + andList(e.Requirements) + " cannot be installed together"
 	}
-	return "cannot resolve the Python requirements:\n  - " + strings.Join(e.Conflicts, "\n  - ")
+	if len(e.Conflicts) == 0 {
+		return head
+	}
+	return head + ": " + strings.Join(e.Conflicts, "\n  ")
 }
 
-const maxConflicts = 6
-
+// conflict returns a failure explained by a sentence.
 func conflict(format string, args ...any) *ResolutionError {
-	return &ResolutionError{Conflicts: []string{fmt.Sprintf(format, args...)}}
+	return &ResolutionError{cause: &cause{text: fmt.Sprintf(format, args...)}}
 }
 
 // blame returns e with the projects names added to its conflict set.
@@ -156,18 +173,18 @@ func (e *ResolutionError) blame(names ...string) *ResolutionError {
 	return e
 }
 
-// merge adds o's conflicts to e, de-duplicated and bounded (not its
-// conflict set: the caller decides what the merged failure depends on).
-func (e *ResolutionError) merge(o *ResolutionError) *ResolutionError {
-	if e == nil {
-		return &ResolutionError{Conflicts: slices.Clone(o.Conflicts)}
-	}
-	for _, c := range o.Conflicts {
-		if len(e.Conflicts) >= maxConflicts {
-			break
-		}
-		if !slices.Contains(e.Conflicts, c) {
-			e.Conflicts = append(e.Conflicts, c)
+// blameEdges adds the requirements es to e's conflict set: the pins that
+// made them, or the top-level requirements.
+func (e *ResolutionError) blameEdges(es ...edge) *ResolutionError {
+	for _, x := range es {
+		switch {
+		case x.parent != "":
+			e.blame(x.parent)
+		case x.top > 0:
+			if e.tops == nil {
+				e.tops = map[int]bool{}
+			}
+			e.tops[x.top] = true
 		}
 	}
 	return e
@@ -178,6 +195,7 @@ type edge struct {
 	req    pep508.Requirement
 	from   string // "flask 3.1.3", or a top-level Source
 	parent string // normalised name of the requiring project, "" if top-level
+	top    int    // 1 + the index of a top-level requirement, 0 if not one
 }
 
 func (e edge) String() string { return fmt.Sprintf("%s (from %s)", e.req, e.from) }
@@ -214,8 +232,8 @@ func (s *state) clone() *state {
 	return &state{pins: maps(s.pins), edges: maps(s.edges)}
 }
 
-func maps[V any](m map[string]V) map[string]V {
-	out := make(map[string]V, len(m))
+func maps[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
 	for k, v := range m {
 		out[k] = v
 	}
@@ -243,16 +261,17 @@ type resolver struct {
 }
 
 // nogood is a set of pins (name -> version) that cannot be extended to a
-// solution, with the explanation of why.
+// solution, with the top-level requirements it depends on and why.
 type nogood struct {
-	pins      map[string]string
-	conflicts []string
+	pins  map[string]string
+	tops  map[int]bool
+	cause *cause
 }
 
 // learn records that the pins of s named by failure's conflict set cannot
 // be extended to a solution.
 func (r *resolver) learn(s *state, failure *ResolutionError) {
-	ng := &nogood{pins: map[string]string{}, conflicts: slices.Clone(failure.Conflicts)}
+	ng := &nogood{pins: map[string]string{}, tops: failure.tops, cause: failure.cause}
 	for n := range failure.culprits {
 		p := s.pins[n]
 		if p == nil {
@@ -285,7 +304,8 @@ func (r *resolver) known(s *state, c *candidate) *ResolutionError {
 			}
 		}
 		if match {
-			e := &ResolutionError{Conflicts: slices.Clone(ng.conflicts)}
+			// tops is shared: no failure's tops change once made.
+			e := &ResolutionError{cause: ng.cause, culprits: make(map[string]bool, len(ng.pins)+1), tops: ng.tops}
 			for n := range ng.pins {
 				e.blame(n)
 			}
@@ -336,7 +356,7 @@ func Resolve(ctx context.Context, req Request) (Result, error) {
 			r.constraints[n] = append(r.constraints[n], edge{req: c.Requirement, from: c.Source + ", a constraint"})
 		}
 	}
-	for _, t := range req.Requirements {
+	for i, t := range req.Requirements {
 		ok, err := t.Marker.Evaluate(req.Env)
 		if err != nil {
 			return Result{}, fmt.Errorf("requirement %s (%s): %w", t.Requirement, t.Source, err)
@@ -344,11 +364,15 @@ func Resolve(ctx context.Context, req Request) (Result, error) {
 		r.addHashes(t)
 		if ok {
 			n := t.NormalizedName()
-			s.edges[n] = append(s.edges[n], edge{req: t.Requirement, from: t.Source})
+			s.edges[n] = append(s.edges[n], edge{req: t.Requirement, from: t.Source, top: i + 1})
 		}
 	}
 	final, err := r.solve(s)
 	if err != nil {
+		var rerr *ResolutionError
+		if errors.As(err, &rerr) {
+			r.explain(rerr)
+		}
 		return Result{}, err
 	}
 	return r.result(final)
@@ -418,8 +442,10 @@ func (r *resolver) solve(s *state) (*state, error) {
 	// version of best can help, and the search jumps back at once; when
 	// every candidate fails, the failure depends on what each candidate's
 	// failure depended on and on whoever required best.
-	var failure *ResolutionError
 	culprits := map[string]bool{}
+	var tops map[int]bool
+	var vers []pep440.Version
+	var subs []*cause
 	for _, c := range bestCands {
 		r.rounds++
 		if r.rounds > r.req.MaxRounds {
@@ -447,25 +473,28 @@ func (r *resolver) solve(s *state) (*state, error) {
 		if !errors.As(err, &rerr) {
 			return nil, err
 		}
-		failure = failure.merge(rerr)
 		if !rerr.culprits[best] {
 			r.backjumps++
-			failure.culprits = rerr.culprits
-			r.learn(s, failure)
-			return nil, failure
+			r.learn(s, rerr)
+			return nil, rerr
 		}
 		for n := range rerr.culprits {
 			if n != best {
 				culprits[n] = true
 			}
 		}
-	}
-	for _, e := range r.allEdges(s, best) {
-		if e.parent != "" {
-			culprits[e.parent] = true
+		for t := range rerr.tops {
+			if tops == nil {
+				tops = map[int]bool{}
+			}
+			tops[t] = true
 		}
+		vers = append(vers, c.version)
+		subs = append(subs, rerr.cause)
 	}
-	failure.culprits = culprits
+	every := &cause{name: best, edges: r.allEdges(s, best), vers: vers, subs: subs}
+	failure := &ResolutionError{cause: every, culprits: culprits, tops: tops}
+	failure.blameEdges(every.edges...)
 	r.learn(s, failure)
 	return nil, failure
 }
@@ -575,7 +604,9 @@ func (r *resolver) addEdge(s *state, e edge) error {
 		for _, o := range append(slices.Clone(s.edges[n][:len(s.edges[n])-1]), r.constraints[n]...) {
 			others = append(others, o.String())
 		}
-		return conflict("%s requires %s, but %s was chosen for %s", e.from, e.req, p.cand, strings.Join(others, ", ")).blame(e.parent, n)
+		f := conflict("%s requires %s, but %s was chosen for %s", e.from, e.req, p.cand, strings.Join(others, ", ")).blame(e.parent, n)
+		f.cause.name, f.cause.clash, f.cause.pinned, f.cause.chosenFor = n, &e, p.cand.version, strings.Join(others, ", ")
+		return f
 	}
 	var add []string
 	for _, x := range e.req.Extras {
@@ -710,12 +741,12 @@ func (r *resolver) explainEmpty(s *state, n string) error {
 	err := r.whyEmpty(s, n)
 	var rerr *ResolutionError
 	if errors.As(err, &rerr) {
-		for _, e := range r.allEdges(s, n) {
-			rerr.blame(e.parent)
-		}
+		edges := r.allEdges(s, n)
+		rerr.blameEdges(edges...)
 		if rerr.culprits == nil {
 			rerr.culprits = map[string]bool{}
 		}
+		rerr.cause.name, rerr.cause.edges = n, edges
 	}
 	return err
 }
