@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/kiln-build/kiln/internal/hostile"
@@ -240,14 +241,33 @@ func TestE2ECommandsNetwork(t *testing.T) {
 }
 
 // commandsLayerEntries lists the entries of the commands layer of the
-// image ref (the layer whose history says "kiln: commands:").
+// image ref.
 func commandsLayerEntries(t *testing.T, reg *testenv.Registry, ref string) []string {
 	t.Helper()
-	r, err := name.ParseReference(ref)
+	_, tr := commandsLayer(t, reg, ref)
+	var out []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, strings.TrimSuffix(h.Name, "/"))
+	}
+}
+
+// commandsLayer returns the config of the image ref (read with opts, e.g.
+// a platform) and a reader of its commands layer: the layer whose history
+// says "kiln: commands:". The layer is closed when the test ends.
+func commandsLayer(t *testing.T, reg *testenv.Registry, ref string, opts ...remote.Option) (*v1.ConfigFile, *tar.Reader) {
+	t.Helper()
+	r, err := name.ParseReference(ref, reg.NameOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := remote.Image(r, reg.RemoteOptions(t.Context())...)
+	img, err := remote.Image(r, append(reg.RemoteOptions(t.Context()), opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,24 +289,13 @@ func commandsLayerEntries(t *testing.T, reg *testenv.Registry, ref string) []str
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer rc.Close()
-			var out []string
-			tr := tar.NewReader(rc)
-			for {
-				h, err := tr.Next()
-				if err == io.EOF {
-					return out
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, strings.TrimSuffix(h.Name, "/"))
-			}
+			t.Cleanup(func() { rc.Close() })
+			return cf, tar.NewReader(rc)
 		}
 		i++
 	}
 	t.Fatalf("%s has no commands layer", ref)
-	return nil
+	return nil, nil
 }
 
 // TestE2ECommandsEscape: commands that try to reach the host (through

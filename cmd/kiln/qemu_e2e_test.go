@@ -134,56 +134,24 @@ func pushArm64Userland(t *testing.T, reg *testenv.Registry) string {
 // the commands layer of the image ref, and checks the image is arm64.
 func commandsLayerFile(t *testing.T, reg *testenv.Registry, ref, p string) string {
 	t.Helper()
-	r, err := name.ParseReference(ref, reg.NameOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := remote.Image(r, append(reg.RemoteOptions(t.Context()), remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "arm64"}))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cf, tr := commandsLayer(t, reg, ref, remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "arm64"}))
 	if cf.Architecture != "arm64" {
 		t.Errorf("the image's architecture is %q, want arm64", cf.Architecture)
 	}
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := 0
-	for _, h := range cf.History {
-		if h.EmptyLayer {
-			continue
+	for {
+		th, err := tr.Next()
+		if err == io.EOF {
+			t.Fatalf("the commands layer of %s has no %s", ref, p)
 		}
-		if strings.HasPrefix(h.CreatedBy, "kiln: commands:") {
-			rc, err := layers[i].Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th.Name == p {
+			b, err := io.ReadAll(tr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer rc.Close()
-			tr := tar.NewReader(rc)
-			for {
-				th, err := tr.Next()
-				if err == io.EOF {
-					t.Fatalf("the commands layer of %s has no %s", ref, p)
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				if th.Name == p {
-					b, err := io.ReadAll(tr)
-					if err != nil {
-						t.Fatal(err)
-					}
-					return string(b)
-				}
-			}
+			return string(b)
 		}
-		i++
 	}
-	t.Fatalf("%s has no commands layer", ref)
-	return ""
 }
