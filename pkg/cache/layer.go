@@ -93,7 +93,11 @@ func (c *Cache) BuildLayer(key string, comp Compression, write func(io.Writer) e
 	defer f.Close()
 
 	digest := sha256.New()
-	counted := &countingWriter{w: io.MultiWriter(f, digest)}
+	// The compressors write a few hundred bytes at a time: buffered, the
+	// file takes them in large writes (a 335 MiB layer made 1.4 million
+	// write calls, 3.2 s of CPU, unbuffered).
+	bf := bufio.NewWriterSize(f, 1<<20)
+	counted := &countingWriter{w: io.MultiWriter(bf, digest)}
 	zw, err := comp.writer(counted)
 	if err != nil {
 		return LayerInfo{}, fmt.Errorf("cache: build layer: %w", err)
@@ -111,6 +115,9 @@ func (c *Cache) BuildLayer(key string, comp Compression, write func(io.Writer) e
 	}
 	if err := zw.Close(); err != nil {
 		return LayerInfo{}, fmt.Errorf("cache: compress layer: %w", err)
+	}
+	if err := bf.Flush(); err != nil {
+		return LayerInfo{}, fmt.Errorf("cache: build layer: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		return LayerInfo{}, fmt.Errorf("cache: build layer: %w", err)

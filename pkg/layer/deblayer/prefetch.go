@@ -30,9 +30,10 @@ const (
 	// chunkSize is the unit in which a fragment takes memory from the
 	// budget.
 	chunkSize = 1 << 20
-	// maxAhead bounds the fragments decoded but not yet written, whatever
-	// the number of workers, and so the temporary disk space in use.
-	maxAhead = 16
+	// maxAhead bounds the fragments decoded but not yet written, and so
+	// the temporary disk space in use: at most the 32 packages after the
+	// one being written.
+	maxAhead = 32
 )
 
 // budget is memory shared by the fragments of one Write.
@@ -293,8 +294,9 @@ func newPrefetcher(ctx context.Context, debs []Deb, opts Options) *prefetcher {
 	if mem == 0 {
 		mem = defaultDecodeMemory
 	}
-	ahead := min(2*workers, maxAhead)
-	ahead = max(ahead, workers+1)
+	// A window of a few fragments left the workers idle while Write
+	// worked through a large package (4 fragments on 2 cores: 30% idle).
+	ahead := max(maxAhead, workers+1)
 	ctx, cancel := context.WithCancel(ctx)
 	pf := &prefetcher{
 		ctx:    ctx,
