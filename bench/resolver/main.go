@@ -314,7 +314,7 @@ func (o outcome) cell() string {
 	case o.solved:
 		return "solved"
 	}
-	return fmt.Sprintf("no solution, explained in %d lines", o.lines)
+	return fmt.Sprintf("no solution, explained in %d lines (%d characters)", o.lines, len([]rune(strings.TrimSpace(o.explanation))))
 }
 
 func main() { os.Exit(run()) }

@@ -44,7 +44,9 @@ const maxChain = 6
 // first line says why each version of the first project chosen fails,
 // versions that fail alike merged, and the second follows the newest
 // choices down to the deepest step and says why each of its versions
-// fails.
+// fails; when the first line would only say that every version of the
+// first project fails for want of one deeper project, which the headline
+// already implies, the second is the whole explanation.
 func (r *resolver) explain(e *ResolutionError) {
 	for _, t := range r.topEdges(e) {
 		e.Requirements = append(e.Requirements, t.String())
@@ -76,10 +78,26 @@ func (r *resolver) explain(e *ResolutionError) {
 		}
 		chain = append(chain, n.name+" "+n.vers[0].String())
 	}
-	e.Conflicts = []string{
-		r.allFail(path[0]),
-		"so with " + strings.Join(chain, ", ") + " (the newest of each): " + r.allFail(last),
+	deepest := "with " + strings.Join(chain, ", ") + " (the newest of each), " + r.allFail(last)
+	if r.onlyDeeper(path[0]) {
+		// The first step says no more than the headline does (every
+		// version of it fails for want of the next project): the
+		// deepest dead end is the explanation.
+		e.Conflicts = []string{"for example, " + deepest}
+		return
 	}
+	e.Conflicts = []string{r.allFail(path[0]), "so " + deepest}
+}
+
+// onlyDeeper reports whether every version of n's project fails because
+// every version of one same deeper project does.
+func (r *resolver) onlyDeeper(n *cause) bool {
+	for _, sub := range n.subs {
+		if sub.leaf() || sub.name != n.subs[0].name {
+			return false
+		}
+	}
+	return true
 }
 
 // allFail says why every version of a step's project fails, versions

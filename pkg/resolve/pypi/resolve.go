@@ -754,19 +754,18 @@ func (r *resolver) explainEmpty(s *state, n string) error {
 // whyEmpty explains why project n has no candidate in s.
 func (r *resolver) whyEmpty(s *state, n string) error {
 	edges := r.allEdges(s, n)
-	var reqs []string
+	reqs := edgeList(edges)
 	var urls []string
 	for _, e := range edges {
-		reqs = append(reqs, e.String())
 		if e.req.URL != "" && !slices.Contains(urls, stripFragment(e.req.URL)) {
 			urls = append(urls, stripFragment(e.req.URL))
 		}
 	}
 	if len(urls) > 1 {
-		return conflict("%s is required from different URLs: %s", n, strings.Join(reqs, " and "))
+		return conflict("%s is required from different URLs: %s", n, reqs)
 	}
 	if len(urls) == 1 {
-		return conflict("the wheel %s does not satisfy %s", auth.RedactURL(urls[0]), strings.Join(reqs, " and "))
+		return conflict("the wheel %s does not satisfy %s", auth.RedactURL(urls[0]), reqs)
 	}
 	p := r.projects[n]
 	if p == nil {
@@ -794,7 +793,7 @@ func (r *resolver) whyEmpty(s *state, n string) error {
 				}
 			}
 		}
-		return conflict("no installable wheel of %s satisfies %s: %s", n, strings.Join(reqs, " and "), strings.Join(why, "; "))
+		return conflict("no installable wheel of %s satisfies %s: %s", n, reqs, strings.Join(why, "; "))
 	}
 	var avail []string
 	for _, rel := range p.releases {
@@ -805,12 +804,30 @@ func (r *resolver) whyEmpty(s *state, n string) error {
 	}
 	what := "versions"
 	if len(avail) == 0 {
-		return conflict("%s has no files on %s (%s)", n, p.index.URL(), strings.Join(reqs, " and "))
+		return conflict("%s has no files on %s (%s)", n, p.index.URL(), reqs)
 	}
 	if len(edges) == 1 {
-		return conflict("no version of %s satisfies %s; available %s: %s", n, reqs[0], what, strings.Join(avail, ", "))
+		return conflict("no version of %s satisfies %s; available %s: %s", n, reqs, what, strings.Join(avail, ", "))
 	}
-	return conflict("no version of %s satisfies all of %s; available %s: %s", n, strings.Join(reqs, " and "), what, strings.Join(avail, ", "))
+	return conflict("no version of %s satisfies all of %s; available %s: %s", n, reqs, what, strings.Join(avail, ", "))
+}
+
+// edgeList names the requirements es, those made by the same requirer
+// together: "c>=2 and c<3 (from a 1.0) and c<2 (from b 1.0)".
+func edgeList(es []edge) string {
+	var froms []string
+	by := map[string][]string{}
+	for _, e := range es {
+		if _, ok := by[e.from]; !ok {
+			froms = append(froms, e.from)
+		}
+		by[e.from] = appendNew(by[e.from], e.req.String())
+	}
+	var out []string
+	for _, f := range froms {
+		out = append(out, strings.Join(by[f], " and ")+" (from "+f+")")
+	}
+	return strings.Join(out, " and ")
 }
 
 // directCandidate returns the candidate of a "name @ URL" or wheel path
