@@ -314,7 +314,11 @@ func (o outcome) cell() string {
 	case o.solved:
 		return "solved"
 	}
-	return fmt.Sprintf("no solution, explained in %d lines (%d characters)", o.lines, len([]rune(strings.TrimSpace(o.explanation))))
+	unit := "lines"
+	if o.lines == 1 {
+		unit = "line"
+	}
+	return fmt.Sprintf("no solution, explained in %d %s (%d characters)", o.lines, unit, len([]rune(strings.TrimSpace(o.explanation))))
 }
 
 func main() { os.Exit(run()) }

@@ -181,7 +181,7 @@ func (r *resolver) groupFail(name string, vers []pep440.Version, subs []*cause) 
 			return fmt.Sprintf("%s (and likewise for %s)", first.text, who)
 		}
 		if len(others) == 0 {
-			return fmt.Sprintf("%s each need %s %s at once, which no version is", who, first.name, orList(own))
+			return fmt.Sprintf("%s need %s %s, and no version of %s is", who, first.name, orList(own), first.name)
 		}
 		return fmt.Sprintf("%s need %s %s, which no version of %s meets together with %s", who, first.name, orList(own), first.name, orList(others))
 	}

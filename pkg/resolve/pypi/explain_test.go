@@ -30,6 +30,23 @@ func TestResolveExplains(t *testing.T) {
 		},
 		wantLines: 1,
 	}, {
+		name: "the versions of the first choice fail for different reasons",
+		dists: []dist{
+			{name: "a", version: "2.0", requires: []string{"b"}},
+			{name: "a", version: "1.0", requires: []string{"zz>=9"}},
+			{name: "b", version: "1.0", requires: []string{"c>=2"}},
+			{name: "b", version: "2.0", requires: []string{"c>=3"}},
+			{name: "c", version: "1.0"}, {name: "zz", version: "1.0"},
+		},
+		reqs: []string{"a"},
+		want: []string{
+			"a (from packages) cannot be installed",
+			"zz>=9 (from a 1.0)",
+			"so with a 2.0 (the newest of each), every version of b",
+			"b 1.0 to 2.0 need c >=3 or >=2, and no version of c is",
+		},
+		wantLines: 2,
+	}, {
 		name:      "one top-level requirement nothing satisfies",
 		dists:     append(versions("z", 5, "w>=2"), dist{name: "w", version: "1.0"}),
 		reqs:      []string{"z"},
