@@ -27,6 +27,7 @@ import (
 	"runtime"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/pep440"
@@ -318,7 +319,7 @@ func (o outcome) cell() string {
 	if o.lines == 1 {
 		unit = "line"
 	}
-	return fmt.Sprintf("no solution, explained in %d %s (%d characters)", o.lines, unit, len([]rune(strings.TrimSpace(o.explanation))))
+	return fmt.Sprintf("no solution, explained in %d %s (%d characters)", o.lines, unit, utf8.RuneCountInString(strings.TrimSpace(o.explanation)))
 }
 
 func main() { os.Exit(run()) }

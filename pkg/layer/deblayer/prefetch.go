@@ -30,9 +30,9 @@ const (
 	// chunkSize is the unit in which a fragment takes memory from the
 	// budget.
 	chunkSize = 1 << 20
-	// maxAhead bounds the fragments decoded but not yet written, and so
-	// the temporary disk space in use: at most the 32 packages after the
-	// one being written.
+	// maxAhead bounds the fragments decoded (or being decoded) and not
+	// yet released, the one being written included, and so the temporary
+	// disk space in use.
 	maxAhead = 32
 )
 

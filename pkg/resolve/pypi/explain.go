@@ -79,7 +79,7 @@ func (r *resolver) explain(e *ResolutionError) {
 		chain = append(chain, n.name+" "+n.vers[0].String())
 	}
 	deepest := "with " + strings.Join(chain, ", ") + " (the newest of each), " + r.allFail(last)
-	if r.onlyDeeper(path[0]) {
+	if path[0].onlyDeeper() {
 		// The first step says no more than the headline does (every
 		// version of it fails for want of the next project): the
 		// deepest dead end is the explanation.
@@ -89,26 +89,25 @@ func (r *resolver) explain(e *ResolutionError) {
 	e.Conflicts = []string{r.allFail(path[0]), "so " + deepest}
 }
 
-// onlyDeeper reports whether every version of n's project fails because
-// every version of one same deeper project does.
-func (r *resolver) onlyDeeper(n *cause) bool {
-	for _, sub := range n.subs {
-		if sub.leaf() || sub.name != n.subs[0].name {
-			return false
-		}
-	}
-	return true
+// onlyDeeper reports whether the versions of n's project fail alike, each
+// because every version of one same deeper project does.
+func (n *cause) onlyDeeper() bool {
+	groups := n.groups()
+	return len(groups) == 1 && !groups[0].subs[0].leaf()
 }
 
-// allFail says why every version of a step's project fails, versions
-// that fail alike merged.
-func (r *resolver) allFail(n *cause) string {
-	type group struct {
-		key  string
-		vers []pep440.Version
-		subs []*cause
-	}
-	var groups []*group
+// failGroup is versions of a step's project that fail alike, and why
+// each does.
+type failGroup struct {
+	key  string
+	vers []pep440.Version
+	subs []*cause
+}
+
+// groups merges the versions of n's project that fail alike, in the order
+// of their first version.
+func (n *cause) groups() []*failGroup {
+	var groups []*failGroup
 	for i, sub := range n.subs {
 		key := sub.text
 		switch {
@@ -119,19 +118,26 @@ func (r *resolver) allFail(n *cause) string {
 		case sub.edges != nil:
 			key = "none " + sub.name
 		}
-		var g *group
+		var g *failGroup
 		for _, x := range groups {
 			if x.key == key {
 				g = x
 			}
 		}
 		if g == nil {
-			g = &group{key: key}
+			g = &failGroup{key: key}
 			groups = append(groups, g)
 		}
 		g.vers = append(g.vers, n.vers[i])
 		g.subs = append(g.subs, sub)
 	}
+	return groups
+}
+
+// allFail says why every version of a step's project fails, versions
+// that fail alike merged.
+func (r *resolver) allFail(n *cause) string {
+	groups := n.groups()
 	var parts []string
 	for i, g := range groups {
 		if i == 3 {
