@@ -60,7 +60,7 @@ soak:
 FUZZTIME ?= 1m
 FUZZ_TARGETS = pkg/spec:FuzzParse pkg/pep440:FuzzParseVersion pkg/pep440:FuzzParseSpecifierSet \
 	pkg/pep508:FuzzParseRequirement pkg/pep508:FuzzParseMarker pkg/wheeltag:FuzzParseWheelFilename \
-	pkg/resolve/aptrepo:FuzzParsePackages pkg/resolve/aptrepo:FuzzParseRelease pkg/resolve/aptrepo:FuzzParseSourcesList \
+	pkg/resolve/aptrepo:FuzzParsePackages pkg/resolve/aptrepo:FuzzQuickFields pkg/resolve/aptrepo:FuzzParseRelease pkg/resolve/aptrepo:FuzzParseSourcesList \
 	pkg/resolve/pypi:FuzzParseIndexPages pkg/resolve/pypi:FuzzParseMetadata pkg/resolve/pypi:FuzzParseRequirements \
 	pkg/resolve/rootfs:FuzzReadTars pkg/layer/deblayer:FuzzWrite \
 	pkg/layer/wheelinstall:FuzzInstall pkg/layer/wheelinstall:FuzzInstallWellFormed

@@ -30,22 +30,26 @@ var debParentFiles = []string{
 	"usr/local/share/ca-certificates/*", "usr/local/share/ca-certificates/*/*",
 }
 
-// resolveDebs pins the spec's apt_packages against the parent.
-func resolveDebs(ctx context.Context, p *Plan, o Options, parent fs.FS, arch string) ([]lock.Deb, error) {
+// debRequest asks to pin the spec's apt_packages for the Debian
+// architecture arch; its Parent is left to the caller.
+func debRequest(p *Plan, o Options, arch string) resolve.DebRequest {
 	s := p.Spec
-	client := fetchClient(o)
-	debs, notes, err := resolve.ResolveDebs(ctx, resolve.DebRequest{
+	return resolve.DebRequest{
 		Packages:          s.AptPackages,
-		Parent:            parent,
 		Sources:           s.AptSources,
 		SpecDir:           s.Dir,
 		Arch:              arch,
 		InstallRecommends: s.AptInstallRecommends,
 		AllowExpired:      s.AptAllowExpired,
-		Fetcher:           &aptrepo.HTTPFetcher{Client: client, UserAgent: "kiln"},
+		Fetcher:           &aptrepo.HTTPFetcher{Client: fetchClient(o), UserAgent: "kiln"},
 		Log:               o.logf,
 		XZ:                xzProgram(),
-	})
+	}
+}
+
+// resolveDebs pins req's packages, saying the solver's notes.
+func resolveDebs(ctx context.Context, o Options, req resolve.DebRequest) ([]lock.Deb, error) {
+	debs, notes, err := resolve.ResolveDebs(ctx, req)
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,12 @@ func wantsDebs(p *Plan) bool {
 // parentFS reads (once, through the cache) the parent files later steps
 // need.
 func (b *session) parentFS(ctx context.Context) (*rootfs.FS, error) {
+	return b.parentFSSeen(ctx, nil)
+}
+
+// parentFSSeen is parentFS that tells seen about the files kept whole as
+// the parent's layers stream by, when it reads them.
+func (b *session) parentFSSeen(ctx context.Context, seen rootfs.Seen) (*rootfs.FS, error) {
 	if b.in.fs != nil {
 		return b.in.fs, nil
 	}
@@ -60,7 +66,7 @@ func (b *session) parentFS(ctx context.Context) (*rootfs.FS, error) {
 		}
 		return nil, fmt.Errorf("apt_packages: base_image is scratch, which has no Debian system to install into; use a Debian or Ubuntu parent")
 	}
-	fs, err := rootfs.Cached(ctx, filepath.Join(b.o.Cache.Dir(), "parents"), b.o.Cache.Image(ctx, b.parent.Image), rootfs.DefaultSelect, parentFSVersion)
+	fs, err := rootfs.Cached(ctx, filepath.Join(b.o.Cache.Dir(), "parents"), b.o.Cache.Image(ctx, b.parent.Image), rootfs.DefaultSelect, parentFSVersion, seen)
 	if err != nil {
 		return nil, fmt.Errorf("read the parent's files: %w", err)
 	}
@@ -77,15 +83,25 @@ func (b *session) pinDebs(ctx context.Context) error {
 		b.in.debs = b.p.Lock.Debs
 		return nil
 	}
-	fs, err := b.parentFS(ctx)
-	if err != nil {
-		return err
-	}
 	plat, err := b.p.targetPlatform()
 	if err != nil {
 		return err
 	}
-	debs, err := resolveDebs(ctx, b.p, b.o, fs, resolve.DebianArch(plat.Architecture, plat.Variant))
+	req := debRequest(b.p, b.o, resolve.DebianArch(plat.Architecture, plat.Variant))
+	var seen rootfs.Seen
+	if b.in.fs == nil && !b.parent.Scratch() {
+		// Fetch and parse the indices while the parent streams by: its
+		// sources files come long before the end of its layers.
+		req.Ahead = resolve.StartDebAhead(ctx, req)
+		defer req.Ahead.Close()
+		seen = req.Ahead.Seen
+	}
+	fs, err := b.parentFSSeen(ctx, seen)
+	if err != nil {
+		return err
+	}
+	req.Parent = fs
+	debs, err := resolveDebs(ctx, b.o, req)
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,8 @@ type DebRequest struct {
 	// XZ is the path of the xz(1) program, which decodes Packages.xz
 	// indices faster than the built-in decoder; "" means the built-in one.
 	XZ string
+	// Ahead, when set, holds the work StartDebAhead began on the indices.
+	Ahead *DebAhead
 }
 
 // DebianArch maps an OCI architecture to Debian's name.
@@ -107,6 +109,10 @@ func ResolveDebs(ctx context.Context, req DebRequest) ([]lock.Deb, []string, err
 		src   repoSource
 		suite string
 	}
+	fetcher, idxOpts := req.Fetcher, aptrepo.IndexOptions{XZ: req.XZ}
+	if req.Ahead != nil {
+		fetcher, idxOpts.Ahead = req.Ahead.a, req.Ahead.a
+	}
 	var jobs []job
 	for _, s := range sources {
 		for _, suite := range s.src.Suites {
@@ -118,7 +124,7 @@ func ResolveDebs(ctx context.Context, req DebRequest) ([]lock.Deb, []string, err
 	g.SetLimit(4)
 	for i, j := range jobs {
 		g.Go(func() error {
-			rel, err := aptrepo.FetchRelease(gctx, req.Fetcher, j.src.src, j.suite, j.src.keyring, aptrepo.ReleaseOptions{Now: req.Now, AllowExpired: req.AllowExpired})
+			rel, err := aptrepo.FetchRelease(gctx, fetcher, j.src.src, j.suite, j.src.keyring, aptrepo.ReleaseOptions{Now: req.Now, AllowExpired: req.AllowExpired})
 			if err != nil {
 				return err
 			}
@@ -127,11 +133,8 @@ func ResolveDebs(ctx context.Context, req DebRequest) ([]lock.Deb, []string, err
 				comps = []string{""}
 			}
 			for _, comp := range comps {
-				for _, arch := range []string{req.Arch, "all"} {
-					if arch == "all" && (rel.NoSupportForArchitectureAll == "Packages" || !contains(rel.Architectures, "all")) {
-						continue // arch: all packages are in the native index
-					}
-					idx, err := aptrepo.FetchIndex(gctx, req.Fetcher, rel, comp, arch, aptrepo.IndexOptions{XZ: req.XZ})
+				for _, arch := range rel.IndexArchs(req.Arch) {
+					idx, err := aptrepo.FetchIndex(gctx, fetcher, rel, comp, arch, idxOpts)
 					if err != nil {
 						if arch == "all" && errors.Is(err, aptrepo.ErrNotFound) {
 							continue
@@ -298,16 +301,9 @@ func collectSources(req DebRequest) ([]repoSource, error) {
 	var out []repoSource
 	var spec []repoSource
 	for i, entry := range req.Sources {
-		label := fmt.Sprintf("apt_sources[%d]", i)
-		var s []aptrepo.Source
-		var err error
-		if strings.Contains(entry, ":") && strings.Contains(strings.SplitN(entry, "\n", 2)[0], "Types:") || strings.HasPrefix(strings.TrimSpace(entry), "Types:") {
-			s, err = aptrepo.ParseDeb822Sources(label, []byte(entry))
-		} else {
-			s, err = aptrepo.ParseSourcesList(label, []byte(entry))
-		}
+		s, err := parseSpecSource(i, entry)
 		if err != nil {
-			return nil, fmt.Errorf("%w (write a sources.list line such as \"deb [signed-by=key.asc] http://host/debian bookworm main\" or a deb822 stanza)", err)
+			return nil, err
 		}
 		for _, src := range s {
 			kr, err := hostKeyring(src, req.SpecDir)
@@ -317,14 +313,12 @@ func collectSources(req DebRequest) ([]repoSource, error) {
 			spec = append(spec, repoSource{src: src, keyring: kr})
 		}
 	}
+	var specSrcs []aptrepo.Source
+	for _, sp := range spec {
+		specSrcs = append(specSrcs, sp.src)
+	}
 	for _, src := range parent {
-		replaced := false
-		for _, sp := range spec {
-			if sp.src.URI == src.URI && overlap(sp.src.Suites, src.Suites) {
-				replaced = true
-			}
-		}
-		if replaced {
+		if replaced(src, specSrcs) {
 			continue
 		}
 		kr, err := parentKeyring(src, req.Parent)
@@ -338,6 +332,34 @@ func collectSources(req DebRequest) ([]repoSource, error) {
 		return nil, errors.New("apt_packages: the parent image has no apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/) and the spec has no apt_sources; add apt_sources, e.g. [\"deb [signed-by=archive-key.asc] http://mirror/debian bookworm main\"]")
 	}
 	return out, nil
+}
+
+// parseSpecSource parses the spec's apt_sources entry i: a sources.list
+// line or a deb822 stanza.
+func parseSpecSource(i int, entry string) ([]aptrepo.Source, error) {
+	label := fmt.Sprintf("apt_sources[%d]", i)
+	var s []aptrepo.Source
+	var err error
+	if strings.Contains(entry, ":") && strings.Contains(strings.SplitN(entry, "\n", 2)[0], "Types:") || strings.HasPrefix(strings.TrimSpace(entry), "Types:") {
+		s, err = aptrepo.ParseDeb822Sources(label, []byte(entry))
+	} else {
+		s, err = aptrepo.ParseSourcesList(label, []byte(entry))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w (write a sources.list line such as \"deb [signed-by=key.asc] http://host/debian bookworm main\" or a deb822 stanza)", err)
+	}
+	return s, nil
+}
+
+// replaced reports whether one of the spec's sources replaces the
+// parent's source src: it has src's URI and one of its suites.
+func replaced(src aptrepo.Source, spec []aptrepo.Source) bool {
+	for _, sp := range spec {
+		if sp.URI == src.URI && overlap(sp.Suites, src.Suites) {
+			return true
+		}
+	}
+	return false
 }
 
 func overlap(a, b []string) bool {

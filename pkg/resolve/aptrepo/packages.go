@@ -112,64 +112,52 @@ func checkRelPath(p string) error {
 	if strings.HasPrefix(p, "/") || strings.Contains(p, "://") || strings.ContainsAny(p, "?#\\") {
 		return errors.New("must be a relative path")
 	}
-	for _, seg := range strings.Split(p, "/") {
+	for rest := p; ; {
+		seg, more, found := strings.Cut(rest, "/")
 		if seg == ".." || seg == "" {
 			return errors.New("must not contain \"..\" or empty segments")
 		}
+		if !found {
+			return nil
+		}
+		rest = more
 	}
-	return nil
 }
 
 func parseStanzas(r io.Reader, check func(*Package, int) error) ([]Package, error) {
-	var out []Package
+	// Packages are gathered in chunks and copied into one slice at the
+	// end: appending to one slice would copy an index of 60,000 (about
+	// 20 MB) a dozen times as it grew.
+	var chunks [][]Package
+	out, total := make([]Package, 0, 256), 0
 	sc := newStanzaScanner(r, false)
+	pr := newPackageReader()
 	for {
 		st, err := sc.next()
 		if err == io.EOF {
-			return out, nil
+			if chunks == nil {
+				return out, nil
+			}
+			all := make([]Package, 0, total+len(out))
+			for _, c := range append(chunks, out) {
+				all = append(all, c...)
+			}
+			return all, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		f, _, err := st.fields()
+		p, err := pr.read(st)
 		if err != nil {
 			return nil, err
 		}
-		p := Package{
-			Package:      f["package"],
-			Version:      f["version"],
-			Architecture: f["architecture"],
-			MultiArch:    f["multi-arch"],
-			Essential:    strings.EqualFold(f["essential"], "yes"),
-			Priority:     f["priority"],
-			Section:      f["section"],
-			Source:       f["source"],
-			Depends:      f["depends"],
-			PreDepends:   f["pre-depends"],
-			Recommends:   f["recommends"],
-			Provides:     f["provides"],
-			Conflicts:    f["conflicts"],
-			Breaks:       f["breaks"],
-			Replaces:     f["replaces"],
-			Filename:     f["filename"],
-			SHA256:       f["sha256"],
-			Status:       f["status"],
-			Raw:          st.raw,
-		}
-		for _, n := range []struct {
-			name string
-			dst  *int64
-		}{{"size", &p.Size}, {"installed-size", &p.InstalledSize}} {
-			v, ok := f[n.name]
-			if !ok {
-				continue
-			}
-			if *n.dst, err = strconv.ParseInt(v, 10, 64); err != nil || *n.dst < 0 {
-				return nil, &lineError{st.line, fmt.Sprintf("package %q: %s %q is not a non-negative integer", p.Package, n.name, v)}
-			}
-		}
+		p.Raw = st.raw
 		if err := check(&p, st.line); err != nil {
 			return nil, err
+		}
+		if len(out) == cap(out) {
+			chunks, total = append(chunks, out), total+len(out)
+			out = make([]Package, 0, min(2*cap(out), 8192))
 		}
 		out = append(out, p)
 	}
@@ -219,23 +207,52 @@ type IndexOptions struct {
 	// built-in decoder; "" means the built-in decoder. The parsed index is
 	// the same either way.
 	XZ string
+	// Ahead, when set, may hold the index already fetched and parsed (see
+	// Ahead.Parsed); FetchIndex then neither fetches nor parses it again.
+	Ahead *Ahead
 }
 
 // FetchIndex is FetchPackages with options. The index is decompressed
 // in a goroutine (or by xz(1)) while it is parsed, so that a build uses
 // two cores for it.
 func FetchIndex(ctx context.Context, f Fetcher, rel *Release, component, arch string, opts IndexOptions) (*Index, error) {
-	dir := IndexDir(rel, component, arch)
-	var fh FileHash
-	found := false
-	for _, name := range []string{"Packages.xz", "Packages.gz", "Packages"} {
-		if fh, found = rel.File(dir + name); found {
-			break
+	fh, err := locateIndex(rel, component, arch)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Ahead != nil {
+		if url, pkgs, ok := opts.Ahead.Parsed(ctx, fh, rel.ArchiveRoot); ok {
+			return &Index{URL: url, Path: fh.Path, SHA256: fh.SHA256, Component: component, Arch: arch, Packages: pkgs}, nil
 		}
 	}
-	if !found {
-		return nil, fmt.Errorf("%s lists no %sPackages index; check the component (Release has %v) and architecture (Release has %v)", rel.URL, dir, rel.Components, rel.Architectures)
+	data, url, err := fetchIndexFile(ctx, f, rel, component, arch, fh)
+	if err != nil {
+		return nil, err
 	}
+	pkgs, err := decodeAndParse(ctx, data, fh.Path, url, rel.ArchiveRoot, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Index{URL: url, Path: fh.Path, SHA256: fh.SHA256, Component: component, Arch: arch, Packages: pkgs}, nil
+}
+
+// locateIndex returns rel's entry for the Packages index of component and
+// arch, preferring Packages.xz, then Packages.gz, then Packages.
+func locateIndex(rel *Release, component, arch string) (FileHash, error) {
+	dir := IndexDir(rel, component, arch)
+	for _, name := range []string{"Packages.xz", "Packages.gz", "Packages"} {
+		if fh, found := rel.File(dir + name); found {
+			return fh, nil
+		}
+	}
+	return FileHash{}, fmt.Errorf("%s lists no %sPackages index; check the component (Release has %v) and architecture (Release has %v)", rel.URL, dir, rel.Components, rel.Architectures)
+}
+
+// fetchIndexFile fetches the index fh of component and arch (by hash when
+// rel says the mirror has it) and checks its size and SHA-256 against fh.
+// It returns the file and the URL it came from.
+func fetchIndexFile(ctx context.Context, f Fetcher, rel *Release, component, arch string, fh FileHash) ([]byte, string, error) {
+	dir := IndexDir(rel, component, arch)
 	url := rel.BaseURL + fh.Path
 	var data []byte
 	var err error
@@ -248,30 +265,26 @@ func FetchIndex(ctx context.Context, f Fetcher, rel *Release, component, arch st
 	}
 	if data == nil {
 		if errors.Is(err, errTooLarge) {
-			return nil, fmt.Errorf("%w (from %s); the mirror is inconsistent or mid-update, retry later", err, rel.URL)
+			return nil, "", fmt.Errorf("%w (from %s); the mirror is inconsistent or mid-update, retry later", err, rel.URL)
 		}
 		if err != nil && !errors.Is(err, ErrNotFound) {
-			return nil, fmt.Errorf("fetch Packages: %w", err)
+			return nil, "", fmt.Errorf("fetch Packages: %w", err)
 		}
 		if data, err = fetchAll(ctx, f, url, fh.Size); err != nil {
 			if errors.Is(err, errTooLarge) {
-				return nil, fmt.Errorf("%w (from %s); the mirror is inconsistent or mid-update, retry later", err, rel.URL)
+				return nil, "", fmt.Errorf("%w (from %s); the mirror is inconsistent or mid-update, retry later", err, rel.URL)
 			}
-			return nil, fmt.Errorf("fetch Packages: %w", err)
+			return nil, "", fmt.Errorf("fetch Packages: %w", err)
 		}
 	}
 	if int64(len(data)) != fh.Size {
-		return nil, fmt.Errorf("%s: got %d bytes, want %d (from %s); the mirror is inconsistent or mid-update, retry later", url, len(data), fh.Size, rel.URL)
+		return nil, "", fmt.Errorf("%s: got %d bytes, want %d (from %s); the mirror is inconsistent or mid-update, retry later", url, len(data), fh.Size, rel.URL)
 	}
 	sum := sha256.Sum256(data)
 	if got := hex.EncodeToString(sum[:]); got != fh.SHA256 {
-		return nil, fmt.Errorf("%s: got SHA256 %s, want %s (from %s); the mirror is inconsistent or mid-update, retry later", url, got, fh.SHA256, rel.URL)
+		return nil, "", fmt.Errorf("%s: got SHA256 %s, want %s (from %s); the mirror is inconsistent or mid-update, retry later", url, got, fh.SHA256, rel.URL)
 	}
-	pkgs, err := decodeAndParse(ctx, data, fh.Path, url, rel.ArchiveRoot, opts)
-	if err != nil {
-		return nil, err
-	}
-	return &Index{URL: url, Path: fh.Path, SHA256: fh.SHA256, Component: component, Arch: arch, Packages: pkgs}, nil
+	return data, url, nil
 }
 
 // xzMemLimit bounds the memory xz(1) may use to decode an index (mostly

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,6 +84,17 @@ type Release struct {
 	NoSupportForArchitectureAll string
 	// SHA256 lists the index files and their checksums, in file order.
 	SHA256 []FileHash
+}
+
+// IndexArchs returns the architectures whose Packages indices hold the
+// packages for arch: arch, and "all" unless the Release says the native
+// index has them (No-Support-for-Architecture-all: Packages) or lists no
+// "all" architecture.
+func (r *Release) IndexArchs(arch string) []string {
+	if r.NoSupportForArchitectureAll == "Packages" || !slices.Contains(r.Architectures, "all") {
+		return []string{arch}
+	}
+	return []string{arch, "all"}
 }
 
 // File returns the SHA256 entry for path.

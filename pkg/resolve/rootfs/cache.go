@@ -24,12 +24,13 @@ import (
 // encoding does.
 const cacheFormat = "kiln rootfs cache v1\n"
 
-// Cached returns Read(ctx, img, sel), kept in a file under dir keyed by
-// img's digest and version, so the layers are read once per image. version
-// names the selector: change it whenever sel would keep different files.
+// Cached returns ReadSeen(ctx, img, sel, seen), kept in a file under dir
+// keyed by img's digest and version, so the layers are read once per
+// image; seen is not called when the file is read instead. version names
+// the selector: change it whenever sel would keep different files.
 // A missing, partial or corrupt cache file is read again from the layers,
 // never an error; failing to write the cache file is not an error either.
-func Cached(ctx context.Context, dir string, img v1.Image, sel Select, version string) (*FS, error) {
+func Cached(ctx context.Context, dir string, img v1.Image, sel Select, version string, seen Seen) (*FS, error) {
 	d, err := img.Digest()
 	if err != nil {
 		return nil, fmt.Errorf("read the image's digest: %w", err)
@@ -40,7 +41,7 @@ func Cached(ctx context.Context, dir string, img v1.Image, sel Select, version s
 	if f, err := load(file, key); err == nil {
 		return f, nil
 	}
-	f, err := Read(ctx, img, sel)
+	f, err := ReadSeen(ctx, img, sel, seen)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,20 @@ type source struct {
 // symlink makes a selected path lead to a file whose name in its layer was
 // not selected.
 func Read(ctx context.Context, img v1.Image, sel Select) (*FS, error) {
+	return ReadSeen(ctx, img, sel, nil)
+}
+
+// Seen is told about each regular file whose whole content a read keeps
+// by its name in its layer, as soon as the layer has streamed past it:
+// before the read ends, and before a later layer can replace or delete
+// the file. A file kept only because a symlink leads to it is not told
+// of. Seen runs on the reading goroutine, so it should return quickly, and
+// it must not modify data.
+type Seen func(name string, data []byte)
+
+// ReadSeen is Read that also tells seen (when not nil) about the files it
+// keeps whole as they stream by.
+func ReadSeen(ctx context.Context, img v1.Image, sel Select, seen Seen) (*FS, error) {
 	layers, err := img.Layers()
 	if err != nil {
 		return nil, fmt.Errorf("read the image's layers: %w", err)
@@ -41,20 +55,20 @@ func Read(ctx context.Context, img v1.Image, sel Select) (*FS, error) {
 		}
 		srcs[i] = source{name: name, open: l.Uncompressed}
 	}
-	return build(ctx, newRoot(), srcs, sel)
+	return build(ctx, newRoot(), srcs, sel, seen)
 }
 
 // ReadTars builds the merged tree of tars, bottom-up, as Read does for an
 // image's layers.
 func ReadTars(ctx context.Context, sel Select, tars ...Opener) (*FS, error) {
-	return build(ctx, newRoot(), tarSources(tars), sel)
+	return build(ctx, newRoot(), tarSources(tars), sel, nil)
 }
 
 // Overlay returns a new FS with tars applied on top of f, as if they were
 // further layers; f is not changed. Content of f's files that f did not
 // keep cannot be read through the new FS either.
 func (f *FS) Overlay(ctx context.Context, sel Select, tars ...Opener) (*FS, error) {
-	return build(ctx, f.root.clone(), tarSources(tars), sel)
+	return build(ctx, f.root.clone(), tarSources(tars), sel, nil)
 }
 
 func tarSources(tars []Opener) []source {
@@ -76,14 +90,14 @@ func (n *node) clone() *node {
 	return c
 }
 
-func build(ctx context.Context, root *node, srcs []source, sel Select) (*FS, error) {
+func build(ctx context.Context, root *node, srcs []source, sel Select, seen Seen) (*FS, error) {
 	if sel == nil {
 		sel = DefaultSelect
 	}
 	f := &FS{root: root}
 	ahead := map[srcRef][]byte{}
 	for i, s := range srcs {
-		if err := f.apply(ctx, i, s, sel, ahead); err != nil {
+		if err := f.apply(ctx, i, s, sel, ahead, seen); err != nil {
 			return nil, err
 		}
 	}
@@ -113,7 +127,7 @@ type item struct {
 // order. Into ahead it also reads the content of the layer's files that a
 // symlink read earlier in the stream makes selected (etc/alternatives/awk
 // -> /usr/bin/mawk), which fill would otherwise read in a second pass.
-func (f *FS) apply(ctx context.Context, i int, s source, sel Select, ahead map[srcRef][]byte) error {
+func (f *FS) apply(ctx context.Context, i int, s source, sel Select, ahead map[srcRef][]byte, seen Seen) error {
 	rc, err := s.open()
 	if err != nil {
 		return fmt.Errorf("open %s: %w", s.name, err)
@@ -171,6 +185,9 @@ func (f *FS) apply(ctx context.Context, i int, s source, sel Select, ahead map[s
 				}
 				if n > 0 {
 					it.data = data[:min(n, int64(len(data)))]
+					if seen != nil && int64(len(it.data)) == hdr.Size {
+						seen(name, it.data)
+					}
 				}
 				if want > n {
 					ahead[key] = data

@@ -409,7 +409,7 @@ func TestCached(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	img := testImage(t)
-	first, err := Cached(ctx, dir, img, nil, "v1")
+	first, err := Cached(ctx, dir, img, nil, "v1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +417,7 @@ func TestCached(t *testing.T) {
 	if len(files) != 1 {
 		t.Fatalf("cache dir holds %v, want one file", files)
 	}
-	second, err := Cached(ctx, dir, noLayers{img, t}, nil, "v1")
+	second, err := Cached(ctx, dir, noLayers{img, t}, nil, "v1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +429,7 @@ func TestCached(t *testing.T) {
 	}
 
 	// Another selector version is a miss.
-	if _, err := Cached(ctx, dir, img, nil, "v2"); err != nil {
+	if _, err := Cached(ctx, dir, img, nil, "v2", nil); err != nil {
 		t.Fatal(err)
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 2 {
@@ -449,7 +449,7 @@ func TestCached(t *testing.T) {
 		if err := os.WriteFile(files[0], damage(b), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		again, err := Cached(ctx, dir, img, nil, "v1")
+		again, err := Cached(ctx, dir, img, nil, "v1", nil)
 		if err != nil {
 			t.Fatalf("Cached with a damaged cache file: %v", err)
 		}
@@ -457,7 +457,7 @@ func TestCached(t *testing.T) {
 			t.Errorf("FS after a damaged cache differs")
 		}
 		// The damaged file was replaced.
-		if _, err := Cached(ctx, dir, noLayers{img, t}, nil, "v1"); err != nil {
+		if _, err := Cached(ctx, dir, noLayers{img, t}, nil, "v1", nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -556,5 +556,43 @@ func TestReadAhead(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReadSeen checks that ReadSeen tells of each file it keeps whole by
+// its member name, in stream order and once per layer holding it, and of
+// nothing else; and
+// that Cached does not when it reads its file instead of the layers.
+func TestReadSeen(t *testing.T) {
+	ctx := context.Background()
+	img := testImage(t)
+	var got []string
+	seen := func(name string, data []byte) { got = append(got, name+"="+string(data)) }
+	if _, err := ReadSeen(ctx, img, nil, seen); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"etc/passwd=root:x:0:0:root:/root:/bin/bash\n",
+		"etc/group=root:x:0:\n",
+		"usr/lib/os-release=ID=debian\n",
+		"var/lib/dpkg/status=Package: libc6\n",
+		"etc/passwd=root:x:0:0:root:/root:/bin/sh\n",
+		// Not lib/python3.11/_sysconfigdata_*: only through the symlink lib
+		// -> usr/lib does sel keep it.
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("seen:\n%q\nwant:\n%q", got, want)
+	}
+
+	dir := t.TempDir()
+	if _, err := Cached(ctx, dir, img, nil, "v1", nil); err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	if _, err := Cached(ctx, dir, noLayers{img, t}, nil, "v1", seen); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Errorf("Cached from its file told seen of %q", got)
 	}
 }
