@@ -364,11 +364,23 @@ type builtLayer struct {
 	layer v1.Layer
 	desc  string
 	kind  cache.LayerKind
+	// overlay, when set, is reading the parent's files with this layer's
+	// on top, from the tar as it was built.
+	overlay *overlayTee
 }
 
 // buildLayer returns the cached layer for src's key, building it on a miss
 // (always, under --refresh and --verify-cache).
 func buildLayer(ctx context.Context, o Options, src layer.Source) (cache.LayerInfo, bool, error) {
+	return buildLayerTee(ctx, o, src, nil)
+}
+
+// buildLayerTee is buildLayer that also writes the layer's tar to tee, when
+// not nil, as it builds it; a layer found in the cache is not written.
+func buildLayerTee(ctx context.Context, o Options, src layer.Source, tee *overlayTee) (cache.LayerInfo, bool, error) {
+	if tee != nil {
+		defer tee.finish(errors.New("the layer was not built"))
+	}
 	h := sha256.Sum256([]byte(src.Key() + "\x00" + o.Compression.String()))
 	key := hex.EncodeToString(h[:])
 	if !o.Refresh && !o.VerifyCache {
@@ -381,11 +393,18 @@ func buildLayer(ctx context.Context, o Options, src layer.Source) (cache.LayerIn
 	info, err := o.Cache.BuildLayer(key, o.Compression, func(w io.Writer) error {
 		w, done := o.Meter.startLayer(src.Description(), w)
 		defer done()
+		if tee != nil {
+			w = io.MultiWriter(w, tee)
+		}
 		tw := tar.NewWriter(w)
 		if err := src.WriteTar(ctx, tw); err != nil {
 			return fmt.Errorf("build layer %s: %w", src.Description(), err)
 		}
-		return tw.Close()
+		err := tw.Close()
+		if tee != nil && err == nil {
+			tee.finish(nil)
+		}
+		return err
 	})
 	if err != nil {
 		return cache.LayerInfo{}, false, err

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -91,14 +94,46 @@ func (b *session) buildLayers(ctx context.Context, srcs ...layer.Source) ([]buil
 		if d, ok := src.(interface{ setBelow([]builtLayer) }); ok {
 			d.setBelow(layers) // a layer made over the ones before it
 		}
-		info, _, err := buildLayer(ctx, b.o, src)
+		tee, err := b.overlayTee(ctx, src, layers)
 		if err != nil {
 			return nil, nil, err
 		}
-		layers = append(layers, builtLayer{layer: b.o.Cache.Layer(info), desc: src.Description(), kind: kindOf(src)})
+		info, _, err := buildLayerTee(ctx, b.o, src, tee)
+		var l v1.Layer
+		if err == nil {
+			l = b.o.Cache.Layer(info)
+		}
+		if tee != nil {
+			tee.setLayer(l)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		layers = append(layers, builtLayer{layer: l, desc: src.Description(), kind: kindOf(src), overlay: tee})
 		infos = append(infos, info)
 	}
 	return layers, infos, nil
+}
+
+// overlayTee starts reading the parent's files with src's layer on top as
+// the layer is built, when the build will then look for Python in them:
+// src is the first Debian packages' layer (detectPython reads the parent
+// with those layers on top, and nothing else). below are the layers built
+// before src in this step.
+func (b *session) overlayTee(ctx context.Context, src layer.Source, below []builtLayer) (*overlayTee, error) {
+	if _, ok := src.(*layer.Debs); !ok || b.python != nil || !needsPython(b.p.Spec) && !b.p.Spec.InstallProject {
+		return nil, nil
+	}
+	for _, bl := range append(slices.Clone(b.built), below...) {
+		if bl.kind == cache.KindDebs {
+			return nil, nil
+		}
+	}
+	fs, err := b.parentFS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return startOverlayTee(ctx, fs), nil
 }
 
 // kindOf says what src's layer holds.

@@ -204,6 +204,18 @@ func requirementsDigest(s *spec.Spec, lines []pypi.Line, opts pypi.Options) stri
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// detectSelect keeps what detectPython reads from the Debian packages'
+// layers: what rootfs.DefaultSelect keeps, except the files kept only
+// because a link under etc/alternatives/ leads to them (the BLAS and LAPACK
+// libraries python3-numpy brings are 7.8 MB, read in a second pass over
+// the layer), which pytarget.Detect does not read.
+func detectSelect(name string, size int64) int64 {
+	if strings.HasPrefix(name, "etc/alternatives/") {
+		return 0
+	}
+	return rootfs.DefaultSelect(name, size)
+}
+
 // detectPython finds the target interpreter in the parent plus the Debian
 // layer built in this session (apt_packages may bring python3).
 func (b *session) detectPython(ctx context.Context) (*pytarget.Target, error) {
@@ -219,7 +231,14 @@ func (b *session) detectPython(ctx context.Context) (*pytarget.Target, error) {
 		if bl.kind != cache.KindDebs {
 			continue
 		}
-		fs, err = fs.Overlay(ctx, rootfs.DefaultSelect, bl.layer.Uncompressed)
+		if !overlaid && bl.overlay != nil {
+			// Read as the layer was built; if that failed, read the layer.
+			if ofs, err := bl.overlay.result(ctx); err == nil {
+				fs, overlaid = ofs, true
+				continue
+			}
+		}
+		fs, err = fs.Overlay(ctx, detectSelect, bl.layer.Uncompressed)
 		if err != nil {
 			return nil, fmt.Errorf("read the Debian packages' layer: %w", err)
 		}
@@ -271,7 +290,7 @@ func (b *session) overlayDebs(ctx context.Context, fs *rootfs.FS) (*rootfs.FS, e
 		}()
 		return pr, nil
 	}
-	out, err := fs.Overlay(ctx, rootfs.DefaultSelect, open)
+	out, err := fs.Overlay(ctx, detectSelect, open)
 	if err != nil {
 		return nil, fmt.Errorf("read the Debian packages' files: %w", err)
 	}
