@@ -18,6 +18,11 @@ const maxAheadSuites = 16
 // Release it has not verified (Debian's main Packages.xz is about 9 MB).
 const maxAheadIndex = 128 << 20
 
+// maxAheadDecoded bounds the decompressed size of an index Ahead parses
+// (Debian's main is about 50 MB): an index it has not verified must not
+// take the memory of an arbitrary stream.
+const maxAheadDecoded = 256 << 20
+
 // aheadWorkers bounds how many indices an Ahead fetches and parses at once.
 const aheadWorkers = 2
 
@@ -74,7 +79,7 @@ type aheadIndex struct {
 // Debian architecture arch (and "all"), parsing them with opts. Its work
 // stops when ctx is done or Close is called.
 func NewAhead(ctx context.Context, f Fetcher, arch string, opts IndexOptions) *Ahead {
-	opts.Ahead = nil
+	opts.Ahead, opts.maxDecoded = nil, maxAheadDecoded
 	ctx, cancel := context.WithCancel(ctx)
 	return &Ahead{
 		f: f, arch: arch, opts: opts, ctx: ctx, cancel: cancel,

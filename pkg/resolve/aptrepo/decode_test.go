@@ -2,6 +2,7 @@ package aptrepo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"reflect"
@@ -68,6 +69,15 @@ func TestDecodeAndParse(t *testing.T) {
 			}
 			if d.ext == "" {
 				return
+			}
+			// An index decompressing past the bound is cut short, not
+			// decompressed to its end.
+			capped := d.opts
+			capped.maxDecoded = int64(len(good)) / 2
+			huge := d.compress(t, []byte(good))
+			_, err = decodeAndParse(ctx, huge, "Packages"+d.ext, url, "http://h/debian", capped)
+			if !errors.Is(err, errDecodedTooLarge) {
+				t.Errorf("an index past the bound: error %v, want %v", err, errDecodedTooLarge)
 			}
 			_, err = decodeAndParse(ctx, corrupt(d.compress(t, []byte(good))), "Packages"+d.ext, url, "http://h/debian", d.opts)
 			if err == nil || !strings.Contains(err.Error(), "decompress "+url) {

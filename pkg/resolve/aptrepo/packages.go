@@ -210,6 +210,36 @@ type IndexOptions struct {
 	// Ahead, when set, may hold the index already fetched and parsed (see
 	// Ahead.Parsed); FetchIndex then neither fetches nor parses it again.
 	Ahead *Ahead
+
+	// maxDecoded, when positive, bounds the decompressed size of an index.
+	maxDecoded int64
+}
+
+// errDecodedTooLarge is what parsing an index past IndexOptions.maxDecoded
+// gets.
+var errDecodedTooLarge = errors.New("the decompressed index is too large")
+
+// limit returns r, failing past o.maxDecoded bytes when that is set.
+func (o IndexOptions) limit(r io.Reader) io.Reader {
+	if o.maxDecoded <= 0 {
+		return r
+	}
+	return &capReader{r: r, left: o.maxDecoded}
+}
+
+// capReader fails with errDecodedTooLarge, and none of the bytes of that
+// read, once more than left bytes are read.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if c.left -= int64(n); c.left < 0 {
+		return 0, errDecodedTooLarge
+	}
+	return n, err
 }
 
 // FetchIndex is FetchPackages with options. The index is decompressed
@@ -302,7 +332,7 @@ func decodeAndParse(ctx context.Context, data []byte, name, url, archiveRoot str
 	var decode func(w io.Writer) error
 	switch {
 	case strings.HasSuffix(name, ".xz") && opts.XZ != "":
-		return parseXZ(ctx, data, url, archiveRoot, opts.XZ)
+		return parseXZ(ctx, data, url, archiveRoot, opts)
 	case strings.HasSuffix(name, ".xz"):
 		decode = func(w io.Writer) error {
 			xr, err := xz.NewReader(bytes.NewReader(data))
@@ -336,8 +366,8 @@ func decodeAndParse(ctx context.Context, data []byte, name, url, archiveRoot str
 		pw.CloseWithError(err) // nil: the parser sees EOF
 		decoded <- err
 	}()
-	pkgs, parseErr := ParsePackages(pr, archiveRoot)
-	if parseErr != nil {
+	pkgs, parseErr := ParsePackages(opts.limit(pr), archiveRoot)
+	if parseErr != nil && !errors.Is(parseErr, errDecodedTooLarge) {
 		// Let the decoder finish: a corrupt stream is reported as such,
 		// not as the parse error its garbled output gives.
 		_, _ = io.Copy(io.Discard, pr)
@@ -354,8 +384,9 @@ func decodeAndParse(ctx context.Context, data []byte, name, url, archiveRoot str
 }
 
 // parseXZ parses the xz-compressed index data (fetched from url) as xz(1)
-// at xzPath decompresses it.
-func parseXZ(ctx context.Context, data []byte, url, archiveRoot, xzPath string) ([]Package, error) {
+// at opts.XZ decompresses it.
+func parseXZ(ctx context.Context, data []byte, url, archiveRoot string, opts IndexOptions) ([]Package, error) {
+	xzPath := opts.XZ
 	cmd := exec.CommandContext(ctx, xzPath, "--decompress", "--stdout", "--quiet", "--no-warn", "--memlimit-decompress="+strconv.Itoa(xzMemLimit))
 	cmd.Stdin = bytes.NewReader(data)
 	cmd.Env = []string{"LC_ALL=C"}
@@ -368,8 +399,10 @@ func parseXZ(ctx context.Context, data []byte, url, archiveRoot, xzPath string) 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("run %s: %w", xzPath, err)
 	}
-	pkgs, parseErr := ParsePackages(out, archiveRoot)
-	if parseErr != nil {
+	pkgs, parseErr := ParsePackages(opts.limit(out), archiveRoot)
+	if errors.Is(parseErr, errDecodedTooLarge) {
+		_ = cmd.Process.Kill() // what is left could be endless
+	} else if parseErr != nil {
 		// Let xz finish: a corrupt stream is reported as xz's error, not as
 		// the parse error its truncated output gives.
 		_, _ = io.Copy(io.Discard, out)
@@ -378,6 +411,8 @@ func parseXZ(ctx context.Context, data []byte, url, archiveRoot, xzPath string) 
 	switch {
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
+	case errors.Is(parseErr, errDecodedTooLarge):
+		return nil, fmt.Errorf("parse %s: %w", url, parseErr)
 	case waitErr != nil:
 		return nil, fmt.Errorf("decompress %s: xz: %s (%v)", url, strings.TrimSpace(stderr.String()), waitErr)
 	case parseErr != nil:
