@@ -59,27 +59,34 @@ func resolveDebs(ctx context.Context, o Options, req resolve.DebRequest) ([]lock
 	return debs, nil
 }
 
-// debLayer downloads the pinned packages into the cache (in parallel, each
-// checked against its SHA-256 and size) and describes their layer.
+// debLayer describes the layer of the pinned packages. The layer
+// downloads them into the cache as it is built (in parallel, each checked
+// against its SHA-256 and size), decoding each as soon as it is there.
 func debLayer(ctx context.Context, o Options, parent *resolve.Parent, fsys fs.FS, debs []lock.Deb, p *Plan) (*layer.Debs, error) {
 	files := make([]layer.DebFile, len(debs))
-	client := fetchClient(o)
-	got, err := fetchParallel(ctx, len(debs), func(ctx context.Context, i int) (bool, string, error) {
-		d := debs[i]
-		name := fmt.Sprintf("%s_%s_%s.deb", d.Name, d.Version, d.Architecture)
-		path, hit, err := o.Cache.Fetch(ctx, name, d.SHA256, d.Size, func(ctx context.Context) (io.ReadCloser, error) {
-			return httpGet(ctx, client, d.URL)
-		})
-		if err != nil && p.Lock != nil {
-			err = lockPinned(err)
-		}
-		files[i] = layer.DebFile{Name: d.Name, Version: d.Version, Architecture: d.Architecture, SHA256: d.SHA256, Path: path}
-		return hit, path, err
-	})
-	if err != nil {
-		return nil, err
+	for i, d := range debs {
+		files[i] = layer.DebFile{Name: d.Name, Version: d.Version, Architecture: d.Architecture, SHA256: d.SHA256}
 	}
-	o.logf("apt: %d packages: %s", len(debs), got)
+	client := fetchClient(o)
+	fetch := func(ctx context.Context, got func(i int, path string, err error)) error {
+		n, err := fetchParallel(ctx, len(debs), func(ctx context.Context, i int) (bool, string, error) {
+			d := debs[i]
+			name := fmt.Sprintf("%s_%s_%s.deb", d.Name, d.Version, d.Architecture)
+			path, hit, err := o.Cache.Fetch(ctx, name, d.SHA256, d.Size, func(ctx context.Context) (io.ReadCloser, error) {
+				return httpGet(ctx, client, d.URL)
+			})
+			if err != nil && p.Lock != nil {
+				err = lockPinned(err)
+			}
+			got(i, path, err)
+			return hit, path, err
+		})
+		if err != nil {
+			return err
+		}
+		o.logf("apt: %d packages: %s", len(debs), n)
+		return nil
+	}
 
 	symlinks, err := topLevelSymlinks(fsys)
 	if err != nil {
@@ -103,7 +110,7 @@ func debLayer(ctx context.Context, o Options, parent *resolve.Parent, fsys fs.FS
 			dp.Files[n] = data
 		}
 	}
-	return &layer.Debs{ParentDigest: parent.Digest.DigestStr(), Parent: dp, Packages: files, Epoch: p.Epoch, XZ: xzProgram()}, nil
+	return &layer.Debs{ParentDigest: parent.Digest.DigestStr(), Parent: dp, Packages: files, Epoch: p.Epoch, XZ: xzProgram(), Fetch: fetch}, nil
 }
 
 // xzProgram is the path of xz(1), "" when the machine has none: it decodes

@@ -1,18 +1,22 @@
 package build
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/kiln-build/kiln/pkg/cache"
 	"github.com/kiln-build/kiln/pkg/lock"
+	"github.com/kiln-build/kiln/pkg/resolve"
 	"github.com/kiln-build/kiln/pkg/spec"
 )
 
@@ -35,7 +39,15 @@ func TestLockedDownloadMismatchNamesTheLock(t *testing.T) {
 
 	t.Run("deb", func(t *testing.T) {
 		debs := []lock.Deb{{Name: "jq", Version: "1.6-2.1", Architecture: "amd64", SHA256: pinned, Size: int64(len(served)), URL: srv.URL + "/pool/jq.deb"}}
-		_, err := debLayer(context.Background(), Options{Cache: newCache(t)}, nil, nil, debs, &Plan{Lock: &lock.Lock{Debs: debs}})
+		// The layer downloads its packages as it is built.
+		build := func(p *Plan) error {
+			dl, err := debLayer(context.Background(), Options{Cache: newCache(t)}, &resolve.Parent{}, fstest.MapFS{}, debs, p)
+			if err != nil {
+				return err
+			}
+			return dl.WriteTar(context.Background(), tar.NewWriter(io.Discard))
+		}
+		err := build(&Plan{Lock: &lock.Lock{Debs: debs}})
 		if err == nil || !strings.Contains(err.Error(), "does not match the sha256 kiln.lock pins") || strings.Contains(err.Error(), "index") {
 			t.Errorf("locked deb download = %v, want an error naming kiln.lock as the source of the hash", err)
 		}
@@ -43,7 +55,7 @@ func TestLockedDownloadMismatchNamesTheLock(t *testing.T) {
 			t.Errorf("locked deb download = %v, want the fix (kiln lock)", err)
 		}
 		// Without a lock, the pin came from the index: blame it.
-		_, err = debLayer(context.Background(), Options{Cache: newCache(t)}, nil, nil, debs, &Plan{})
+		err = build(&Plan{})
 		if err == nil || !strings.Contains(err.Error(), "index") {
 			t.Errorf("unlocked deb download = %v, want an error naming the index", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,10 @@ type Deb struct {
 	R io.ReaderAt
 	// Size is the length of the archive in bytes.
 	Size int64
+	// Open, when R is nil, gives R and Size once the archive can be read:
+	// it may still be downloading when Write starts. Write calls it once,
+	// for each archive in order, as it decodes ahead.
+	Open func(ctx context.Context) (io.ReaderAt, int64, error)
 }
 
 // OpenFile opens the .deb at path. The caller must close the returned

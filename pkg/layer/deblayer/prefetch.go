@@ -321,6 +321,11 @@ func newPrefetcher(ctx context.Context, debs []Deb, opts Options) *prefetcher {
 			case <-ctx.Done():
 				return
 			}
+			var openErr error
+			if d.R == nil && d.Open != nil {
+				// Waits for the download, holding no worker.
+				d.R, d.Size, openErr = d.Open(ctx)
+			}
 			select {
 			case cpu <- struct{}{}:
 			case <-ctx.Done():
@@ -330,8 +335,10 @@ func newPrefetcher(ctx context.Context, debs []Deb, opts Options) *prefetcher {
 			pf.wg.Add(1)
 			go func() {
 				defer pf.wg.Done()
-				f := &fragment{budget: bud, tempDir: opts.TempDir}
-				f.decode(ctx, d, opts.XZ)
+				f := &fragment{budget: bud, tempDir: opts.TempDir, openErr: openErr}
+				if openErr == nil {
+					f.decode(ctx, d, opts.XZ)
+				}
 				<-cpu
 				pf.out[i] <- f
 			}()

@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -162,5 +164,54 @@ func TestWriteAheadBomb(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "unpack bomb.deb") || !strings.Contains(err.Error(), "decompression bomb") {
 			t.Errorf("%d workers: Write: %v, want bomb.deb refused as a decompression bomb", workers, err)
 		}
+	}
+}
+
+// TestWriteOpensLate checks that archives given by Open (still
+// downloading when Write starts, ready in any order) give the bytes of
+// archives open from the start, and that an Open failure is reported for
+// its package.
+func TestWriteOpensLate(t *testing.T) {
+	debs := manyPackages(t, 10)
+	want, _, err := writeWith(t, debs, Options{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := func(fail int) []Deb {
+		ready := make([]chan struct{}, len(debs))
+		out := make([]Deb, len(debs))
+		for i, d := range debs {
+			ready[i] = make(chan struct{})
+			out[i] = Deb{Name: d.Name, Open: func(ctx context.Context) (io.ReaderAt, int64, error) {
+				select {
+				case <-ready[i]:
+				case <-ctx.Done():
+					return nil, 0, ctx.Err()
+				}
+				if i == fail {
+					return nil, 0, errors.New("GET pkg: 503 Service Unavailable")
+				}
+				return d.R, d.Size, nil
+			}}
+		}
+		go func() {
+			// The last first: Write must wait, in order, for each.
+			for i := len(ready) - 1; i >= 0; i-- {
+				time.Sleep(time.Millisecond)
+				close(ready[i])
+			}
+		}()
+		return out
+	}
+	got, _, err := writeWith(t, late(-1), Options{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("layer of archives opened late differs (%d bytes, want %d)", len(got), len(want))
+	}
+	_, _, err = writeWith(t, late(6), Options{Workers: 2})
+	if err == nil || !strings.Contains(err.Error(), "pkg6.deb") || !strings.Contains(err.Error(), "503") {
+		t.Errorf("Write with a failed Open: %v, want the failure, named by package", err)
 	}
 }

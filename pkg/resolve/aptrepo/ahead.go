@@ -47,10 +47,10 @@ type Ahead struct {
 	wg     sync.WaitGroup
 	work   chan struct{}
 
-	mu      sync.Mutex
-	suites  map[string]bool
-	files   map[string]*aheadFile
-	indices map[aheadKey]*aheadIndex
+	mu     sync.Mutex
+	suites map[string]bool
+	files  map[string]*aheadFile
+	parsed map[aheadKey]*aheadIndex
 }
 
 // aheadFile is a Release file being fetched.
@@ -83,10 +83,10 @@ func NewAhead(ctx context.Context, f Fetcher, arch string, opts IndexOptions) *A
 	ctx, cancel := context.WithCancel(ctx)
 	return &Ahead{
 		f: f, arch: arch, opts: opts, ctx: ctx, cancel: cancel,
-		work:    make(chan struct{}, aheadWorkers),
-		suites:  map[string]bool{},
-		files:   map[string]*aheadFile{},
-		indices: map[aheadKey]*aheadIndex{},
+		work:   make(chan struct{}, aheadWorkers),
+		suites: map[string]bool{},
+		files:  map[string]*aheadFile{},
+		parsed: map[aheadKey]*aheadIndex{},
 	}
 }
 
@@ -115,16 +115,21 @@ func (a *Ahead) Start(src Source) {
 }
 
 // suite fetches the Release file of src's suite at base (in, already
-// registered, is InRelease), and starts on the indices it lists.
+// registered, is InRelease), and starts on the indices it lists. The
+// indices are registered before the Release file is handed out, so that
+// FetchIndex, which can only ask once FetchRelease has that file, finds
+// them.
 func (a *Ahead) suite(src Source, suite, base string, in *aheadFile) {
 	in.data, in.err = fetchAll(a.ctx, a.f, base+"InRelease", maxReleaseSize)
-	var text []byte
 	switch {
 	case in.err == nil:
+		var text []byte
 		if block, _ := clearsign.Decode(bytes.TrimLeft(in.data, " \t\r\n")); block != nil {
 			text = block.Plaintext
 		}
+		start := a.indices(src, suite, base, text)
 		close(in.done)
+		start()
 	case errors.Is(in.err, ErrNotFound):
 		// FetchRelease asks for Release once it has InRelease's answer:
 		// register Release first so that it waits for this fetch.
@@ -134,23 +139,33 @@ func (a *Ahead) suite(src Source, suite, base string, in *aheadFile) {
 		a.mu.Unlock()
 		close(in.done)
 		plain.data, plain.err = fetchAll(a.ctx, a.f, base+"Release", maxReleaseSize)
+		start := a.indices(src, suite, base, plain.data)
 		close(plain.done)
-		text = plain.data
+		start()
 	default:
 		close(in.done)
 	}
+}
+
+// indices registers the indices the Release text (not verified) of src's
+// suite at base lists for Ahead's architectures, and returns what starts
+// fetching and parsing them.
+func (a *Ahead) indices(src Source, suite, base string, text []byte) (start func()) {
 	if text == nil {
-		return
+		return func() {}
 	}
 	rel, err := ParseRelease(text)
 	if err != nil {
-		return
+		return func() {}
 	}
 	rel.URL, rel.BaseURL, rel.ArchiveRoot, rel.Flat = base, base, src.URI, IsFlat(suite)
 	comps := src.Components
 	if rel.Flat {
 		comps = []string{""}
 	}
+	var jobs []func()
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	for _, comp := range comps {
 		for _, arch := range rel.IndexArchs(a.arch) {
 			fh, err := locateIndex(rel, comp, arch)
@@ -158,35 +173,37 @@ func (a *Ahead) suite(src Source, suite, base string, in *aheadFile) {
 				continue
 			}
 			key := aheadKey{sha256: fh.SHA256, path: fh.Path, archiveRoot: src.URI}
-			a.mu.Lock()
-			_, started := a.indices[key]
-			ix := &aheadIndex{done: make(chan struct{}), size: fh.Size}
-			if !started {
-				a.indices[key] = ix
-			}
-			a.mu.Unlock()
-			if started {
+			if _, started := a.parsed[key]; started {
 				continue
 			}
+			ix := &aheadIndex{done: make(chan struct{}), size: fh.Size}
+			a.parsed[key] = ix
 			a.wg.Add(1)
-			go func() {
-				defer a.wg.Done()
-				defer close(ix.done)
-				select {
-				case a.work <- struct{}{}:
-					defer func() { <-a.work }()
-				case <-a.ctx.Done():
-					return
-				}
-				data, url, err := fetchIndexFile(a.ctx, a.f, rel, comp, arch, fh)
-				if err != nil {
-					return
-				}
-				// fetchIndexFile checked data against fh: key names these
-				// bytes whatever the unverified Release says.
-				pkgs, err := decodeAndParse(a.ctx, data, fh.Path, url, src.URI, a.opts)
-				ix.url, ix.pkgs, ix.ok = url, pkgs, err == nil
-			}()
+			jobs = append(jobs, func() {
+				go func() {
+					defer a.wg.Done()
+					defer close(ix.done)
+					select {
+					case a.work <- struct{}{}:
+						defer func() { <-a.work }()
+					case <-a.ctx.Done():
+						return
+					}
+					data, url, err := fetchIndexFile(a.ctx, a.f, rel, comp, arch, fh)
+					if err != nil {
+						return
+					}
+					// fetchIndexFile checked data against fh: key names these
+					// bytes whatever the unverified Release says.
+					pkgs, err := decodeAndParse(a.ctx, data, fh.Path, url, src.URI, a.opts)
+					ix.url, ix.pkgs, ix.ok = url, pkgs, err == nil
+				}()
+			})
+		}
+	}
+	return func() {
+		for _, j := range jobs {
+			j()
 		}
 	}
 }
@@ -217,7 +234,7 @@ func (a *Ahead) Fetch(ctx context.Context, url string) (io.ReadCloser, error) {
 // work if it is under way. The packages are shared: do not modify them.
 func (a *Ahead) Parsed(ctx context.Context, fh FileHash, archiveRoot string) (string, []Package, bool) {
 	a.mu.Lock()
-	ix := a.indices[aheadKey{sha256: fh.SHA256, path: fh.Path, archiveRoot: archiveRoot}]
+	ix := a.parsed[aheadKey{sha256: fh.SHA256, path: fh.Path, archiveRoot: archiveRoot}]
 	a.mu.Unlock()
 	if ix == nil || ix.size != fh.Size {
 		return "", nil, false
