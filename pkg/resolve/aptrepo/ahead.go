@@ -209,8 +209,9 @@ func (a *Ahead) indices(src Source, suite, base string, text []byte) (start func
 }
 
 // Fetch implements Fetcher: a Release file Ahead fetched is handed out as
-// fetched (waiting for the fetch if it is under way); anything else, or a
-// fetch that failed, is fetched again with the Fetcher given to NewAhead.
+// fetched (waiting for the fetch if it is under way), or as not found;
+// anything else, or a fetch that failed otherwise, is fetched again with
+// the Fetcher given to NewAhead.
 func (a *Ahead) Fetch(ctx context.Context, url string) (io.ReadCloser, error) {
 	a.mu.Lock()
 	file := a.files[url]
@@ -220,6 +221,9 @@ func (a *Ahead) Fetch(ctx context.Context, url string) (io.ReadCloser, error) {
 		case <-file.done:
 			if file.err == nil {
 				return io.NopCloser(bytes.NewReader(file.data)), nil
+			}
+			if errors.Is(file.err, ErrNotFound) {
+				return nil, file.err
 			}
 		case <-ctx.Done():
 			return nil, ctx.Err()

@@ -143,8 +143,10 @@ func TestAheadRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Close()
-	if n := srv.count("/debian/dists/bookworm/Release"); n != 1 {
-		t.Errorf("Release fetched %d times, want 1", n)
+	for _, f := range []string{"InRelease", "Release", "Release.gpg"} {
+		if n := srv.count("/debian/dists/bookworm/" + f); n != 1 {
+			t.Errorf("%s asked for %d times, want 1", f, n)
+		}
 	}
 	if n := srv.count("/debian/dists/bookworm/main/binary-amd64/Packages.xz"); n != 1 {
 		t.Errorf("Packages.xz fetched %d times, want 1", n)
@@ -157,6 +159,6 @@ func TestAheadRelease(t *testing.T) {
 		t.Fatalf("FetchRelease through a closed Ahead: %v", err)
 	}
 	if n := srv.count("/debian/dists/bookworm/Release"); n != 2 {
-		t.Errorf("Release fetched %d times in all, want 2", n)
+		t.Errorf("Release fetched %d times in all, want 2 (the closed Ahead fetched nothing)", n)
 	}
 }
