@@ -182,18 +182,22 @@ func (l *Debs) fetch(ctx context.Context) *debFetch {
 func (f *debFetch) wait(ctx context.Context, i int) (string, error) {
 	select {
 	case <-f.ready[i]:
-		return f.paths[i], f.errs[i]
 	case <-f.done:
-		// Fetch returned without getting i: its error says why.
 		select {
 		case <-f.ready[i]:
-			return f.paths[i], f.errs[i]
 		default:
-			return "", f.err
+			return "", f.err // Fetch returned without getting i: its error says why
 		}
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
+	if errors.Is(f.errs[i], context.Canceled) && ctx.Err() == nil {
+		// Canceled because another download failed: Fetch's error says
+		// which.
+		<-f.done
+		return "", f.err
+	}
+	return f.paths[i], f.errs[i]
 }
 
 // closeLater keeps c to be closed by stop.

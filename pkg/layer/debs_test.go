@@ -31,6 +31,15 @@ func TestDebsFetch(t *testing.T) {
 			want: "GET a.deb: 503",
 		},
 		{
+			name: "the first package's download is canceled because the second's failed",
+			fetch: func(_ context.Context, got func(int, string, error)) error {
+				got(1, "", errors.New("GET b.deb: 404 Not Found"))
+				got(0, "", context.Canceled)
+				return errors.New("GET b.deb: 404 Not Found")
+			},
+			want: "GET b.deb: 404 Not Found",
+		},
+		{
 			name: "Fetch forgets a package",
 			fetch: func(_ context.Context, got func(int, string, error)) error {
 				got(1, "/nowhere/b.deb", nil)
