@@ -2,8 +2,6 @@ package resolve
 
 import (
 	"context"
-	"path"
-	"strings"
 
 	"github.com/kiln-build/kiln/pkg/resolve/aptrepo"
 )
@@ -41,18 +39,8 @@ func StartDebAhead(ctx context.Context, req DebRequest) *DebAhead {
 // starts on the sources they name that the spec's do not replace. A later
 // layer may still change those files; ResolveDebs reads the final ones.
 func (d *DebAhead) Seen(name string, data []byte) {
-	var srcs []aptrepo.Source
-	var err error
-	inDir := path.Dir(name) == "etc/apt/sources.list.d"
-	switch {
-	case name == "etc/apt/sources.list" || inDir && strings.HasSuffix(name, ".list"):
-		srcs, err = aptrepo.ParseSourcesList(name, data)
-	case inDir && strings.HasSuffix(name, ".sources"):
-		srcs, err = aptrepo.ParseDeb822Sources(name, data)
-	default:
-		return
-	}
-	if err != nil {
+	srcs, ok, err := parentSourcesFile(name, data)
+	if !ok || err != nil {
 		return
 	}
 	for _, src := range srcs {

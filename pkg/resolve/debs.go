@@ -128,11 +128,7 @@ func ResolveDebs(ctx context.Context, req DebRequest) ([]lock.Deb, []string, err
 			if err != nil {
 				return err
 			}
-			comps := j.src.src.Components
-			if aptrepo.IsFlat(j.suite) {
-				comps = []string{""}
-			}
-			for _, comp := range comps {
+			for _, comp := range j.src.src.IndexComponents(j.suite) {
 				for _, arch := range rel.IndexArchs(req.Arch) {
 					idx, err := aptrepo.FetchIndex(gctx, fetcher, rel, comp, arch, idxOpts)
 					if err != nil {
@@ -267,7 +263,7 @@ func contains(list []string, s string) bool {
 func collectSources(req DebRequest) ([]repoSource, error) {
 	var parent []aptrepo.Source
 	if data, err := fs.ReadFile(req.Parent, "etc/apt/sources.list"); err == nil {
-		s, err := aptrepo.ParseSourcesList("/etc/apt/sources.list (parent image)", data)
+		s, _, err := parentSourcesFile("etc/apt/sources.list", data)
 		if err != nil {
 			return nil, err
 		}
@@ -283,20 +279,13 @@ func collectSources(req DebRequest) ([]repoSource, error) {
 		if err != nil {
 			continue // a dangling link or directory: apt ignores it too
 		}
-		label := "/" + n + " (parent image)"
-		var s []aptrepo.Source
-		switch {
-		case strings.HasSuffix(n, ".list"):
-			s, err = aptrepo.ParseSourcesList(label, data)
-		case strings.HasSuffix(n, ".sources"):
-			s, err = aptrepo.ParseDeb822Sources(label, data)
-		default:
-			continue
-		}
+		s, ok, err := parentSourcesFile(n, data)
 		if err != nil {
 			return nil, err
 		}
-		parent = append(parent, s...)
+		if ok {
+			parent = append(parent, s...)
+		}
 	}
 	var out []repoSource
 	var spec []repoSource
@@ -332,6 +321,24 @@ func collectSources(req DebRequest) ([]repoSource, error) {
 		return nil, errors.New("apt_packages: the parent image has no apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/) and the spec has no apt_sources; add apt_sources, e.g. [\"deb [signed-by=archive-key.asc] http://mirror/debian bookworm main\"]")
 	}
 	return out, nil
+}
+
+// parentSourcesFile parses the parent's file name (a root-relative path)
+// when apt reads it as a sources file: etc/apt/sources.list, or a *.list
+// (one-line) or *.sources (deb822) file in etc/apt/sources.list.d/. ok
+// is false for any other file.
+func parentSourcesFile(name string, data []byte) (srcs []aptrepo.Source, ok bool, err error) {
+	label := "/" + name + " (parent image)"
+	inDir := path.Dir(name) == "etc/apt/sources.list.d"
+	switch {
+	case name == "etc/apt/sources.list" || inDir && strings.HasSuffix(name, ".list"):
+		srcs, err = aptrepo.ParseSourcesList(label, data)
+	case inDir && strings.HasSuffix(name, ".sources"):
+		srcs, err = aptrepo.ParseDeb822Sources(label, data)
+	default:
+		return nil, false, nil
+	}
+	return srcs, true, err
 }
 
 // parseSpecSource parses the spec's apt_sources entry i: a sources.list

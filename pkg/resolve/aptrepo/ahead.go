@@ -158,15 +158,11 @@ func (a *Ahead) indices(src Source, suite, base string, text []byte) (start func
 	if err != nil {
 		return func() {}
 	}
-	rel.URL, rel.BaseURL, rel.ArchiveRoot, rel.Flat = base, base, src.URI, IsFlat(suite)
-	comps := src.Components
-	if rel.Flat {
-		comps = []string{""}
-	}
+	rel.place(base, base, src, suite)
 	var jobs []func()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, comp := range comps {
+	for _, comp := range src.IndexComponents(suite) {
 		for _, arch := range rel.IndexArchs(a.arch) {
 			fh, err := locateIndex(rel, comp, arch)
 			if err != nil || fh.Size > maxAheadIndex {

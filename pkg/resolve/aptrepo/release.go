@@ -86,6 +86,12 @@ type Release struct {
 	SHA256 []FileHash
 }
 
+// place fills in where r, fetched from url in the directory base, is:
+// its source and suite.
+func (r *Release) place(url, base string, src Source, suite string) {
+	r.URL, r.BaseURL, r.ArchiveRoot, r.Flat = url, base, src.URI, IsFlat(suite)
+}
+
 // IndexArchs returns the architectures whose Packages indices hold the
 // packages for arch: arch, and "all" unless the Release says the native
 // index has them (No-Support-for-Architecture-all: Packages) or lists no
@@ -288,10 +294,7 @@ func FetchRelease(ctx context.Context, f Fetcher, src Source, suite string, keyr
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", url, err)
 	}
-	r.URL = url
-	r.BaseURL = base
-	r.ArchiveRoot = src.URI
-	r.Flat = IsFlat(suite)
+	r.place(url, base, src, suite)
 	r.Signer = fmt.Sprintf("%X", signer.PrimaryKey.Fingerprint)
 
 	if !r.Flat && r.Suite != suite && r.Codename != suite {

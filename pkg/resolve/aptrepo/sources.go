@@ -46,6 +46,15 @@ type Source struct {
 // dists/ tree), which APT spells with a trailing slash.
 func IsFlat(suite string) bool { return strings.HasSuffix(suite, "/") }
 
+// IndexComponents returns the components whose Packages indices s has for
+// suite: s's, or the one unnamed ("") of a flat repository.
+func (s Source) IndexComponents(suite string) []string {
+	if IsFlat(suite) {
+		return []string{""}
+	}
+	return s.Components
+}
+
 // ParseSourcesList parses the one-line sources.list format:
 //
 //	deb [arch=amd64 signed-by=/usr/share/keyrings/x.gpg] http://host/debian bookworm main
