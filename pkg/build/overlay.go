@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -25,9 +24,6 @@ type overlayTee struct {
 	done chan struct{}
 	fs   *rootfs.FS
 	err  error
-
-	mu     sync.Mutex
-	closed bool
 	// layer, set once the layer is built, serves a second read of the
 	// tar (see rootfs.FS.Overlay), which waits for it.
 	built chan struct{}
@@ -64,26 +60,15 @@ func startOverlayTee(ctx context.Context, parent *rootfs.FS) *overlayTee {
 }
 
 // Write implements io.Writer: it passes p to the reader, or discards it
-// once the reader has stopped. It never fails.
+// once the reader has stopped (the pipe then fails at once). It never
+// fails.
 func (t *overlayTee) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	closed := t.closed
-	t.mu.Unlock()
-	if !closed {
-		if _, err := t.pw.Write(p); err != nil {
-			t.mu.Lock()
-			t.closed = true
-			t.mu.Unlock()
-		}
-	}
+	_, _ = t.pw.Write(p)
 	return len(p), nil
 }
 
 // finish ends the tar: err is why it was cut short, nil when it is whole.
 func (t *overlayTee) finish(err error) {
-	t.mu.Lock()
-	t.closed = true
-	t.mu.Unlock()
 	t.pw.CloseWithError(err)
 }
 
