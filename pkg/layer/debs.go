@@ -86,12 +86,6 @@ func (l *Debs) Description() string {
 // WriteTar implements Source.
 func (l *Debs) WriteTar(ctx context.Context, tw *tar.Writer) error {
 	var debs []deblayer.Deb
-	var closers []io.Closer
-	defer func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}()
 	fetching := l.fetch(ctx)
 	defer fetching.stop()
 	for i, p := range l.Packages {
@@ -117,7 +111,7 @@ func (l *Debs) WriteTar(ctx context.Context, tw *tar.Writer) error {
 		}
 		d.Name = name
 		debs = append(debs, d)
-		closers = append(closers, c)
+		fetching.closeLater(c)
 	}
 	rep, err := deblayer.Write(ctx, tw, l.Parent, debs, deblayer.Options{Epoch: l.Epoch, XZ: l.XZ, Unpacked: l.Unpacked})
 	if err != nil {
@@ -128,7 +122,7 @@ func (l *Debs) WriteTar(ctx context.Context, tw *tar.Writer) error {
 }
 
 // debFetch is a Debs.Fetch under way: the paths (or errors) of the
-// packages got so far, and the files opened from them.
+// packages got so far, and the files WriteTar opened.
 type debFetch struct {
 	cancel context.CancelFunc
 	done   chan struct{}
